@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for base/: errors, strings, logging, safe file I/O. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "base/fileio.h"
+#include "base/log.h"
+#include "base/strutil.h"
+
+static void test_error_chain(void **state)
+{
+        struct hd_error e = HD_ERROR_INIT;
+        assert_string_equal(hd_error_message(&e), "");
+        assert_int_equal(hd_error_set(&e, ENOENT, "open '%s'", "/dev/mock/device_3"), -ENOENT);
+        assert_string_equal(e.message, "open '/dev/mock/device_3': No such file or directory");
+        assert_int_equal(hd_error_wrap(&e, "prepare claim %s", "6f00"), -ENOENT);
+        assert_string_equal(e.message,
+                            "prepare claim 6f00: open '/dev/mock/device_3': No such file or directory");
+        assert_int_equal(e.code, ENOENT);
+        hd_error_done(&e);
+        assert_null(e.message);
+        assert_int_equal(e.code, 0);
+}
+
+static void test_error_setf_and_move(void **state)
+{
+        struct hd_error a = HD_ERROR_INIT, b = HD_ERROR_INIT;
+        assert_int_equal(hd_error_setf(&a, EINVAL, "config.yaml:3:5: unknown key '%s'", "foo"),
+                         -EINVAL);
+        assert_string_equal(a.message, "config.yaml:3:5: unknown key 'foo'");
+        /* Negative codes are normalised, zero becomes EIO. */
+        assert_int_equal(hd_error_setf(&b, -EACCES, "x"), -EACCES);
+        assert_int_equal(b.code, EACCES);
+        assert_int_equal(hd_error_move(&b, &a), -EINVAL);
+        assert_null(a.message);
+        assert_string_equal(b.message, "config.yaml:3:5: unknown key 'foo'");
+        hd_error_done(&b);
+        /* NULL error pointers are allowed: the code still comes back. */
+        assert_int_equal(hd_error_set(NULL, EPERM, "ignored"), -EPERM);
+        /* Wrapping an empty error gives EIO and just the context. */
+        struct hd_error c = HD_ERROR_INIT;
+        assert_int_equal(hd_error_wrap(&c, "ctx"), -EIO);
+        assert_string_equal(c.message, "ctx");
+        hd_error_done(&c);
+}
+
+static void test_strbuf_and_strv(void **state)
+{
+        struct hd_strbuf b = HD_STRBUF_INIT;
+        hd_strbuf_puts(&b, "a");
+        hd_strbuf_printf(&b, "-%d-", 42);
+        for (int i = 0; i < 1000; i++)
+                hd_strbuf_puts(&b, "x");
+        assert_int_equal(b.len, 1005);
+        assert_memory_equal(b.buf, "a-42-x", 6);
+        hd_strbuf_done(&b);
+
+        hd_strbuf_escape(&b, "q\"b\\n\n\x01");
+        _cleanup_free_ char *esc = hd_strbuf_take(&b);
+        assert_string_equal(esc, "q\\\"b\\\\n\\n\\u0001");
+        _cleanup_free_ char *empty = hd_strbuf_take(&b);
+        assert_string_equal(empty, "");
+
+        _cleanup_strv_ char **v = NULL;
+        hd_strv_push(&v, "one");
+        hd_strv_consume(&v, hd_asprintf("t%s", "wo"));
+        assert_int_equal(hd_strv_len(v), 2);
+        assert_true(hd_strv_contains(v, "two"));
+        assert_false(hd_strv_contains(v, "three"));
+        assert_true(hd_endswith("file.json", ".json"));
+        assert_false(hd_endswith("json", ".json"));
+        assert_true(hd_startswith("k8s.x-claim_1", "k8s.x-"));
+}
+
+/* Run FN with stderr redirected into a temp file and return what it printed. */
+static char *capture_stderr(void (*fn)(void))
+{
+        char path[] = "/tmp/hdlogXXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        unlink(path);
+        int saved = dup(2);
+        dup2(fd, 2);
+        fn();
+        dup2(saved, 2);
+        close(saved);
+        lseek(fd, 0, SEEK_SET);
+        char *buf = hd_malloc0(4096);
+        ssize_t n = read(fd, buf, 4095);
+        assert_true(n > 0);
+        close(fd);
+        return buf;
+}
+
+static void log_text(void)
+{
+        hd_log_setup(0, HD_LOG_TEXT);
+        hd_log_info("Prepared claim", "claim", "ns/a \"b\"", "devices", HD_INT(4));
+        hd_log_v(2, "hidden at -v0");
+}
+
+static void log_json(void)
+{
+        hd_log_setup(2, HD_LOG_JSON);
+        hd_log_v(2, "shown at -v2", "k", "v");
+        hd_log_setup(0, HD_LOG_TEXT);
+}
+
+static void test_log_formats(void **state)
+{
+        _cleanup_free_ char *text = capture_stderr(log_text);
+        assert_int_equal(text[0], 'I');
+        assert_non_null(strstr(text, "test_base.c:"));
+        assert_non_null(strstr(text, "] \"Prepared claim\" claim=\"ns/a \\\"b\\\"\" devices=\"4\"\n"));
+        assert_null(strstr(text, "hidden"));
+        _cleanup_json_ json_t *j = NULL;
+        _cleanup_free_ char *js = capture_stderr(log_json);
+        j = json_loads(js, 0, NULL);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "msg")), "shown at -v2");
+        assert_string_equal(json_string_value(json_object_get(j, "k")), "v");
+        assert_int_equal(json_integer_value(json_object_get(j, "v")), 2);
+        enum hd_log_format f;
+        assert_int_equal(hd_log_parse_format("json", &f), 0);
+        assert_int_equal(f, HD_LOG_JSON);
+        assert_int_equal(hd_log_parse_format("yaml", &f), -EINVAL);
+}
+
+static char *make_tmpdir(void)
+{
+        char tmpl[] = "/tmp/hdbaseXXXXXX";
+        assert_non_null(mkdtemp(tmpl));
+        return hd_strdup(tmpl);
+}
+
+static int count_entries(const char *dir)
+{
+        DIR *d = opendir(dir);
+        assert_non_null(d);
+        int n = 0;
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+                        n++;
+        closedir(d);
+        return n;
+}
+
+static void test_atomic_write(void **state)
+{
+        _cleanup_free_ char *dir = make_tmpdir();
+        _cleanup_free_ char *path = hd_asprintf("%s/spec.json", dir);
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(hd_atomic_write(path, "{\"a\":1}", 7, 0644, &e), 0);
+        assert_int_equal(hd_atomic_write(path, "{\"b\":2}", 7, 0644, &e), 0);
+        char *data = NULL;
+        size_t len = 0;
+        assert_int_equal(hd_read_file(path, 1024, true, &data, &len, &e), 0);
+        assert_int_equal(len, 7);
+        assert_string_equal(data, "{\"b\":2}");
+        free(data);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0644);
+        /* No temporary file is left beside the target. */
+        assert_int_equal(count_entries(dir), 1);
+        /* Too big for the cap. */
+        assert_int_equal(hd_read_file(path, 3, true, &data, &len, &e), -EFBIG);
+        hd_error_done(&e);
+        unlink(path);
+        rmdir(dir);
+}
+
+static void test_atomic_write_refuses_symlink(void **state)
+{
+        _cleanup_free_ char *dir = make_tmpdir();
+        _cleanup_free_ char *victim = hd_asprintf("%s/victim", dir);
+        _cleanup_free_ char *link = hd_asprintf("%s/spec.json", dir);
+        assert_int_equal(hd_atomic_write(victim, "keep", 4, 0600, NULL), 0);
+        assert_int_equal(symlink(victim, link), 0);
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(hd_atomic_write(link, "evil", 4, 0644, &e), -ELOOP);
+        assert_non_null(strstr(e.message, "refusing to replace symlink 'spec.json'"));
+        hd_error_done(&e);
+        /* The link and its target are untouched, and no temp file is left. */
+        struct stat st;
+        assert_int_equal(lstat(link, &st), 0);
+        assert_true(S_ISLNK(st.st_mode));
+        char *data = NULL;
+        assert_int_equal(hd_read_file(victim, 64, true, &data, NULL, NULL), 0);
+        assert_string_equal(data, "keep");
+        free(data);
+        assert_int_equal(count_entries(dir), 2);
+        /* Reading through a symlink with nofollow is refused too. */
+        assert_int_equal(hd_read_file(link, 64, true, &data, NULL, NULL), -ELOOP);
+        /* A symlinked directory is not opened with hd_dir_open. */
+        _cleanup_free_ char *dirlink = hd_asprintf("%s/dirlink", dir);
+        assert_int_equal(symlink(dir, dirlink), 0);
+        assert_int_equal(hd_dir_open(dirlink, NULL), -ELOOP);
+        unlink(dirlink);
+        unlink(link);
+        unlink(victim);
+        rmdir(dir);
+}
+
+static void test_names_and_unlink(void **state)
+{
+        assert_true(hd_filename_is_safe("k8s.hostdev.example.com-claim_x.json"));
+        assert_false(hd_filename_is_safe(""));
+        assert_false(hd_filename_is_safe("."));
+        assert_false(hd_filename_is_safe(".."));
+        assert_false(hd_filename_is_safe("a/b"));
+        assert_false(hd_filename_is_safe(NULL));
+        _cleanup_free_ char *dir = make_tmpdir();
+        _cleanup_close_ int dfd = hd_dir_open(dir, NULL);
+        assert_true(dfd >= 0);
+        assert_int_equal(hd_atomic_write_at(dfd, "../escape", "x", 1, 0644, NULL), -EINVAL);
+        assert_int_equal(hd_atomic_write_at(dfd, "f", "x", 1, 0644, NULL), 0);
+        assert_int_equal(hd_unlink_at(dfd, "f", NULL), 0);
+        assert_int_equal(hd_unlink_at(dfd, "f", NULL), 0); /* idempotent */
+        assert_int_equal(hd_unlink_at(dfd, "..", NULL), -EINVAL);
+        rmdir(dir);
+}
+
+static void test_mkdir_p(void **state)
+{
+        _cleanup_free_ char *dir = make_tmpdir();
+        _cleanup_free_ char *deep = hd_asprintf("%s/a/b/c/", dir);
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(hd_mkdir_p(deep, 0700, &e), 0);
+        assert_int_equal(hd_mkdir_p(deep, 0700, &e), 0);
+        struct stat st;
+        assert_int_equal(stat(deep, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        _cleanup_free_ char *file = hd_asprintf("%s/a/file", dir);
+        assert_int_equal(hd_atomic_write(file, "", 0, 0600, NULL), 0);
+        _cleanup_free_ char *under = hd_asprintf("%s/sub", file);
+        assert_true(hd_mkdir_p(under, 0700, &e) < 0);
+        assert_non_null(strstr(e.message, "create directory"));
+        hd_error_done(&e);
+        unlink(file);
+        _cleanup_free_ char *c = hd_asprintf("%s/a/b/c", dir);
+        _cleanup_free_ char *b = hd_asprintf("%s/a/b", dir);
+        _cleanup_free_ char *a = hd_asprintf("%s/a", dir);
+        rmdir(c);
+        rmdir(b);
+        rmdir(a);
+        rmdir(dir);
+}
+
+static void test_take_ptr(void **state)
+{
+        _cleanup_free_ char *p = hd_strdup("x");
+        char *q = TAKE_PTR(p);
+        assert_null(p);
+        free(q);
+        _cleanup_close_ int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int fd2 = TAKE_FD(fd);
+        assert_int_equal(fd, -1);
+        close(fd2);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_error_chain),
+                cmocka_unit_test(test_error_setf_and_move),
+                cmocka_unit_test(test_strbuf_and_strv),
+                cmocka_unit_test(test_log_formats),
+                cmocka_unit_test(test_atomic_write),
+                cmocka_unit_test(test_atomic_write_refuses_symlink),
+                cmocka_unit_test(test_names_and_unlink),
+                cmocka_unit_test(test_mkdir_p),
+                cmocka_unit_test(test_take_ptr),
+        };
+        return cmocka_run_group_tests_name("base", tests, NULL, NULL);
+}
