@@ -242,6 +242,11 @@ int cdi_spec_validate(const struct cdi_spec *spec, struct hd_error *reterr);
  * kind, annotations, devices, containerEdits, in that order; empty fields omitted; annotation
  * keys sorted. Deterministic for equal specs. Does not validate. Caller frees. */
 char *cdi_spec_to_json(const struct cdi_spec *spec);
+/* Same, but fails with -EILSEQ (message quoting the string) when a string is not valid UTF-8,
+ * which JSON cannot carry; cdi_spec_to_json() substitutes a placeholder instead. On success
+ * *RET_TEXT is newly allocated. Returns 0 or -EILSEQ. */
+int cdi_spec_to_json_checked(const struct cdi_spec *spec, char **ret_text,
+                             struct hd_error *reterr);
 
 /* Parse TEXT (a JSON spec document) strictly: unknown or duplicate fields and wrong types are
  * errors naming the field path; then check the declared version (cdi_spec_check_version()) and
