@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "rpc/socket.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "base/fileio.h"
+#include "base/strutil.h"
+
+bool rpc_socket_is_live(const char *path)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return false;
+        strcpy(sa.sun_path, path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return false;
+        return connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+}
+
+int rpc_socket_prepare(const char *path, struct hd_error *reterr)
+{
+        struct sockaddr_un sa;
+        if (!path || path[0] != '/')
+                return hd_error_setf(reterr, EINVAL, "socket path '%s' is not absolute",
+                                     path ? path : "");
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return hd_error_setf(reterr, ENAMETOOLONG,
+                                     "socket path '%s' is longer than %zu bytes", path,
+                                     sizeof(sa.sun_path) - 1);
+
+        _cleanup_free_ char *dir = hd_strdup(path);
+        char *slash = strrchr(dir, '/');
+        if (slash == dir)
+                slash[1] = '\0';
+        else
+                *slash = '\0';
+        struct stat st;
+        if (stat(dir, &st) < 0) {
+                if (errno != ENOENT)
+                        return hd_error_set(reterr, errno, "stat socket directory '%s'", dir);
+                int r = hd_mkdir_p(dir, 0700, reterr);
+                if (r < 0)
+                        return r;
+        } else if (!S_ISDIR(st.st_mode)) {
+                return hd_error_setf(reterr, ENOTDIR, "socket directory '%s' is not a directory",
+                                     dir);
+        }
+
+        if (lstat(path, &st) < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                return hd_error_set(reterr, errno, "stat '%s'", path);
+        }
+        if (!S_ISSOCK(st.st_mode))
+                return hd_error_setf(reterr, EEXIST,
+                                     "'%s' exists and is not a socket; refusing to replace it",
+                                     path);
+        if (rpc_socket_is_live(path))
+                return hd_error_setf(reterr, EADDRINUSE,
+                                     "another process is already serving '%s'", path);
+        if (unlink(path) < 0 && errno != ENOENT)
+                return hd_error_set(reterr, errno, "remove stale socket '%s'", path);
+        return 0;
+}
+
+int rpc_socket_secure(const char *path, ino_t *ret_ino, struct hd_error *reterr)
+{
+        struct stat st;
+        if (chmod(path, 0600) < 0)
+                return hd_error_set(reterr, errno, "chmod socket '%s'", path);
+        if (lstat(path, &st) < 0)
+                return hd_error_set(reterr, errno, "stat socket '%s'", path);
+        if (ret_ino)
+                *ret_ino = st.st_ino;
+        return 0;
+}
+
+void rpc_socket_remove(const char *path, ino_t ino)
+{
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == ino)
+                unlink(path);
+}

@@ -1,0 +1,42 @@
+"""Shared pytest plumbing for the end-to-end tests: where the build is, how to find our binaries,
+and the proto modules compiled for Python. Each test file adds its own fixtures."""
+import os
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("HOSTDEV_SOURCE_DIR") or os.path.abspath(os.path.join(HERE, "..", ".."))
+BUILD_DIR = os.environ.get("HOSTDEV_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
+SHARED_REF = os.path.abspath(os.path.join(SOURCE_DIR, "..", "shared", "reference"))
+SANITIZED = os.environ.get("HOSTDEV_SANITIZE", "0") in ("1", "ON", "TRUE", "true")
+
+sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "lib"))
+
+
+def find_binary(name):
+    """Path of an executable built in the build dir (any sub-folder)."""
+    for root, _dirs, files in os.walk(BUILD_DIR):
+        if "CMakeFiles" in root:
+            continue
+        if name in files:
+            path = os.path.join(root, name)
+            if os.access(path, os.X_OK):
+                return path
+    raise FileNotFoundError("%s not built under %s" % (name, BUILD_DIR))
+
+
+@pytest.fixture(scope="session")
+def protos():
+    from hdproto import protos as load
+    return load()
+
+
+@pytest.fixture
+def short_tmp():
+    """A temp dir with a short path: unix socket paths are limited to 107 bytes."""
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="hd-", dir="/tmp")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
