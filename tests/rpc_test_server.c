@@ -174,7 +174,7 @@ static atomic_long tick_count;
 static void snapshot_send(struct broadcaster *b, struct rpc_call *call, long tick)
 {
         size_t ndev = 1 + (size_t)(tick % 3);
-        char names[3][16];
+        char names[3][32];
         if (b->health) {
                 V1alpha1__DeviceIdentifier ids[3];
                 V1alpha1__DeviceHealth devs[3], *ptrs[3];
