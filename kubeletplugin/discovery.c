@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "kubeletplugin/discovery.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "base/strutil.h"
+#include "kubeletplugin/glob.h"
+#include "kubeletplugin/names.h"
+#include "kubeletplugin/template.h"
+
+/* One candidate node of a group before names are given. */
+struct cand {
+        char *path;
+        char **captures;
+};
+
+static void attr_push(struct kp_device *d, const char *name, enum kp_attr_type t, char *value)
+{
+        d->attrs = hd_realloc_array(d->attrs, d->n_attrs + 1, sizeof(*d->attrs));
+        d->attrs[d->n_attrs++] = (struct kp_attr){ hd_strdup(name), t, value };
+}
+
+static void device_done(struct kp_device *d)
+{
+        free(d->name);
+        free(d->base_name);
+        free(d->path);
+        for (size_t i = 0; i < d->n_attrs; i++) {
+                free(d->attrs[i].name);
+                free(d->attrs[i].value);
+        }
+        free(d->attrs);
+        kp_edits_done(&d->edits);
+}
+
+struct kp_inventory *kp_inventory_free(struct kp_inventory *inv)
+{
+        if (!inv)
+                return NULL;
+        for (size_t i = 0; i < inv->n_devices; i++)
+                device_done(&inv->devices[i]);
+        free(inv->devices);
+        hd_strv_free(inv->problems);
+        free(inv);
+        return NULL;
+}
+
+const struct kp_device *kp_inventory_find(const struct kp_inventory *inv, const char *name)
+{
+        for (size_t i = 0; inv && i < inv->n_devices; i++)
+                if (hd_streq(inv->devices[i].name, name))
+                        return &inv->devices[i];
+        return NULL;
+}
+
+static void problem(struct kp_inventory *inv, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static void problem(struct kp_inventory *inv, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        hd_strv_consume(&inv->problems, hd_vasprintf(fmt, ap));
+        va_end(ap);
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+        return strcmp(((const struct cand *)a)->path, ((const struct cand *)b)->path);
+}
+
+/* Collect the group's candidate paths: explicit paths (captures none) and glob matches, sorted,
+ * duplicates dropped. */
+static int collect(const struct kp_group *g, struct cand **ret, size_t *ret_n,
+                   struct hd_error *reterr)
+{
+        struct cand *c = NULL;
+        size_t n = 0;
+
+        for (char **p = g->paths; p && *p; p++) {
+                c = hd_realloc_array(c, n + 1, sizeof(*c));
+                c[n++] = (struct cand){ hd_strdup(*p), NULL };
+        }
+        for (char **p = g->globs; p && *p; p++) {
+                struct kp_glob_match *m = NULL;
+                size_t nm = 0;
+                int r = kp_glob_expand(*p, &m, &nm, reterr);
+                if (r < 0) {
+                        for (size_t i = 0; i < n; i++) {
+                                free(c[i].path);
+                                hd_strv_free(c[i].captures);
+                        }
+                        free(c);
+                        return r;
+                }
+                for (size_t i = 0; i < nm; i++) {
+                        c = hd_realloc_array(c, n + 1, sizeof(*c));
+                        c[n++] = (struct cand){ TAKE_PTR(m[i].path), TAKE_PTR(m[i].captures) };
+                }
+                kp_glob_matches_free(m, nm);
+        }
+        qsort(c, n, sizeof(*c), cmp_cand);
+        size_t out = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (out > 0 && strcmp(c[out - 1].path, c[i].path) == 0) {
+                        free(c[i].path);
+                        hd_strv_free(c[i].captures);
+                        continue;
+                }
+                c[out++] = c[i];
+        }
+        *ret = c;
+        *ret_n = out;
+        return 0;
+}
+
+static char *replica_name(const char *base, unsigned k)
+{
+        char suffix[16];
+        int len = snprintf(suffix, sizeof(suffix), "-%u", k);
+        size_t keep = strlen(base);
+        if (keep + (size_t)len > KP_DNS_LABEL_MAX)
+                keep = KP_DNS_LABEL_MAX - (size_t)len;
+        while (keep > 0 && base[keep - 1] == '-')
+                keep--;
+        return hd_asprintf("%.*s%s", (int)keep, base, suffix);
+}
+
+/* Build the device for candidate C (index IDX in its group) into *D. On a per-device problem
+ * returns -EINVAL with RETERR set; *D must be released either way. */
+static int build_device(const struct kp_group *g, const struct cand *c, size_t idx,
+                        struct kp_device *d, struct hd_error *reterr)
+{
+        int r;
+
+        d->group = g;
+        d->path = hd_strdup(c->path);
+        r = kp_stat_device_node(c->path, &d->type, &d->major, &d->minor, reterr);
+        if (r < 0)
+                return r;
+
+        const char *slash = strrchr(c->path, '/');
+        struct kp_template_vars v = {
+                .index = idx,
+                .name = slash ? slash + 1 : c->path,
+                .path = c->path,
+                .major = d->major,
+                .minor = d->minor,
+                .captures = c->captures,
+        };
+        if (g->device_name) {
+                r = kp_template_render(g->device_name, &v, &d->base_name, reterr);
+                if (r < 0)
+                        return hd_error_wrap(reterr, "deviceName");
+                if (!kp_is_dns_label(d->base_name))
+                        return hd_error_setf(reterr, EINVAL,
+                                             "deviceName renders to '%s', not a lowercase DNS "
+                                             "label; change the template",
+                                             d->base_name);
+        } else {
+                d->base_name = kp_device_name_from_path(c->path);
+                if (!d->base_name)
+                        return hd_error_setf(reterr, EINVAL,
+                                             "no device name can be derived from the path; set "
+                                             "deviceName");
+        }
+        v.device = d->base_name;
+
+        attr_push(d, "group", KP_ATTR_STRING, hd_strdup(g->name));
+        attr_push(d, "path", KP_ATTR_STRING, hd_strdup(c->path));
+        attr_push(d, "major", KP_ATTR_INT, hd_asprintf("%u", d->major));
+        attr_push(d, "minor", KP_ATTR_INT, hd_asprintf("%u", d->minor));
+        for (size_t i = 0; i < g->n_attrs; i++) {
+                char *value = NULL;
+                r = kp_template_render(g->attrs[i].value, &v, &value, reterr);
+                if (r < 0)
+                        return hd_error_wrap(reterr, "attribute '%s'", g->attrs[i].name);
+                attr_push(d, g->attrs[i].name, g->attrs[i].type, value);
+        }
+
+        /* The matched node itself comes first in the device's edits. */
+        d->edits.nodes = hd_new0(struct kp_node, 1);
+        d->edits.n_nodes = 1;
+        struct kp_node *n = &d->edits.nodes[0];
+        n->host_path = hd_strdup(c->path);
+        n->permissions = hd_strdup(g->permissions);
+        n->type = d->type;
+        n->major = d->major;
+        n->minor = d->minor;
+        if (g->container_path) {
+                r = kp_template_render(g->container_path, &v, &n->path, reterr);
+                if (r < 0)
+                        return hd_error_wrap(reterr, "containerPath");
+        } else {
+                n->path = hd_strdup(c->path);
+        }
+        r = kp_edits_render(&g->device_edits, &v, &d->edits, reterr);
+        if (r < 0)
+                return hd_error_wrap(reterr, "deviceEdits");
+        return 0;
+}
+
+static void replicate(struct kp_inventory *inv, struct kp_device *base, unsigned count)
+{
+        for (unsigned k = 0; k < count; k++) {
+                struct kp_device *d = &inv->devices[inv->n_devices++];
+                *d = *base;
+                d->replica = k;
+                d->name = count > 1 ? replica_name(base->base_name, k)
+                                    : hd_strdup(base->base_name);
+                d->base_name = hd_strdup(base->base_name);
+                d->path = hd_strdup(base->path);
+                d->attrs = hd_new0(struct kp_attr, base->n_attrs ? base->n_attrs : 1);
+                for (size_t i = 0; i < base->n_attrs; i++)
+                        d->attrs[i] = (struct kp_attr){ hd_strdup(base->attrs[i].name),
+                                                        base->attrs[i].type,
+                                                        hd_strdup(base->attrs[i].value) };
+                d->edits = (struct kp_edits){ 0 };
+                kp_edits_merge(&d->edits, &base->edits);
+        }
+}
+
+static int check_unique(const struct kp_inventory *inv, struct hd_error *reterr)
+{
+        for (size_t i = 0; i < inv->n_devices; i++)
+                for (size_t j = 0; j < i; j++) {
+                        const struct kp_device *a = &inv->devices[j], *b = &inv->devices[i];
+                        if (!hd_streq(a->name, b->name))
+                                continue;
+                        return hd_error_setf(reterr, EEXIST,
+                                             "device name '%s' is given to both '%s' (group "
+                                             "'%s') and '%s' (group '%s'); make the names "
+                                             "distinct with 'deviceName' (e.g. a template with "
+                                             "{index} or a glob capture) or remove one match",
+                                             a->name, a->path, a->group->name, b->path,
+                                             b->group->name);
+                }
+        return 0;
+}
+
+int kp_discover(const struct kp_config *config, struct kp_inventory **ret,
+                struct hd_error *reterr)
+{
+        struct kp_inventory *inv = hd_new0(struct kp_inventory, 1);
+        int r;
+
+        *ret = NULL;
+        inv->config = config;
+        for (size_t gi = 0; gi < config->n_groups; gi++) {
+                const struct kp_group *g = &config->groups[gi];
+                struct cand *c = NULL;
+                size_t n = 0, found = 0;
+
+                r = collect(g, &c, &n, reterr);
+                if (r < 0) {
+                        kp_inventory_free(inv);
+                        return hd_error_wrap(reterr, "group '%s'", g->name);
+                }
+                for (size_t i = 0; i < n; i++) {
+                        struct hd_error e = HD_ERROR_INIT;
+                        struct kp_device base = { 0 };
+                        r = build_device(g, &c[i], found, &base, &e);
+                        if (r == -ENOENT && g->optional) {
+                                /* an optional group's explicit path may be absent */
+                        } else if (r < 0) {
+                                problem(inv, "group '%s': device '%s' left out: %s", g->name,
+                                        c[i].path, hd_error_message(&e));
+                        } else {
+                                inv->devices = hd_realloc_array(inv->devices,
+                                                                inv->n_devices + g->count,
+                                                                sizeof(*inv->devices));
+                                replicate(inv, &base, g->count);
+                                found++;
+                        }
+                        device_done(&base);
+                        hd_error_done(&e);
+                        free(c[i].path);
+                        hd_strv_free(c[i].captures);
+                }
+                free(c);
+                if (found == 0 && !g->optional)
+                        problem(inv, "group '%s': no device found; check 'match' or set "
+                                     "'optional: true'",
+                                g->name);
+        }
+        r = check_unique(inv, reterr);
+        if (r < 0) {
+                kp_inventory_free(inv);
+                return r;
+        }
+        *ret = inv;
+        return 0;
+}
+
+int kp_device_check(const struct kp_device *dev, struct hd_error *reterr)
+{
+        char type = 0;
+        unsigned maj = 0, min = 0;
+        int r = kp_stat_device_node(dev->path, &type, &maj, &min, reterr);
+        if (r < 0)
+                return r;
+        if (type != dev->type || maj != dev->major || min != dev->minor)
+                return hd_error_setf(reterr, ESTALE,
+                                     "device node '%s' changed: expected %c %u:%u, found %c "
+                                     "%u:%u",
+                                     dev->path, dev->type, dev->major, dev->minor, type, maj, min);
+        return 0;
+}

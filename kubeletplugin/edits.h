@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Container edits after templating: what one device (or one group, for common edits) adds to a
+ * container. "Resolving" checks them against the host right now: device nodes are stat-ed
+ * (type/major/minor filled in), mount globs expanded, missing required paths refused. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kubeletplugin/config.h"
+#include "kubeletplugin/template.h"
+
+struct hd_error;
+
+struct kp_node {
+        char *path;        /* in the container */
+        char *host_path;   /* on the host */
+        char *permissions; /* NULL = runtime default */
+        bool optional;
+        char type;         /* 'c' or 'b' once resolved, else 0 */
+        unsigned major, minor;
+};
+
+struct kp_mount {
+        char *host_path;
+        char *container_path;
+        char *type;
+        char **options;
+        bool optional;
+};
+
+struct kp_hook {
+        char *hook_name;
+        char *path;
+        char **args;
+        char **env;
+        int timeout;
+};
+
+struct kp_edits {
+        struct kp_node *nodes;
+        size_t n_nodes;
+        struct kp_mount *mounts;
+        size_t n_mounts;
+        char **env;
+        struct kp_hook *hooks;
+        size_t n_hooks;
+};
+
+void kp_edits_done(struct kp_edits *e);
+
+/* true when E adds nothing. */
+bool kp_edits_empty(const struct kp_edits *e);
+
+/* Render SPEC's templates with VARS into *RET (zeroed by the caller). Returns 0 or -EINVAL;
+ * on failure *RET holds what was rendered so far and must still be released. */
+int kp_edits_render(const struct kp_edits_spec *spec, const struct kp_template_vars *vars,
+                    struct kp_edits *ret, struct hd_error *reterr);
+
+/* Append copies of SRC's entries to DST, skipping entries DST already holds (same container
+ * path for nodes and mounts, same string for env, same hook). */
+void kp_edits_merge(struct kp_edits *dst, const struct kp_edits *src);
+
+/* Check IN against the host now and write the result to *RET (zeroed by the caller): nodes must
+ * exist as char/block devices (optional ones that are missing are left out) and get type,
+ * major and minor; glob mounts expand to one mount per match; other mount sources must exist
+ * unless optional. Returns 0 or -errno naming the path; *RET must be released either way. */
+int kp_edits_resolve(const struct kp_edits *in, struct kp_edits *ret, struct hd_error *reterr);
+
+/* stat(2) PATH and require a char or block device. Fills *RET_TYPE ('c'/'b'), major, minor.
+ * Returns 0, -ENOENT, -ENOTBLK (exists but is not a device node), or another -errno. */
+int kp_stat_device_node(const char *path, char *ret_type, unsigned *ret_major,
+                        unsigned *ret_minor, struct hd_error *reterr);

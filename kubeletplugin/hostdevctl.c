@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* hostdevctl: offline tool over the node plugin's modules. main() parses flags and calls one
+ * function per subcommand; exit status 0 ok, 1 failed, 2 usage. */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "base/strutil.h"
+#include "cdi/cdi.h"
+#include "kubeletplugin/cdi_specs.h"
+#include "kubeletplugin/claim.h"
+#include "kubeletplugin/config.h"
+#include "kubeletplugin/discovery.h"
+#include "kubeletplugin/names.h"
+#include "kubeletplugin/prepare.h"
+#include "kubeletplugin/slices.h"
+
+#define EXIT_USAGE 2
+#define DEFAULT_DRIVER "hostdev.example.com"
+#define DEFAULT_CDI_ROOT "/var/run/cdi"
+#define DEFAULT_CONFIG "/etc/hostdev/config.yaml"
+
+struct opts {
+        const char *driver;
+        const char *node;
+        const char *cdi_root;
+        const char *config;
+        const char *claim;
+        const char *claim_uid;
+        const char *output;
+        bool json;
+        char **args; /* positional arguments (borrowed from argv) */
+        int n_args;
+};
+
+struct command {
+        const char *name;
+        const char *usage; /* after "hostdevctl " */
+        const char *help;
+        const char *flags; /* which of d n r c C u o j the command takes */
+        int (*run)(const struct opts *o);
+        int min_args, max_args;
+};
+
+static void fail(const char *what, const struct hd_error *e)
+{
+        fprintf(stderr, "hostdevctl: %s%s%s\n", what ? what : "", what ? ": " : "",
+                hd_error_message(e));
+}
+
+static int load_config(const char *path, struct kp_config **ret)
+{
+        struct hd_error e = HD_ERROR_INIT;
+        int r = kp_config_load(path, ret, &e);
+        if (r < 0)
+                fail(NULL, &e);
+        hd_error_done(&e);
+        return r;
+}
+
+static int load_inventory(const char *path, struct kp_config **ret_config,
+                          struct kp_inventory **ret_inv, bool warn)
+{
+        struct hd_error e = HD_ERROR_INIT;
+        int r = load_config(path, ret_config);
+        if (r < 0)
+                return r;
+        r = kp_discover(*ret_config, ret_inv, &e);
+        if (r < 0) {
+                fail("discover", &e);
+                *ret_config = kp_config_free(*ret_config);
+        } else if (warn) {
+                for (char **p = (*ret_inv)->problems; p && *p; p++)
+                        fprintf(stderr, "hostdevctl: warning: %s\n", *p);
+        }
+        hd_error_done(&e);
+        return r;
+}
+
+/* ---- subcommands ---- */
+
+static int run_validate(const struct opts *o)
+{
+        struct kp_config *c = NULL;
+        if (load_config(o->args[0], &c) < 0)
+                return EXIT_FAILURE;
+        printf("%s: valid (%zu group%s)\n", o->args[0], c->n_groups, c->n_groups == 1 ? "" : "s");
+        kp_config_free(c);
+        return EXIT_SUCCESS;
+}
+
+static void print_device_table(const struct kp_inventory *inv)
+{
+        printf("%-32s %-12s %-6s %-9s %s\n", "DEVICE", "GROUP", "TYPE", "NUMBERS", "PATH");
+        for (size_t i = 0; i < inv->n_devices; i++) {
+                const struct kp_device *d = &inv->devices[i];
+                char nums[32];
+                snprintf(nums, sizeof(nums), "%u:%u", d->major, d->minor);
+                printf("%-32s %-12s %-6c %-9s %s\n", d->name, d->group->name, d->type, nums,
+                       d->path);
+        }
+}
+
+static int run_discover(const struct opts *o)
+{
+        struct kp_config *c = NULL;
+        struct kp_inventory *inv = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        json_t *slices = NULL;
+        char **dropped = NULL;
+        int status = EXIT_FAILURE;
+
+        if (load_inventory(o->args[0], &c, &inv, true) < 0)
+                return EXIT_FAILURE;
+        struct kp_slice_params p = { .driver = o->driver, .node = o->node, .generation = 1 };
+        if (kp_slices_build(inv, &p, &slices, &dropped, &e) < 0) {
+                fail("build ResourceSlices", &e);
+        } else {
+                for (char **d = dropped; d && *d; d++)
+                        fprintf(stderr, "hostdevctl: warning: not published: %s\n", *d);
+                if (o->json) {
+                        _cleanup_free_ char *text = json_dumps(slices, JSON_INDENT(2));
+                        printf("%s\n", text);
+                } else {
+                        print_device_table(inv);
+                }
+                status = EXIT_SUCCESS;
+        }
+        json_decref(slices);
+        hd_strv_free(dropped);
+        hd_error_done(&e);
+        kp_inventory_free(inv);
+        kp_config_free(c);
+        return status;
+}
+
+static int generate_group(const struct opts *o, const struct kp_inventory *inv,
+                          const struct kp_group *g)
+{
+        struct hd_error e = HD_ERROR_INIT;
+        struct cdi_spec *spec _cleanup_cdi_spec_ = NULL;
+        _cleanup_free_ char *file = NULL;
+        int r = kp_group_spec_build(inv, g, o->driver, &spec, &e);
+
+        if (r == -ENODEV) {
+                fprintf(stderr, "hostdevctl: warning: %s; no spec\n", hd_error_message(&e));
+                hd_error_done(&e);
+                return 0;
+        }
+        if (r >= 0)
+                r = cdi_group_spec_file_name(o->driver, g->name, &file, &e);
+        if (r >= 0 && o->output) {
+                r = cdi_spec_write(o->output, file, spec, &e);
+                if (r >= 0)
+                        printf("%s/%s\n", o->output, file);
+        } else if (r >= 0) {
+                _cleanup_free_ char *text = NULL;
+                r = cdi_spec_to_json_checked(spec, &text, &e);
+                if (r >= 0)
+                        fputs(text, stdout);
+        }
+        if (r < 0)
+                fail("cdi generate", &e);
+        hd_error_done(&e);
+        return r;
+}
+
+static int run_cdi_generate(const struct opts *o)
+{
+        struct kp_config *c = NULL;
+        struct kp_inventory *inv = NULL;
+        int status = EXIT_SUCCESS;
+
+        if (load_inventory(o->args[0], &c, &inv, true) < 0)
+                return EXIT_FAILURE;
+        for (size_t i = 0; i < c->n_groups; i++)
+                if (generate_group(o, inv, &c->groups[i]) < 0)
+                        status = EXIT_FAILURE;
+        kp_inventory_free(inv);
+        kp_config_free(c);
+        return status;
+}
+
+static int run_cdi_validate(const struct opts *o)
+{
+        int status = EXIT_SUCCESS;
+        for (int i = 0; i < o->n_args; i++) {
+                struct hd_error e = HD_ERROR_INIT;
+                struct cdi_spec *spec = NULL;
+                if (cdi_spec_load_file(o->args[i], &spec, &e) < 0) {
+                        fail(o->args[i], &e);
+                        status = EXIT_FAILURE;
+                } else {
+                        printf("%s: valid (kind %s, %zu device%s)\n", o->args[i], spec->kind,
+                               spec->n_devices, spec->n_devices == 1 ? "" : "s");
+                }
+                cdi_spec_free(spec);
+                hd_error_done(&e);
+        }
+        return status;
+}
+
+static int run_prepare(const struct opts *o)
+{
+        struct kp_config *c = NULL;
+        struct kp_inventory *inv = NULL;
+        struct kp_claim *claim = NULL;
+        struct kp_prepare_result res = { 0 };
+        struct hd_error e = HD_ERROR_INIT;
+        int status = EXIT_FAILURE;
+
+        if (kp_claim_load(o->claim, &claim, &e) < 0) {
+                fail(NULL, &e);
+                hd_error_done(&e);
+                return EXIT_FAILURE;
+        }
+        if (load_inventory(o->config, &c, &inv, false) < 0) {
+                kp_claim_free(claim);
+                return EXIT_FAILURE;
+        }
+        struct kp_prepare_params p = { o->driver, o->node, o->cdi_root };
+        if (kp_prepare_claim(inv, claim, &p, &res, &e) < 0) {
+                fail(NULL, &e);
+        } else {
+                if (!res.spec_file)
+                        fprintf(stderr, "hostdevctl: claim %s has no device of driver %s in "
+                                        "pool %s; nothing prepared\n",
+                                claim->uid, o->driver, o->node);
+                for (size_t i = 0; i < res.n_devices; i++)
+                        printf("%s\n", res.devices[i].cdi_id);
+                status = EXIT_SUCCESS;
+        }
+        kp_prepare_result_done(&res);
+        hd_error_done(&e);
+        kp_claim_free(claim);
+        kp_inventory_free(inv);
+        kp_config_free(c);
+        return status;
+}
+
+static int run_unprepare(const struct opts *o)
+{
+        struct hd_error e = HD_ERROR_INIT;
+        int status = EXIT_SUCCESS;
+        if (kp_unprepare_claim(o->driver, o->claim_uid, o->cdi_root, &e) < 0) {
+                fail(NULL, &e);
+                status = EXIT_FAILURE;
+        }
+        hd_error_done(&e);
+        return status;
+}
+
+/* ---- flags ---- */
+
+static const struct command commands[] = {
+        { "validate", "validate CONFIG",
+          "Check a device config; errors name file:line:column and the fix.", "", run_validate,
+          1, 1 },
+        { "discover", "discover CONFIG [--node N] [--driver D] [--json]",
+          "List this node's devices, or with --json print the ResourceSlices that would be "
+          "published.",
+          "dnj", run_discover, 1, 1 },
+        { "cdi generate", "cdi generate CONFIG [--output DIR] [--driver D]",
+          "Write one static CDI spec per group (kind k8s.<driver>/<group>) into DIR, or print "
+          "them.",
+          "do", run_cdi_generate, 1, 1 },
+        { "cdi validate", "cdi validate FILE...",
+          "Check CDI spec files against the CDI rules and the minimum cdiVersion.", "",
+          run_cdi_validate, 1, 1024 },
+        { "prepare",
+          "prepare --claim FILE.json [--config CONFIG] [--cdi-root DIR] [--driver D] [--node N]",
+          "Prepare an allocated ResourceClaim offline: write its CDI spec and print the CDI "
+          "IDs.",
+          "dnrcC", run_prepare, 0, 0 },
+        { "unprepare", "unprepare --claim-uid UID [--cdi-root DIR] [--driver D]",
+          "Remove a claim's CDI spec (missing is fine).", "dru", run_unprepare, 0, 0 },
+};
+
+static void usage_all(FILE *f)
+{
+        fprintf(f, "Usage: hostdevctl COMMAND [OPTIONS]\n\nCommands:\n");
+        for (size_t i = 0; i < HD_ARRAY_SIZE(commands); i++)
+                fprintf(f, "  %s\n      %s\n", commands[i].usage, commands[i].help);
+        fprintf(f, "\nDefaults: --driver %s, --node $NODE_NAME or the host name, --cdi-root %s, "
+                   "--config %s.\nRun 'hostdevctl COMMAND --help' for one command. Exit status: "
+                   "0 ok, 1 failed, 2 usage.\n",
+                DEFAULT_DRIVER, DEFAULT_CDI_ROOT, DEFAULT_CONFIG);
+}
+
+static void usage_one(FILE *f, const struct command *c)
+{
+        fprintf(f, "Usage: hostdevctl %s\n\n%s\n", c->usage, c->help);
+        static const struct {
+                char flag;
+                const char *text;
+        } flags[] = {
+                { 'd', "  --driver D       driver name (default " DEFAULT_DRIVER ")" },
+                { 'n', "  --node N         node and pool name (default $NODE_NAME or host name)" },
+                { 'r', "  --cdi-root DIR   CDI spec directory (default " DEFAULT_CDI_ROOT ")" },
+                { 'c', "  --claim FILE     ResourceClaim JSON (required)" },
+                { 'C', "  --config FILE    device config (default " DEFAULT_CONFIG ")" },
+                { 'u', "  --claim-uid UID  claim UID (required)" },
+                { 'o', "  --output DIR     write spec files into DIR instead of printing" },
+                { 'j', "  --json           print the ResourceSlice objects as JSON" },
+        };
+        fprintf(f, "\nOptions:\n");
+        for (size_t i = 0; i < HD_ARRAY_SIZE(flags); i++)
+                if (strchr(c->flags, flags[i].flag))
+                        fprintf(f, "%s\n", flags[i].text);
+        fprintf(f, "  -h, --help       show this help\n");
+}
+
+static char *default_node(void)
+{
+        const char *env = getenv("NODE_NAME");
+        if (env && *env)
+                return hd_strdup(env);
+        char host[256] = { 0 };
+        if (gethostname(host, sizeof(host) - 1) < 0)
+                return hd_strdup("localhost");
+        for (char *p = host; *p; p++)
+                *p = (char)tolower((unsigned char)*p);
+        return hd_strdup(host);
+}
+
+static int usage_error(const struct command *c, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static int usage_error(const struct command *c, const char *fmt, ...)
+{
+        va_list ap;
+        fprintf(stderr, "hostdevctl: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nUsage: hostdevctl %s (see --help)\n", c->usage);
+        return EXIT_USAGE;
+}
+
+static int run_command(const struct command *c, int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "driver", required_argument, NULL, 'd' },
+                { "node", required_argument, NULL, 'n' },
+                { "cdi-root", required_argument, NULL, 'r' },
+                { "claim", required_argument, NULL, 'c' },
+                { "config", required_argument, NULL, 'C' },
+                { "claim-uid", required_argument, NULL, 'u' },
+                { "output", required_argument, NULL, 'o' },
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
+        };
+        _cleanup_free_ char *node = default_node();
+        struct opts o = { .driver = DEFAULT_DRIVER, .node = node, .cdi_root = DEFAULT_CDI_ROOT,
+                          .config = DEFAULT_CONFIG };
+        int opt;
+
+        opterr = 0;
+        optind = 1;
+        while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+                if (opt == 'h') {
+                        usage_one(stdout, c);
+                        return EXIT_SUCCESS;
+                }
+                if (opt == '?')
+                        return usage_error(c, "unknown option '%s'", argv[optind - 1]);
+                if (opt == ':')
+                        return usage_error(c, "option '%s' needs a value", argv[optind - 1]);
+                if (!strchr(c->flags, opt))
+                        return usage_error(c, "option '%s' does not apply here",
+                                           argv[optind - 1]);
+                switch (opt) {
+                case 'd':
+                        o.driver = optarg;
+                        break;
+                case 'n':
+                        o.node = optarg;
+                        break;
+                case 'r':
+                        o.cdi_root = optarg;
+                        break;
+                case 'c':
+                        o.claim = optarg;
+                        break;
+                case 'C':
+                        o.config = optarg;
+                        break;
+                case 'u':
+                        o.claim_uid = optarg;
+                        break;
+                case 'o':
+                        o.output = optarg;
+                        break;
+                case 'j':
+                        o.json = true;
+                        break;
+                }
+        }
+        o.args = argv + optind;
+        o.n_args = argc - optind;
+        if (o.n_args < c->min_args)
+                return usage_error(c, "missing argument%s", c->min_args > 1 ? "s" : "");
+        if (o.n_args > c->max_args)
+                return usage_error(c, "unexpected argument '%s'", o.args[c->max_args]);
+        if (strchr(c->flags, 'c') && !o.claim)
+                return usage_error(c, "%s is required", "--claim");
+        if (strchr(c->flags, 'u') && !o.claim_uid)
+                return usage_error(c, "%s is required", "--claim-uid");
+        if (!kp_is_dns_subdomain(o.driver) || strlen(o.driver) > KP_DNS_LABEL_MAX)
+                return usage_error(c, "driver name '%s' must be a lowercase DNS subdomain of at "
+                                      "most 63 characters",
+                                   o.driver);
+        return c->run(&o);
+}
+
+int main(int argc, char **argv)
+{
+        if (argc < 2) {
+                usage_all(stderr);
+                return EXIT_USAGE;
+        }
+        if (hd_streq(argv[1], "--help") || hd_streq(argv[1], "-h") || hd_streq(argv[1], "help")) {
+                usage_all(stdout);
+                return EXIT_SUCCESS;
+        }
+        if (hd_streq(argv[1], "--version")) {
+                printf("hostdevctl %s\n", HOSTDEV_VERSION);
+                return EXIT_SUCCESS;
+        }
+        /* "cdi" takes a second word; the command sees argv from its last word on. */
+        int skip = 1;
+        _cleanup_free_ char *name = hd_strdup(argv[1]);
+        if (hd_streq(argv[1], "cdi")) {
+                if (argc < 3 || hd_startswith(argv[2], "-")) {
+                        bool help = argc >= 3 && (hd_streq(argv[2], "--help") ||
+                                                  hd_streq(argv[2], "-h"));
+                        FILE *f = help ? stdout : stderr;
+                        fprintf(f, "Usage: hostdevctl cdi generate|validate ...\n");
+                        usage_one(f, &commands[2]);
+                        usage_one(f, &commands[3]);
+                        return help ? EXIT_SUCCESS : EXIT_USAGE;
+                }
+                free(name);
+                name = hd_asprintf("cdi %s", argv[2]);
+                skip = 2;
+        }
+        for (size_t i = 0; i < HD_ARRAY_SIZE(commands); i++)
+                if (hd_streq(commands[i].name, name))
+                        return run_command(&commands[i], argc - skip, argv + skip);
+        fprintf(stderr, "hostdevctl: unknown command '%s'\n", name);
+        usage_all(stderr);
+        return EXIT_USAGE;
+}
