@@ -87,7 +87,7 @@ struct cdi_intel_rdt {
         char *clos_id;
         char *l3_cache_schema;
         char *mem_bw_schema;
-        char **schemata; /* strv; non-empty needs cdiVersion 1.1.0 */
+        char **schemata;        /* strv; non-empty needs cdiVersion 1.1.0 */
         bool enable_monitoring; /* true needs cdiVersion 1.1.0 */
 };
 
@@ -245,8 +245,7 @@ char *cdi_spec_to_json(const struct cdi_spec *spec);
 /* Same, but fails with -EILSEQ (message quoting the string) when a string is not valid UTF-8,
  * which JSON cannot carry; cdi_spec_to_json() substitutes a placeholder instead. On success
  * *RET_TEXT is newly allocated. Returns 0 or -EILSEQ. */
-int cdi_spec_to_json_checked(const struct cdi_spec *spec, char **ret_text,
-                             struct hd_error *reterr);
+int cdi_spec_to_json_checked(const struct cdi_spec *spec, char **ret_text, struct hd_error *reterr);
 
 /* Parse TEXT (a JSON spec document) strictly: unknown or duplicate fields and wrong types are
  * errors naming the field path; then check the declared version (cdi_spec_check_version()) and

@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "base/fileio.h"
 #include "base/strutil.h"
+#include "cdi/cdi-internal.h"
 #include "cdi/cdi.h"
 
 /* The field table of one object type: the keys it may hold. */
@@ -19,27 +20,27 @@ struct fields {
         const char *const *keys;
 };
 
-static const char *const spec_keys[] = { "cdiVersion", "kind", "annotations", "devices",
-                                         "containerEdits", NULL };
-static const char *const device_keys[] = { "name", "annotations", "containerEdits", NULL };
-static const char *const edits_keys[] = { "env",     "deviceNodes", "mounts", "hooks",
-                                          "netDevices", "intelRdt", "additionalGids", NULL };
-static const char *const node_keys[] = { "path",        "hostPath", "type", "major", "minor",
-                                         "fileMode",    "permissions", "uid", "gid", NULL };
-static const char *const mount_keys[] = { "hostPath", "containerPath", "type", "options", NULL };
-static const char *const hook_keys[] = { "hookName", "path", "args", "env", "timeout", NULL };
-static const char *const net_keys[] = { "hostInterfaceName", "name", NULL };
-static const char *const rdt_keys[] = { "closID",   "l3CacheSchema",    "memBwSchema",
-                                        "schemata", "enableMonitoring", NULL };
+static const char *const spec_keys[] = {"cdiVersion", "kind",           "annotations",
+                                        "devices",    "containerEdits", NULL};
+static const char *const device_keys[] = {"name", "annotations", "containerEdits", NULL};
+static const char *const edits_keys[] = {"env",        "deviceNodes", "mounts",         "hooks",
+                                         "netDevices", "intelRdt",    "additionalGids", NULL};
+static const char *const node_keys[] = {"path",     "hostPath",    "type", "major", "minor",
+                                        "fileMode", "permissions", "uid",  "gid",   NULL};
+static const char *const mount_keys[] = {"hostPath", "containerPath", "type", "options", NULL};
+static const char *const hook_keys[] = {"hookName", "path", "args", "env", "timeout", NULL};
+static const char *const net_keys[] = {"hostInterfaceName", "name", NULL};
+static const char *const rdt_keys[] = {"closID",   "l3CacheSchema",    "memBwSchema",
+                                       "schemata", "enableMonitoring", NULL};
 
-static const struct fields spec_fields = { "spec", spec_keys };
-static const struct fields device_fields = { "device", device_keys };
-static const struct fields edits_fields = { "containerEdits", edits_keys };
-static const struct fields node_fields = { "deviceNode", node_keys };
-static const struct fields mount_fields = { "mount", mount_keys };
-static const struct fields hook_fields = { "hook", hook_keys };
-static const struct fields net_fields = { "netDevice", net_keys };
-static const struct fields rdt_fields = { "intelRdt", rdt_keys };
+static const struct fields spec_fields = {"spec", spec_keys};
+static const struct fields device_fields = {"device", device_keys};
+static const struct fields edits_fields = {"containerEdits", edits_keys};
+static const struct fields node_fields = {"deviceNode", node_keys};
+static const struct fields mount_fields = {"mount", mount_keys};
+static const struct fields hook_fields = {"hook", hook_keys};
+static const struct fields net_fields = {"netDevice", net_keys};
+static const struct fields rdt_fields = {"intelRdt", rdt_keys};
 
 /* "PATH.KEY", or "KEY" at the top level. Caller frees. */
 static char *field_path(const char *path, const char *key)
@@ -56,14 +57,15 @@ static int check_object(const json_t *v, const char *path, const struct fields *
         if (!json_is_object(v))
                 return hd_error_setf(reterr, EINVAL, "%s: expected a %s object",
                                      *path ? path : "document", f->type_name);
-        json_object_foreach ((json_t *)v, key, value) {
+        json_object_foreach((json_t *)v, key, value)
+        {
                 bool known = false;
 
                 for (const char *const *k = f->keys; *k; k++)
                         known = known || strcmp(*k, key) == 0;
                 if (!known)
-                        return hd_error_setf(reterr, EINVAL, "%s%sunknown field \"%s\" in %s",
-                                             path, *path ? ": " : "", key, f->type_name);
+                        return hd_error_setf(reterr, EINVAL, "%s%sunknown field \"%s\" in %s", path,
+                                             *path ? ": " : "", key, f->type_name);
         }
         return 0;
 }
@@ -108,7 +110,8 @@ static int get_strv(const json_t *obj, const char *path, const char *key, char *
         fp = field_path(path, key);
         if (!json_is_array(v))
                 return hd_error_setf(reterr, EINVAL, "%s: expected an array of strings", fp);
-        json_array_foreach (v, i, item) {
+        json_array_foreach(v, i, item)
+        {
                 if (!json_is_string(item))
                         return hd_error_setf(reterr, EINVAL, "%s[%zu]: expected a string", fp, i);
                 hd_strv_push(ret, json_string_value(item));
@@ -155,20 +158,20 @@ static int get_u32(const json_t *obj, const char *path, const char *key, bool *r
 }
 
 /* Call PARSE(item, "PATH.KEY[i]", ...) for each element of the array member KEY. */
-#define FOR_EACH_OBJECT(obj, path, key, reterr, item_path, item, body)                          \
-        ({                                                                                      \
-                json_t *_arr = member((obj), (key));                                            \
-                _cleanup_free_ char *_fp = field_path((path), (key));                           \
-                int _r = 0;                                                                     \
-                size_t _i;                                                                      \
-                if (_arr && !json_is_array(_arr))                                               \
-                        _r = hd_error_setf((reterr), EINVAL, "%s: expected an array", _fp);     \
-                for (_i = 0; _r >= 0 && _arr && _i < json_array_size(_arr); _i++) {             \
-                        _cleanup_free_ char *item_path = hd_asprintf("%s[%zu]", _fp, _i);       \
-                        json_t *item = json_array_get(_arr, _i);                                \
-                        _r = (body);                                                            \
-                }                                                                               \
-                _r;                                                                             \
+#define FOR_EACH_OBJECT(obj, path, key, reterr, item_path, item, body)                      \
+        ({                                                                                  \
+                json_t *_arr = member((obj), (key));                                        \
+                _cleanup_free_ char *_fp = field_path((path), (key));                       \
+                int _r = 0;                                                                 \
+                size_t _i;                                                                  \
+                if (_arr && !json_is_array(_arr))                                           \
+                        _r = hd_error_setf((reterr), EINVAL, "%s: expected an array", _fp); \
+                for (_i = 0; _r >= 0 && _arr && _i < json_array_size(_arr); _i++) {         \
+                        _cleanup_free_ char *item_path = hd_asprintf("%s[%zu]", _fp, _i);   \
+                        json_t *item = json_array_get(_arr, _i);                            \
+                        _r = (body);                                                        \
+                }                                                                           \
+                _r;                                                                         \
         })
 
 static int parse_annotations(const json_t *obj, const char *path, struct cdi_annotations *a,
@@ -183,7 +186,8 @@ static int parse_annotations(const json_t *obj, const char *path, struct cdi_ann
         fp = field_path(path, "annotations");
         if (!json_is_object(v))
                 return hd_error_setf(reterr, EINVAL, "%s: expected an object of strings", fp);
-        json_object_foreach (v, key, value) {
+        json_object_foreach(v, key, value)
+        {
                 if (!json_is_string(value))
                         return hd_error_setf(reterr, EINVAL, "%s.%s: expected a string", fp, key);
                 cdi_annotations_set(a, key, json_string_value(value));
@@ -215,8 +219,8 @@ static int parse_device_node(const json_t *v, const char *path, struct cdi_edits
                          reterr)) < 0 ||
             (r = get_int(v, path, "minor", INT64_MIN, INT64_MAX, &d->has_minor, &d->minor,
                          reterr)) < 0 ||
-            (r = get_int(v, path, "fileMode", 0, UINT32_MAX, &has_file_mode, &file_mode,
-                         reterr)) < 0 ||
+            (r = get_int(v, path, "fileMode", 0, UINT32_MAX, &has_file_mode, &file_mode, reterr)) <
+                    0 ||
             (r = get_string(v, path, "permissions", false, &d->permissions, reterr)) < 0 ||
             (r = get_u32(v, path, "uid", &d->has_uid, &d->uid, reterr)) < 0 ||
             (r = get_u32(v, path, "gid", &d->has_gid, &d->gid, reterr)) < 0)
@@ -297,8 +301,7 @@ static int parse_intel_rdt(const json_t *obj, const char *path, struct cdi_edits
                 return r;
         mon = member(v, "enableMonitoring");
         if (mon && !json_is_boolean(mon))
-                return hd_error_setf(reterr, EINVAL, "%s.enableMonitoring: expected a boolean",
-                                     fp);
+                return hd_error_setf(reterr, EINVAL, "%s.enableMonitoring: expected a boolean", fp);
         rdt->enable_monitoring = mon && json_is_true(mon);
         return 0;
 }
@@ -429,6 +432,6 @@ int cdi_spec_load_file(const char *path, struct cdi_spec **ret_spec, struct hd_e
                 return hd_error_setf(reterr, EINVAL, "%s: contains a NUL byte", path);
         r = cdi_spec_from_json(text, ret_spec, reterr);
         if (r < 0)
-                return hd_error_wrap(reterr, "%s", path);
+                return cdi_error_wrap(r, reterr, "%s", path);
         return 0;
 }

@@ -168,15 +168,15 @@ static json_t *intel_rdt_to_json(struct writer *w, const struct cdi_intel_rdt *r
         return o;
 }
 
-#define SET_ARRAY(obj, key, items, n, to_json)                                                  \
-        do {                                                                                    \
-                if ((n) > 0) {                                                                  \
-                        json_t *_arr = json_array();                                            \
-                        oom_if_null(_arr);                                                      \
-                        for (size_t _i = 0; _i < (n); _i++)                                     \
-                                append_new(_arr, to_json(w, (items)[_i]));                         \
-                        set_new((obj), (key), _arr);                                            \
-                }                                                                               \
+#define SET_ARRAY(obj, key, items, n, to_json)                             \
+        do {                                                               \
+                if ((n) > 0) {                                             \
+                        json_t *_arr = json_array();                       \
+                        oom_if_null(_arr);                                 \
+                        for (size_t _i = 0; _i < (n); _i++)                \
+                                append_new(_arr, to_json(w, (items)[_i])); \
+                        set_new((obj), (key), _arr);                       \
+                }                                                          \
         } while (0)
 
 static json_t *net_device_to_json(struct writer *w, const struct cdi_net_device *n)
@@ -249,15 +249,14 @@ static char *spec_to_json(struct writer *w, const struct cdi_spec *spec)
 
 char *cdi_spec_to_json(const struct cdi_spec *spec)
 {
-        struct writer w = { 0 };
+        struct writer w = {0};
 
         return spec_to_json(&w, spec);
 }
 
-int cdi_spec_to_json_checked(const struct cdi_spec *spec, char **ret_text,
-                             struct hd_error *reterr)
+int cdi_spec_to_json_checked(const struct cdi_spec *spec, char **ret_text, struct hd_error *reterr)
 {
-        struct writer w = { 0 };
+        struct writer w = {0};
         _cleanup_free_ char *text = spec_to_json(&w, spec);
 
         if (w.invalid_utf8)

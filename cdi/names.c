@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/fileio.h"
 #include "base/strutil.h"
+#include "cdi/cdi-internal.h"
 #include "cdi/cdi.h"
 
 #define VENDOR_MAX 253 /* a DNS subdomain */
@@ -114,7 +115,7 @@ int cdi_validate_kind(const char *kind, struct hd_error *reterr)
         if (r >= 0)
                 r = cdi_validate_class(slash + 1, reterr);
         if (r < 0)
-                return hd_error_wrap(reterr, "invalid kind \"%s\"", kind);
+                return cdi_error_wrap(r, reterr, "invalid kind \"%s\"", kind);
         return 0;
 }
 
@@ -144,7 +145,7 @@ int cdi_parse_qualified_name(const char *qualified, char **ret_vendor, char **re
         if (r >= 0)
                 r = cdi_validate_device_name(name, reterr);
         if (r < 0)
-                return hd_error_wrap(reterr, "invalid device ID \"%s\"", qualified);
+                return cdi_error_wrap(r, reterr, "invalid device ID \"%s\"", qualified);
 
         if (ret_vendor)
                 *ret_vendor = TAKE_PTR(vendor);
@@ -172,7 +173,7 @@ char *cdi_kind_file_prefix(const char *kind)
 int cdi_validate_claim_uid(const char *uid, struct hd_error *reterr)
 {
         /* 8-4-4-4-12 */
-        static const int dash_at[] = { 8, 13, 18, 23 };
+        static const int dash_at[] = {8, 13, 18, 23};
         size_t len = uid ? strnlen(uid, 37) : 0;
 
         if (len != 36)
@@ -215,7 +216,7 @@ static int validate_driver(const char *driver, struct hd_error *reterr)
                 return hd_error_setf(reterr, EINVAL, "invalid driver name: empty");
         vendor = hd_asprintf("k8s.%s", driver);
         if (cdi_validate_vendor(vendor, reterr) < 0)
-                return hd_error_wrap(reterr, "invalid driver name \"%s\"", driver);
+                return cdi_error_wrap(-EINVAL, reterr, "invalid driver name \"%s\"", driver);
         return 0;
 }
 

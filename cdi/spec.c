@@ -11,10 +11,10 @@
 #include "cdi/cdi.h"
 
 /* Append P to the owned-pointer array *ARR of *N entries. */
-#define PTR_ARRAY_PUSH(arr, n, p)                                                               \
-        do {                                                                                    \
-                (arr) = hd_realloc_array((arr), (n) + 1, sizeof(*(arr)));                       \
-                (arr)[(n)++] = (p);                                                             \
+#define PTR_ARRAY_PUSH(arr, n, p)                                         \
+        do {                                                              \
+                (arr) = hd_realloc_array((arr), (n) + 1, sizeof(*(arr))); \
+                (arr)[(n)++] = (p);                                       \
         } while (0)
 
 static char **strv_copy(char *const *v)
@@ -114,7 +114,7 @@ static void intel_rdt_free(struct cdi_intel_rdt *r)
 
 void cdi_edits_init(struct cdi_edits *e)
 {
-        *e = (struct cdi_edits){ 0 };
+        *e = (struct cdi_edits){0};
 }
 
 void cdi_edits_done(struct cdi_edits *e)
@@ -253,8 +253,8 @@ void cdi_edits_append(struct cdi_edits *dst, const struct cdi_edits *src)
 
         for (size_t i = 0; i < src->n_mounts; i++) {
                 const struct cdi_mount *s = src->mounts[i];
-                struct cdi_mount *m = cdi_edits_add_mount(dst, s->host_path, s->container_path,
-                                                          s->type);
+                struct cdi_mount *m =
+                        cdi_edits_add_mount(dst, s->host_path, s->container_path, s->type);
 
                 m->options = strv_copy(s->options);
         }

@@ -15,6 +15,7 @@
 #include "base/error.h"
 #include "base/fileio.h"
 #include "base/strutil.h"
+#include "cdi/cdi-internal.h"
 #include "cdi/cdi.h"
 
 #define CDI_ROOT_MODE 0755
@@ -41,20 +42,20 @@ int cdi_spec_write(const char *cdi_root, const char *file_name, const struct cdi
                                      file_name ? file_name : "");
         r = cdi_spec_validate(spec, reterr);
         if (r < 0)
-                return hd_error_wrap(reterr, "CDI spec %s", file_name);
+                return cdi_error_wrap(r, reterr, "CDI spec %s", file_name);
         r = cdi_spec_to_json_checked(spec, &text, reterr);
         if (r < 0)
-                return hd_error_wrap(reterr, "CDI spec %s", file_name);
+                return cdi_error_wrap(r, reterr, "CDI spec %s", file_name);
 
         r = hd_mkdir_p(cdi_root, CDI_ROOT_MODE, reterr);
         if (r < 0)
-                return hd_error_wrap(reterr, "CDI root");
+                return cdi_error_wrap(r, reterr, "CDI root");
         dirfd = hd_dir_open(cdi_root, reterr);
         if (dirfd < 0)
-                return hd_error_wrap(reterr, "CDI root");
+                return cdi_error_wrap(dirfd, reterr, "CDI root");
         r = hd_atomic_write_at(dirfd, file_name, text, strlen(text), CDI_SPEC_MODE, reterr);
         if (r < 0)
-                return hd_error_wrap(reterr, "write CDI spec '%s/%s'", cdi_root, file_name);
+                return cdi_error_wrap(r, reterr, "write CDI spec '%s/%s'", cdi_root, file_name);
         return 0;
 }
 
@@ -71,7 +72,7 @@ static int open_root(const char *cdi_root, struct hd_error *reterr)
         }
         if (fd < 0) {
                 hd_error_move(reterr, &e);
-                return hd_error_wrap(reterr, "CDI root");
+                return cdi_error_wrap(fd, reterr, "CDI root");
         }
         return fd;
 }
@@ -91,7 +92,7 @@ int cdi_spec_remove(const char *cdi_root, const char *file_name, struct hd_error
                 return dirfd;
         r = hd_unlink_at(dirfd, file_name, reterr);
         if (r < 0)
-                return hd_error_wrap(reterr, "remove CDI spec '%s/%s'", cdi_root, file_name);
+                return cdi_error_wrap(r, reterr, "remove CDI spec '%s/%s'", cdi_root, file_name);
         if (fsync(dirfd) < 0)
                 return hd_error_set(reterr, errno, "fsync '%s'", cdi_root);
         return 0;
@@ -140,8 +141,7 @@ int cdi_spec_list_owned(const char *cdi_root, const char *prefix, char ***ret_na
                 de = readdir(dir);
                 if (!de) {
                         if (errno != 0)
-                                return hd_error_set(reterr, errno, "read CDI root '%s'",
-                                                    cdi_root);
+                                return hd_error_set(reterr, errno, "read CDI root '%s'", cdi_root);
                         break;
                 }
                 if (!hd_startswith(de->d_name, prefix ? prefix : "") ||

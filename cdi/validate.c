@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/fileio.h"
 #include "base/strutil.h"
+#include "cdi/cdi-internal.h"
 #include "cdi/cdi.h"
 
 #define ANNOTATIONS_TOTAL_MAX (256u * 1024u) /* the Kubernetes limit the CDI library reuses */
@@ -94,11 +95,11 @@ static int validate_device_node(const char *where, size_t i, const struct cdi_de
                                      "no major/minor",
                                      where, i, d->path);
         if (d->has_major && d->major < 0)
-                return hd_error_setf(reterr, EINVAL, "%s.deviceNodes[%zu].major is negative",
-                                     where, i);
+                return hd_error_setf(reterr, EINVAL, "%s.deviceNodes[%zu].major is negative", where,
+                                     i);
         if (d->has_minor && d->minor < 0)
-                return hd_error_setf(reterr, EINVAL, "%s.deviceNodes[%zu].minor is negative",
-                                     where, i);
+                return hd_error_setf(reterr, EINVAL, "%s.deviceNodes[%zu].minor is negative", where,
+                                     i);
         return 0;
 }
 
@@ -161,8 +162,8 @@ static bool ifname_is_valid(const char *n)
         if (!n || !*n || strlen(n) > IFNAME_MAX || hd_streq(n, ".") || hd_streq(n, ".."))
                 return false;
         for (; *n; n++)
-                if (*n == '/' || *n == ':' || *n == ' ' || *n == '\t' || *n == '\n' ||
-                    *n == '\r' || *n == '\v' || *n == '\f')
+                if (*n == '/' || *n == ':' || *n == ' ' || *n == '\t' || *n == '\n' || *n == '\r' ||
+                    *n == '\v' || *n == '\f')
                         return false;
         return true;
 }
@@ -288,8 +289,8 @@ static int validate_annotations(const char *where, const struct cdi_annotations 
                                              "%sannotations key \"%s\" is not a valid qualified "
                                              "name ([prefix/]name)",
                                              where, a->items[i].key ? a->items[i].key : "");
-                total += strlen(a->items[i].key) + strlen(a->items[i].value ? a->items[i].value
-                                                                             : "");
+                total += strlen(a->items[i].key) +
+                         strlen(a->items[i].value ? a->items[i].value : "");
         }
         if (total > ANNOTATIONS_TOTAL_MAX)
                 return hd_error_setf(reterr, EINVAL, "%sannotations larger than %u bytes", where,
@@ -307,7 +308,7 @@ static int validate_device(const struct cdi_spec *spec, size_t i, struct hd_erro
                 return hd_error_setf(reterr, EINVAL, "devices[%zu].name is missing", i);
         r = cdi_validate_device_name(d->name, reterr);
         if (r < 0)
-                return hd_error_wrap(reterr, "devices[%zu]", i);
+                return cdi_error_wrap(r, reterr, "devices[%zu]", i);
         for (size_t j = 0; j < i; j++)
                 if (hd_streq(spec->devices[j]->name, d->name))
                         return hd_error_setf(reterr, EINVAL,

@@ -42,8 +42,8 @@ static const char *edits_min_version(const struct cdi_edits *e)
 {
         if (e->n_net_devices > 0)
                 return "1.1.0";
-        if (e->intel_rdt && (hd_strv_len(e->intel_rdt->schemata) > 0 ||
-                             e->intel_rdt->enable_monitoring))
+        if (e->intel_rdt &&
+            (hd_strv_len(e->intel_rdt->schemata) > 0 || e->intel_rdt->enable_monitoring))
                 return "1.1.0";
         if (e->intel_rdt || e->n_additional_gids > 0)
                 return "0.7.0";

@@ -1,0 +1,636 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for cdi/ input and output: the JSON writer, the strict reader, and spec-dir
+ * write/remove/list in a temporary directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "base/fileio.h"
+#include "base/strutil.h"
+#include "cdi/cdi.h"
+#include "cdi_fixtures.h"
+
+#define DRIVER "hostdev.example.com"
+#define UID1 "6f1a2b3c-0d4e-4f50-8a6b-7c8d9e0f1a2b"
+#define UID2 "0b9a8c7d-6e5f-4a3b-9c2d-1e0f2a3b4c5d"
+
+/* ---- writer ------------------------------------------------------------------------------- */
+
+static json_t *parse(const char *text)
+{
+        json_error_t jerr;
+        json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+
+        if (!root)
+                fail_msg("writer produced invalid JSON: %s\n%s", jerr.text, text);
+        return root;
+}
+
+static void test_write_claim_spec_fields(void **state)
+{
+        _cleanup_cdi_spec_ struct cdi_spec *spec = cdi_fx_claim_spec(DRIVER, UID1, 0, 4);
+        _cleanup_free_ char *text = cdi_spec_to_json(spec);
+        _cleanup_json_ json_t *root = parse(text);
+        json_t *devices, *dev, *node, *mounts, *common;
+        const char *key;
+        json_t *value;
+        int i = 0;
+
+        /* Key order is fixed: cdiVersion, kind, devices, containerEdits. */
+        static const char *const order[] = {"cdiVersion", "kind", "devices", "containerEdits"};
+        json_object_foreach(root, key, value)
+        {
+                assert_true(i < 4);
+                assert_string_equal(key, order[i++]);
+        }
+        assert_int_equal(i, 4);
+
+        /* Device names are "<claimUID>-<device>": a UID starting with a digit makes every
+         * name start with one, which needs 0.5.0 (see test_write_claim_spec_version). */
+        assert_string_equal(json_string_value(json_object_get(root, "cdiVersion")), "0.5.0");
+        assert_string_equal(json_string_value(json_object_get(root, "kind")),
+                            "k8s." DRIVER "/claim");
+        devices = json_object_get(root, "devices");
+        assert_int_equal(json_array_size(devices), 4);
+        dev = json_array_get(devices, 2);
+        assert_string_equal(json_string_value(json_object_get(dev, "name")), UID1 "-mock-device-2");
+        assert_null(json_object_get(dev, "annotations"));
+        node = json_array_get(
+                json_object_get(json_object_get(dev, "containerEdits"), "deviceNodes"), 0);
+        assert_string_equal(json_string_value(json_object_get(node, "path")), "/dev/mock/device_2");
+        assert_null(json_object_get(node, "hostPath")); /* omitted: keeps the spec at 0.3.0 */
+        assert_string_equal(json_string_value(json_object_get(node, "type")), "c");
+        assert_int_equal(json_integer_value(json_object_get(node, "major")), 240);
+        assert_int_equal(json_integer_value(json_object_get(node, "minor")), 2);
+        assert_string_equal(json_string_value(json_object_get(node, "permissions")), "rw");
+        assert_null(json_object_get(node, "uid"));
+        assert_null(json_object_get(node, "fileMode"));
+        mounts = json_object_get(json_object_get(dev, "containerEdits"), "mounts");
+        assert_int_equal(json_array_size(mounts), 1);
+        assert_string_equal(
+                json_string_value(json_object_get(json_array_get(mounts, 0), "containerPath")),
+                "/mock/so/device_2.so");
+        assert_null(json_object_get(json_array_get(mounts, 0), "type"));
+        assert_int_equal(json_array_size(json_object_get(json_array_get(mounts, 0), "options")), 4);
+        assert_null(json_object_get(json_object_get(dev, "containerEdits"), "env"));
+        assert_null(json_object_get(json_object_get(dev, "containerEdits"), "hooks"));
+
+        common = json_object_get(root, "containerEdits");
+        assert_non_null(common);
+        assert_int_equal(json_object_size(common), 1);
+        assert_string_equal(
+                json_string_value(json_object_get(
+                        json_array_get(json_object_get(common, "mounts"), 0), "containerPath")),
+                "/usr/local/bin/list_device.sh");
+        assert_true(text[strlen(text) - 1] == '\n');
+}
+
+static void test_write_claim_spec_version(void **state)
+{
+        _cleanup_cdi_spec_ struct cdi_spec *letter =
+                cdi_fx_claim_spec(DRIVER, "af1a2b3c-0d4e-4f50-8a6b-7c8d9e0f1a2b", 0, 2);
+        _cleanup_cdi_spec_ struct cdi_spec *digit = cdi_fx_claim_spec(DRIVER, UID1, 0, 2);
+        _cleanup_cdi_spec_ struct cdi_spec *group = cdi_fx_group_spec(DRIVER, "gpu", 8);
+
+        assert_string_equal(cdi_spec_min_version(letter), "0.3.0");
+        assert_string_equal(cdi_spec_min_version(digit), "0.5.0");
+        assert_string_equal(cdi_spec_min_version(group), "0.3.0");
+}
+
+static void test_write_all_fields(void **state)
+{
+        _cleanup_cdi_spec_ struct cdi_spec *spec = cdi_fx_spec(CDI_FX_ALL_TRIGGERS);
+        struct cdi_device *d = spec->devices[0];
+        struct cdi_device_node *n = d->edits.device_nodes[0];
+        struct cdi_hook *h;
+        _cleanup_free_ char *text = NULL;
+        _cleanup_json_ json_t *root = NULL;
+        json_t *edits, *jn, *jh, *rdt;
+
+        n->has_file_mode = n->has_uid = n->has_gid = true;
+        n->file_mode = 0666;
+        n->uid = 1000;
+        n->gid = 44;
+        h = cdi_edits_add_hook(&d->edits, "createContainer", "/usr/bin/hook");
+        cdi_hook_add_arg(h, "hook");
+        cdi_hook_add_arg(h, "--flag");
+        cdi_hook_add_env(h, "A=1");
+        h->has_timeout = true;
+        h->timeout = 5;
+
+        text = cdi_spec_to_json(spec);
+        root = parse(text);
+        assert_string_equal(json_string_value(json_object_get(root, "cdiVersion")), "1.1.0");
+        assert_string_equal(json_string_value(json_object_get(root, "kind")), "example.com/gpu.v2");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(root, "annotations"),
+                                                              "example.com/owner")),
+                            "test");
+        d = NULL;
+        edits = json_object_get(json_array_get(json_object_get(root, "devices"), 0),
+                                "containerEdits");
+        jn = json_array_get(json_object_get(edits, "deviceNodes"), 0);
+        assert_string_equal(json_string_value(json_object_get(jn, "hostPath")), "/dev/null");
+        assert_int_equal(json_integer_value(json_object_get(jn, "fileMode")), 0666);
+        assert_int_equal(json_integer_value(json_object_get(jn, "uid")), 1000);
+        assert_int_equal(json_integer_value(json_object_get(jn, "gid")), 44);
+        jh = json_array_get(json_object_get(edits, "hooks"), 0);
+        assert_string_equal(json_string_value(json_object_get(jh, "hookName")), "createContainer");
+        assert_int_equal(json_array_size(json_object_get(jh, "args")), 2);
+        assert_int_equal(json_integer_value(json_object_get(jh, "timeout")), 5);
+        assert_string_equal(json_string_value(json_object_get(
+                                    json_array_get(json_object_get(edits, "mounts"), 0), "type")),
+                            "bind");
+        assert_int_equal(
+                json_integer_value(json_array_get(json_object_get(edits, "additionalGids"), 0)),
+                44);
+        assert_string_equal(json_string_value(json_object_get(
+                                    json_array_get(json_object_get(edits, "netDevices"), 0),
+                                    "hostInterfaceName")),
+                            "eth1");
+        rdt = json_object_get(edits, "intelRdt");
+        assert_string_equal(json_string_value(json_object_get(rdt, "closID")), "gpu-clos");
+        assert_true(json_is_true(json_object_get(rdt, "enableMonitoring")));
+        assert_int_equal(json_array_size(json_object_get(rdt, "schemata")), 1);
+}
+
+static void test_write_deterministic(void **state)
+{
+        _cleanup_cdi_spec_ struct cdi_spec *a = cdi_fx_spec(CDI_FX_ALL_TRIGGERS);
+        _cleanup_cdi_spec_ struct cdi_spec *b = cdi_fx_spec(CDI_FX_ALL_TRIGGERS);
+        _cleanup_free_ char *ta = NULL, *tb = NULL;
+
+        /* Annotations are written sorted, whatever order they were set in. */
+        cdi_annotations_set(&a->annotations, "b.example.com/x", "1");
+        cdi_annotations_set(&a->annotations, "a.example.com/x", "2");
+        cdi_annotations_set(&b->annotations, "a.example.com/x", "2");
+        cdi_annotations_set(&b->annotations, "b.example.com/x", "1");
+        ta = cdi_spec_to_json(a);
+        tb = cdi_spec_to_json(b);
+        assert_string_equal(ta, tb);
+        assert_true(strstr(ta, "a.example.com/x") < strstr(ta, "b.example.com/x"));
+}
+
+static void test_write_round_trip(void **state)
+{
+        for (unsigned f = 0; f <= CDI_FX_ALL_TRIGGERS; f += 7) {
+                _cleanup_cdi_spec_ struct cdi_spec *spec = cdi_fx_spec(f | CDI_FX_SPEC_LEVEL);
+                _cleanup_cdi_spec_ struct cdi_spec *back = NULL;
+                _cleanup_free_ char *text = cdi_spec_to_json(spec), *again = NULL;
+                struct hd_error e = HD_ERROR_INIT;
+
+                if (cdi_spec_from_json(text, &back, &e) < 0)
+                        fail_msg("features 0x%x: %s\n%s", f, hd_error_message(&e), text);
+                assert_string_equal(back->cdi_version, cdi_fx_expected_version(f));
+                again = cdi_spec_to_json(back);
+                assert_string_equal(text, again);
+        }
+}
+
+static void test_write_invalid_utf8(void **state)
+{
+        _cleanup_cdi_spec_ struct cdi_spec *spec = cdi_fx_spec(0);
+        _cleanup_free_ char *text = NULL, *checked = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+
+        cdi_edits_add_env(&spec->devices[0]->edits, "X=\xff\xfe");
+        text = cdi_spec_to_json(spec);
+        assert_non_null(strstr(text, "<invalid UTF-8>"));
+        assert_int_equal(cdi_spec_to_json_checked(spec, &checked, &e), -EILSEQ);
+        assert_null(checked);
+        assert_non_null(strstr(hd_error_message(&e), "is not valid UTF-8"));
+        hd_error_done(&e);
+}
+
+/* ---- strict reader ------------------------------------------------------------------------ */
+
+static void assert_rejected(const char *json, const char *needle)
+{
+        struct cdi_spec *spec = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+
+        if (cdi_spec_from_json(json, &spec, &e) != -EINVAL)
+                fail_msg("accepted: %s", json);
+        assert_null(spec);
+        if (!strstr(hd_error_message(&e), needle))
+                fail_msg("message \"%s\" lacks \"%s\"", hd_error_message(&e), needle);
+        hd_error_done(&e);
+}
+
+#define DEV_OK "{\"name\":\"d\",\"containerEdits\":{\"env\":[\"A=1\"]}}"
+#define SPEC(ver, extra_top, dev) \
+        "{\"cdiVersion\":\"" ver "\",\"kind\":\"v.com/c\",\"devices\":[" dev "]" extra_top "}"
+
+static void test_read_accepts(void **state)
+{
+        _cleanup_cdi_spec_ struct cdi_spec *spec = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        const char *json = "{\"cdiVersion\":\"0.5.0\",\"kind\":\"v.com/c\",\"annotations\":null,"
+                           "\"devices\":[{\"name\":\"d\",\"containerEdits\":{\"deviceNodes\":["
+                           "{\"path\":\"/dev/x\",\"hostPath\":\"/dev/y\",\"type\":\"c\","
+                           "\"major\":1,\"minor\":3,\"fileMode\":438,\"permissions\":\"rw\","
+                           "\"uid\":0,\"gid\":4294967295}]}}],\"containerEdits\":{\"mounts\":["
+                           "{\"hostPath\":\"/a\",\"containerPath\":\"/b\",\"options\":[\"ro\"]}],"
+                           "\"hooks\":[{\"hookName\":\"poststop\",\"path\":\"/bin/true\","
+                           "\"timeout\":3}]}}";
+
+        if (cdi_spec_from_json(json, &spec, &e) < 0)
+                fail_msg("%s", hd_error_message(&e));
+        assert_string_equal(spec->cdi_version, "0.5.0");
+        assert_int_equal(spec->n_devices, 1);
+        assert_string_equal(spec->devices[0]->edits.device_nodes[0]->host_path, "/dev/y");
+        assert_true(spec->devices[0]->edits.device_nodes[0]->has_file_mode);
+        assert_int_equal(spec->devices[0]->edits.device_nodes[0]->file_mode, 0666);
+        assert_int_equal(spec->devices[0]->edits.device_nodes[0]->gid, UINT32_MAX);
+        assert_int_equal(spec->edits.hooks[0]->timeout, 3);
+        assert_string_equal(spec->edits.mounts[0]->options[0], "ro");
+}
+
+static void test_read_rejects_unknown_fields(void **state)
+{
+        assert_rejected(SPEC("0.3.0", ",\"extra\":1", DEV_OK), "unknown field \"extra\" in spec");
+        assert_rejected(SPEC("0.3.0", "",
+                             "{\"name\":\"d\",\"oops\":1,\"containerEdits\":{"
+                             "\"env\":[\"A=1\"]}}"),
+                        "devices[0]: unknown field \"oops\" in device");
+        assert_rejected(SPEC("0.3.0", "",
+                             "{\"name\":\"d\",\"containerEdits\":{\"deviceNodes\":"
+                             "[{\"path\":\"/dev/x\",\"hostpath\":\"/y\"}]}}"),
+                        "devices[0].containerEdits.deviceNodes[0]: unknown field \"hostpath\"");
+        assert_rejected(SPEC("0.3.0",
+                             ",\"containerEdits\":{\"mounts\":[{\"hostPath\":\"/a\","
+                             "\"containerPath\":\"/b\",\"readonly\":true}]}",
+                             DEV_OK),
+                        "containerEdits.mounts[0]: unknown field \"readonly\" in mount");
+        /* Fields the 1.1.0 spec dropped are unknown too. */
+        assert_rejected(
+                SPEC("0.7.0", ",\"containerEdits\":{\"intelRdt\":{\"enableCMT\":true}}", DEV_OK),
+                "containerEdits.intelRdt: unknown field \"enableCMT\"");
+        assert_rejected(SPEC("0.3.0",
+                             ",\"containerEdits\":{\"hooks\":[{\"hookName\":\"prestart\","
+                             "\"path\":\"/x\",\"when\":1}]}",
+                             DEV_OK),
+                        "unknown field \"when\" in hook");
+}
+
+static void test_read_rejects_version(void **state)
+{
+        /* hostPath needs 0.5.0 */
+        assert_rejected(SPEC("0.4.0", "",
+                             "{\"name\":\"d\",\"containerEdits\":{\"deviceNodes\":"
+                             "[{\"path\":\"/dev/x\",\"hostPath\":\"/dev/y\"}]}}"),
+                        "cdiVersion \"0.4.0\" too low: the spec's fields need at least 0.5.0");
+        /* a digit-first name needs 0.5.0 */
+        assert_rejected(SPEC("0.3.0", "",
+                             "{\"name\":\"0d\",\"containerEdits\":{\"env\":"
+                             "[\"A=1\"]}}"),
+                        "at least 0.5.0");
+        /* netDevices need 1.1.0 */
+        assert_rejected(SPEC("1.0.0",
+                             ",\"containerEdits\":{\"netDevices\":[{\"hostInterfaceName\":"
+                             "\"eth0\",\"name\":\"n0\"}]}",
+                             DEV_OK),
+                        "at least 1.1.0");
+        assert_rejected(SPEC("0.2.0", "", DEV_OK), "at least 0.3.0");
+        assert_rejected(SPEC("1.2.0", "", DEV_OK), "invalid cdiVersion \"1.2.0\"");
+        assert_rejected(SPEC("v0.3.0", "", DEV_OK), "invalid cdiVersion \"v0.3.0\"");
+        assert_rejected("{\"kind\":\"v.com/c\",\"devices\":[" DEV_OK "]}",
+                        "cdiVersion: required field missing");
+}
+
+static void test_read_rejects_shape(void **state)
+{
+        assert_rejected("", "invalid JSON");
+        assert_rejected("{}", "cdiVersion: required field missing");
+        assert_rejected("[]", "expected a spec object");
+        assert_rejected("{\"cdiVersion\":\"0.3.0\",\"cdiVersion\":\"0.3.0\"}", "invalid JSON");
+        assert_rejected("{\"cdiVersion\":\"0.3.0\",\"kind\":\"v.com/c\"}",
+                        "devices: required field missing");
+        assert_rejected(SPEC("0.3.0", "", ""), "has no devices");
+        assert_rejected(SPEC("0.3.0", "", "{\"name\":\"d\"}"),
+                        "devices[0].containerEdits: required field missing");
+        assert_rejected(SPEC("0.3.0", "", "{\"name\":\"d\",\"containerEdits\":{}}"),
+                        "device \"d\": invalid device, empty device edits");
+        assert_rejected(SPEC("0.3.0", "", "{\"name\":7,\"containerEdits\":{}}"),
+                        "devices[0].name: expected a string");
+        assert_rejected(SPEC("0.3.0", "", "{\"name\":\"d\",\"containerEdits\":{\"env\":\"A=1\"}}"),
+                        "devices[0].containerEdits.env: expected an array of strings");
+        assert_rejected(SPEC("0.3.0", "", "{\"name\":\"d\",\"containerEdits\":{\"env\":[1]}}"),
+                        "devices[0].containerEdits.env[0]: expected a string");
+        assert_rejected(SPEC("0.3.0", "",
+                             "{\"name\":\"d\",\"containerEdits\":{\"deviceNodes\":"
+                             "[{\"path\":\"/x\",\"uid\":-1}]}}"),
+                        "deviceNodes[0].uid: -1 out of range");
+        assert_rejected(SPEC("0.3.0", "",
+                             "{\"name\":\"d\",\"containerEdits\":{\"deviceNodes\":"
+                             "[{\"path\":\"/x\",\"major\":\"1\"}]}}"),
+                        "deviceNodes[0].major: expected an integer");
+        assert_rejected(SPEC("0.3.0", "",
+                             "{\"name\":\"d\",\"containerEdits\":{\"deviceNodes\":"
+                             "{\"path\":\"/x\"}}}"),
+                        "devices[0].containerEdits.deviceNodes: expected an array");
+        assert_rejected(SPEC("0.7.0", "",
+                             "{\"name\":\"d\",\"containerEdits\":{\"additionalGids\":"
+                             "[4294967296]}}"),
+                        "additionalGids[0]: 4294967296 out of range");
+        assert_rejected(SPEC("0.6.0", ",\"annotations\":{\"a\":1}", DEV_OK),
+                        "annotations.a: expected a string");
+        assert_rejected(SPEC("0.3.0", "",
+                             "{\"name\":\"d\",\"containerEdits\":{\"mounts\":"
+                             "[{\"containerPath\":\"/b\"}]}}"),
+                        "mounts[0].hostPath: required field missing");
+        /* Our rules run after parsing. */
+        assert_rejected(SPEC("0.3.0", "",
+                             "{\"name\":\"d\",\"containerEdits\":{\"deviceNodes\":"
+                             "[{\"path\":\"/x\",\"permissions\":\"rwx\"}]}}"),
+                        "device \"d\": containerEdits.deviceNodes[0].permissions \"rwx\"");
+}
+
+static void test_load_file(void **state)
+{
+        char dir[] = "/tmp/test_cdi_load.XXXXXX";
+        _cleanup_free_ char *good = NULL, *bad = NULL, *link = NULL;
+        _cleanup_cdi_spec_ struct cdi_spec *spec = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        FILE *f;
+
+        assert_non_null(mkdtemp(dir));
+        good = hd_asprintf("%s/good.json", dir);
+        bad = hd_asprintf("%s/bad.json", dir);
+        link = hd_asprintf("%s/link.json", dir);
+        f = fopen(good, "w");
+        fputs(SPEC("0.3.0", "", DEV_OK), f);
+        fclose(f);
+        f = fopen(bad, "w");
+        fputs("{\"cdiVersion\":\"0.3.0\"", f);
+        fclose(f);
+        assert_int_equal(symlink(good, link), 0);
+
+        assert_int_equal(cdi_spec_load_file(good, &spec, &e), 0);
+        assert_string_equal(spec->kind, "v.com/c");
+        assert_int_equal(cdi_spec_load_file(bad, &spec, &e), -EINVAL);
+        assert_true(hd_startswith(hd_error_message(&e), bad));
+        assert_true(cdi_spec_load_file(link, &spec, &e) < 0);
+
+        unlink(good);
+        unlink(bad);
+        unlink(link);
+        rmdir(dir);
+        hd_error_done(&e);
+}
+
+/* ---- spec directory ----------------------------------------------------------------------- */
+
+struct tmpdir {
+        char path[64];
+};
+
+static int setup_tmpdir(void **state)
+{
+        struct tmpdir *t = hd_new0(struct tmpdir, 1);
+
+        strcpy(t->path, "/tmp/test_cdi_dir.XXXXXX");
+        if (!mkdtemp(t->path))
+                return -1;
+        *state = t;
+        return 0;
+}
+
+static int teardown_tmpdir(void **state)
+{
+        struct tmpdir *t = *state;
+        _cleanup_free_ char *cmd = hd_asprintf("rm -rf '%s'", t->path);
+
+        if (system(cmd) != 0)
+                return -1;
+        free(t);
+        return 0;
+}
+
+/* Names in DIR, sorted, including dot files. */
+static char **dir_names(const char *dir)
+{
+        char **names = NULL;
+        struct dirent **list;
+        int n = scandir(dir, &list, NULL, alphasort);
+
+        assert_true(n >= 0);
+        for (int i = 0; i < n; i++) {
+                if (strcmp(list[i]->d_name, ".") && strcmp(list[i]->d_name, ".."))
+                        hd_strv_push(&names, list[i]->d_name);
+                free(list[i]);
+        }
+        free(list);
+        return names;
+}
+
+static void test_specdir_write(void **state)
+{
+        struct tmpdir *t = *state;
+        _cleanup_free_ char *root = hd_asprintf("%s/run/cdi", t->path);
+        _cleanup_free_ char *file = NULL, *path = NULL, *text = NULL, *expect = NULL;
+        _cleanup_cdi_spec_ struct cdi_spec *spec = cdi_fx_claim_spec(DRIVER, UID1, 0, 4);
+        _cleanup_cdi_spec_ struct cdi_spec *back = NULL;
+        _cleanup_strv_ char **names = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        struct stat st;
+        size_t len;
+
+        assert_int_equal(cdi_claim_spec_file_name(DRIVER, UID1, &file, NULL), 0);
+        /* The root is created (0755) when missing. */
+        if (cdi_spec_write(root, file, spec, &e) < 0)
+                fail_msg("%s", hd_error_message(&e));
+        assert_int_equal(stat(root, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 0022, 0);
+
+        path = hd_asprintf("%s/%s", root, file);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0644);
+        assert_int_equal(hd_read_file(path, CDI_SPEC_MAX_SIZE, true, &text, &len, NULL), 0);
+        expect = cdi_spec_to_json(spec);
+        assert_string_equal(text, expect);
+        assert_int_equal(cdi_spec_load_file(path, &back, NULL), 0);
+
+        /* Rewriting replaces atomically and leaves no temp file behind. */
+        cdi_edits_add_env(&spec->edits, "REWRITTEN=1");
+        assert_int_equal(cdi_spec_write(root, file, spec, &e), 0);
+        names = dir_names(root);
+        assert_int_equal(hd_strv_len(names), 1);
+        assert_string_equal(names[0], file);
+
+        /* An invalid spec is refused before anything is written. */
+        cdi_edits_add_env(&spec->edits, "=bad");
+        assert_int_equal(cdi_spec_write(root, file, spec, &e), -EINVAL);
+        assert_true(hd_startswith(hd_error_message(&e), "CDI spec k8s."));
+        hd_strv_free(names);
+        names = dir_names(root);
+        assert_int_equal(hd_strv_len(names), 1);
+
+        /* Unsafe or non-.json file names are refused. */
+        assert_int_equal(cdi_spec_write(root, "../escape.json", spec, NULL), -EINVAL);
+        assert_int_equal(cdi_spec_write(root, "spec.yaml", spec, NULL), -EINVAL);
+        assert_int_equal(cdi_spec_write(root, ".json", spec, NULL), -EINVAL);
+        assert_int_equal(cdi_spec_write(root, "", spec, NULL), -EINVAL);
+        hd_error_done(&e);
+}
+
+static void test_specdir_refuses_symlink(void **state)
+{
+        struct tmpdir *t = *state;
+        _cleanup_free_ char *victim = hd_asprintf("%s/victim", t->path);
+        _cleanup_free_ char *root = hd_asprintf("%s/cdi", t->path);
+        _cleanup_free_ char *rootlink = hd_asprintf("%s/cdilink", t->path);
+        _cleanup_free_ char *target = NULL, *file = NULL, *content = NULL;
+        _cleanup_cdi_spec_ struct cdi_spec *spec = cdi_fx_claim_spec(DRIVER, UID1, 0, 1);
+        _cleanup_strv_ char **names = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        size_t len;
+        FILE *f;
+
+        f = fopen(victim, "w");
+        fputs("precious", f);
+        fclose(f);
+        assert_int_equal(mkdir(root, 0755), 0);
+        assert_int_equal(cdi_claim_spec_file_name(DRIVER, UID1, &file, NULL), 0);
+        target = hd_asprintf("%s/%s", root, file);
+        assert_int_equal(symlink(victim, target), 0);
+
+        assert_int_equal(cdi_spec_write(root, file, spec, &e), -ELOOP);
+        assert_non_null(strstr(hd_error_message(&e), "symlink"));
+        /* Both the link and what it points at are untouched. */
+        assert_int_equal(hd_read_file(victim, 100, true, &content, &len, NULL), 0);
+        assert_string_equal(content, "precious");
+        names = dir_names(root);
+        assert_int_equal(hd_strv_len(names), 1);
+        assert_string_equal(names[0], file);
+        /* A symlink is not one of our specs. */
+        hd_strv_free(names);
+        assert_int_equal(cdi_spec_list_owned(root, "k8s.", &names, NULL), 0);
+
+        /* A symlinked CDI root is refused as well. */
+        assert_int_equal(symlink(root, rootlink), 0);
+        assert_int_equal(cdi_spec_write(rootlink, "k8s.x-y.json", spec, &e), -ELOOP);
+        hd_error_done(&e);
+}
+
+static void test_specdir_remove(void **state)
+{
+        struct tmpdir *t = *state;
+        _cleanup_free_ char *root = hd_asprintf("%s/cdi", t->path);
+        _cleanup_free_ char *missing_root = hd_asprintf("%s/nope", t->path);
+        _cleanup_free_ char *path = NULL;
+        _cleanup_cdi_spec_ struct cdi_spec *spec = cdi_fx_spec(0);
+        struct stat st;
+
+        assert_int_equal(cdi_spec_write(root, "a.json", spec, NULL), 0);
+        assert_int_equal(cdi_spec_remove(root, "a.json", NULL), 0);
+        path = hd_asprintf("%s/a.json", root);
+        assert_int_equal(lstat(path, &st), -1);
+        assert_int_equal(errno, ENOENT);
+        /* Idempotent: a missing file, or a missing root, is success. */
+        assert_int_equal(cdi_spec_remove(root, "a.json", NULL), 0);
+        assert_int_equal(cdi_spec_remove(missing_root, "a.json", NULL), 0);
+        assert_int_equal(cdi_spec_remove(root, "../a.json", NULL), -EINVAL);
+        assert_int_equal(cdi_spec_remove(root, "", NULL), -EINVAL);
+}
+
+static void test_specdir_list_owned(void **state)
+{
+        struct tmpdir *t = *state;
+        _cleanup_free_ char *root = hd_asprintf("%s/cdi", t->path);
+        _cleanup_free_ char *prefix = cdi_claim_spec_file_prefix(DRIVER);
+        _cleanup_free_ char *f1 = NULL, *f2 = NULL, *sub = NULL, *uid = NULL;
+        _cleanup_cdi_spec_ struct cdi_spec *spec = cdi_fx_spec(0);
+        _cleanup_strv_ char **names = NULL;
+        static const char *const others[] = {
+                "k8s.other.example.com-claim_" UID1 ".json", /* another driver */
+                "nvidia.com-gpu.json",                       /* another vendor */
+                "k8s." DRIVER "-gpu.json",                   /* our static group spec */
+                "k8s." DRIVER "-claim_" UID1 ".json.bak",    /* not a spec extension */
+        };
+        FILE *f;
+
+        /* A missing root lists nothing. */
+        assert_int_equal(cdi_spec_list_owned(root, prefix, &names, NULL), 0);
+        assert_non_null(names);
+        assert_null(names[0]);
+        hd_strv_free(names);
+        names = NULL;
+
+        assert_int_equal(cdi_claim_spec_file_name(DRIVER, UID2, &f1, NULL), 0);
+        assert_int_equal(cdi_claim_spec_file_name(DRIVER, UID1, &f2, NULL), 0);
+        assert_int_equal(cdi_spec_write(root, f1, spec, NULL), 0);
+        assert_int_equal(cdi_spec_write(root, f2, spec, NULL), 0);
+        for (size_t i = 0; i < HD_ARRAY_SIZE(others); i++) {
+                _cleanup_free_ char *p = hd_asprintf("%s/%s", root, others[i]);
+
+                f = fopen(p, "w");
+                fputs("{}", f);
+                fclose(f);
+        }
+        /* A .yaml spec with our prefix is ours too (an older version may have written it). */
+        {
+                _cleanup_free_ char *p = hd_asprintf("%s/k8s." DRIVER "-claim_%s.yaml", root,
+                                                     "11111111-2222-3333-4444-555555555555");
+
+                f = fopen(p, "w");
+                fclose(f);
+        }
+        /* A directory with our prefix is not. */
+        sub = hd_asprintf("%s/k8s." DRIVER "-claim_dir.json", root);
+        assert_int_equal(mkdir(sub, 0755), 0);
+
+        assert_int_equal(cdi_spec_list_owned(root, prefix, &names, NULL), 3);
+        assert_string_equal(names[0], f1); /* sorted: 0b9a... < 1111... < 6f1a... */
+        assert_string_equal(names[1],
+                            "k8s." DRIVER "-claim_11111111-2222-3333-4444-555555555555.yaml");
+        assert_string_equal(names[2], f2);
+        assert_null(names[3]);
+        assert_int_equal(cdi_claim_uid_from_file_name(DRIVER, names[1], &uid), 0);
+        assert_string_equal(uid, "11111111-2222-3333-4444-555555555555");
+
+        /* The broader prefix of everything we own includes the static group spec. */
+        hd_strv_free(names);
+        names = NULL;
+        assert_int_equal(cdi_spec_list_owned(root, "k8s." DRIVER "-", &names, NULL), 4);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_write_claim_spec_fields),
+                cmocka_unit_test(test_write_claim_spec_version),
+                cmocka_unit_test(test_write_all_fields),
+                cmocka_unit_test(test_write_deterministic),
+                cmocka_unit_test(test_write_round_trip),
+                cmocka_unit_test(test_write_invalid_utf8),
+                cmocka_unit_test(test_read_accepts),
+                cmocka_unit_test(test_read_rejects_unknown_fields),
+                cmocka_unit_test(test_read_rejects_version),
+                cmocka_unit_test(test_read_rejects_shape),
+                cmocka_unit_test(test_load_file),
+                cmocka_unit_test_setup_teardown(test_specdir_write, setup_tmpdir, teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_specdir_refuses_symlink, setup_tmpdir,
+                                                teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_specdir_remove, setup_tmpdir, teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_specdir_list_owned, setup_tmpdir,
+                                                teardown_tmpdir),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
