@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "kubeletplugin/checkpoint.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "base/fileio.h"
+#include "base/strutil.h"
+
+unsigned long kp_crc32(const void *data, size_t len)
+{
+        const unsigned char *p = data;
+        unsigned long crc = 0xffffffffUL;
+        for (size_t i = 0; i < len; i++) {
+                crc ^= p[i];
+                for (int k = 0; k < 8; k++)
+                        crc = (crc >> 1) ^ (0xedb88320UL & (0UL - (crc & 1)));
+        }
+        return crc ^ 0xffffffffUL;
+}
+
+const char *kp_claim_state_name(enum kp_claim_state s)
+{
+        return s == KP_PREPARE_COMPLETED ? "PrepareCompleted" : "PrepareStarted";
+}
+
+char *kp_boot_id(void)
+{
+        char *data = NULL;
+        if (hd_read_file("/proc/sys/kernel/random/boot_id", 256, false, &data, NULL, NULL) < 0)
+                return NULL;
+        data[strcspn(data, " \n")] = '\0';
+        return data;
+}
+
+static void device_done(struct kp_ckpt_device *d)
+{
+        free(d->request);
+        free(d->pool);
+        free(d->device);
+        free(d->share_id);
+        hd_strv_free(d->cdi_ids);
+        hd_strv_free(d->env);
+        memset(d, 0, sizeof(*d));
+}
+
+void kp_ckpt_claim_done(struct kp_ckpt_claim *c)
+{
+        if (!c)
+                return;
+        free(c->uid);
+        free(c->namespace);
+        free(c->name);
+        free(c->spec_file);
+        for (size_t i = 0; i < c->n_devices; i++)
+                device_done(&c->devices[i]);
+        free(c->devices);
+        memset(c, 0, sizeof(*c));
+}
+
+static char **strv_copy(char *const *v)
+{
+        char **out = NULL;
+        for (size_t i = 0; v && v[i]; i++)
+                hd_strv_push(&out, v[i]);
+        return out;
+}
+
+void kp_ckpt_claim_copy(struct kp_ckpt_claim *dst, const struct kp_ckpt_claim *src)
+{
+        dst->uid = hd_strdup(src->uid);
+        dst->namespace = hd_strdup(src->namespace);
+        dst->name = hd_strdup(src->name);
+        dst->state = src->state;
+        dst->spec_file = hd_strdup(src->spec_file);
+        dst->n_devices = src->n_devices;
+        dst->devices = hd_new0(struct kp_ckpt_device, src->n_devices);
+        for (size_t i = 0; i < src->n_devices; i++) {
+                const struct kp_ckpt_device *s = &src->devices[i];
+                struct kp_ckpt_device *d = &dst->devices[i];
+                d->request = hd_strdup(s->request);
+                d->pool = hd_strdup(s->pool);
+                d->device = hd_strdup(s->device);
+                d->share_id = hd_strdup(s->share_id);
+                d->cdi_ids = strv_copy(s->cdi_ids);
+                d->env = strv_copy(s->env);
+        }
+}
+
+struct kp_checkpoint *kp_checkpoint_new(const char *boot_id)
+{
+        struct kp_checkpoint *cp = hd_malloc0(sizeof(*cp));
+        cp->boot_id = hd_strdup(boot_id);
+        return cp;
+}
+
+struct kp_checkpoint *kp_checkpoint_free(struct kp_checkpoint *cp)
+{
+        if (!cp)
+                return NULL;
+        for (size_t i = 0; i < cp->n_claims; i++)
+                kp_ckpt_claim_done(&cp->claims[i]);
+        free(cp->claims);
+        free(cp->boot_id);
+        free(cp);
+        return NULL;
+}
+
+struct kp_ckpt_claim *kp_checkpoint_find(struct kp_checkpoint *cp, const char *uid)
+{
+        for (size_t i = 0; i < cp->n_claims; i++)
+                if (hd_streq(cp->claims[i].uid, uid))
+                        return &cp->claims[i];
+        return NULL;
+}
+
+void kp_checkpoint_put(struct kp_checkpoint *cp, struct kp_ckpt_claim *claim)
+{
+        struct kp_ckpt_claim *slot = kp_checkpoint_find(cp, claim->uid);
+        if (slot) {
+                kp_ckpt_claim_done(slot);
+        } else {
+                cp->claims = hd_realloc_array(cp->claims, cp->n_claims + 1, sizeof(*cp->claims));
+                slot = &cp->claims[cp->n_claims++];
+        }
+        *slot = *claim;
+        memset(claim, 0, sizeof(*claim));
+}
+
+bool kp_checkpoint_remove(struct kp_checkpoint *cp, const char *uid)
+{
+        struct kp_ckpt_claim *slot = kp_checkpoint_find(cp, uid);
+        if (!slot)
+                return false;
+        kp_ckpt_claim_done(slot);
+        size_t idx = (size_t)(slot - cp->claims);
+        memmove(slot, slot + 1, (cp->n_claims - idx - 1) * sizeof(*slot));
+        cp->n_claims--;
+        return true;
+}
+
+/* --- JSON ----------------------------------------------------------------------------------- */
+
+static json_t *strv_to_json(char *const *v)
+{
+        json_t *a = json_array();
+        for (size_t i = 0; v && v[i]; i++)
+                json_array_append_new(a, json_string(v[i]));
+        return a;
+}
+
+static void set_str(json_t *o, const char *key, const char *value)
+{
+        if (value)
+                json_object_set_new(o, key, json_string(value));
+}
+
+static json_t *data_to_json(const struct kp_checkpoint *cp)
+{
+        json_t *claims = json_array();
+        for (size_t i = 0; i < cp->n_claims; i++) {
+                const struct kp_ckpt_claim *c = &cp->claims[i];
+                json_t *jc = json_object();
+                set_str(jc, "uid", c->uid);
+                set_str(jc, "namespace", c->namespace);
+                set_str(jc, "name", c->name);
+                set_str(jc, "state", kp_claim_state_name(c->state));
+                set_str(jc, "specFile", c->spec_file);
+                json_t *devs = json_array();
+                for (size_t k = 0; k < c->n_devices; k++) {
+                        const struct kp_ckpt_device *d = &c->devices[k];
+                        json_t *jd = json_object();
+                        set_str(jd, "request", d->request);
+                        set_str(jd, "pool", d->pool);
+                        set_str(jd, "device", d->device);
+                        set_str(jd, "shareID", d->share_id);
+                        json_object_set_new(jd, "cdiIDs", strv_to_json(d->cdi_ids));
+                        if (d->env)
+                                json_object_set_new(jd, "env", strv_to_json(d->env));
+                        json_array_append_new(devs, jd);
+                }
+                json_object_set_new(jc, "devices", devs);
+                json_array_append_new(claims, jc);
+        }
+        json_t *data = json_object();
+        set_str(data, "bootID", cp->boot_id);
+        json_object_set_new(data, "claims", claims);
+        return data;
+}
+
+static char *checksum_of(json_t *data)
+{
+        _cleanup_free_ char *canon = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
+        return hd_asprintf("crc32:%08lx", kp_crc32(canon, strlen(canon)));
+}
+
+json_t *kp_checkpoint_to_json(const struct kp_checkpoint *cp)
+{
+        json_t *data = data_to_json(cp);
+        _cleanup_free_ char *sum = checksum_of(data);
+        json_t *doc = json_object();
+        json_object_set_new(doc, "apiVersion", json_string(KP_CHECKPOINT_API_VERSION));
+        json_object_set_new(doc, "kind", json_string(KP_CHECKPOINT_KIND));
+        json_object_set_new(doc, "checksum", json_string(sum));
+        json_object_set_new(doc, "data", data);
+        return doc;
+}
+
+/* Tolerant field readers: absent → NULL/default, present with the wrong type → error. */
+static int get_str(json_t *o, const char *key, bool required, char **ret, const char *where,
+                   struct hd_error *reterr)
+{
+        json_t *v = json_object_get(o, key);
+        if (!v || json_is_null(v)) {
+                if (required)
+                        return hd_error_setf(reterr, EINVAL, "%s.%s: missing", where, key);
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_is_string(v))
+                return hd_error_setf(reterr, EINVAL, "%s.%s: expected a string", where, key);
+        *ret = hd_strdup(json_string_value(v));
+        return 0;
+}
+
+static int get_strv(json_t *o, const char *key, char ***ret, const char *where,
+                    struct hd_error *reterr)
+{
+        json_t *v = json_object_get(o, key);
+        *ret = NULL;
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_array(v))
+                return hd_error_setf(reterr, EINVAL, "%s.%s: expected a list", where, key);
+        size_t i;
+        json_t *s;
+        json_array_foreach(v, i, s)
+        {
+                if (!json_is_string(s)) {
+                        *ret = hd_strv_free(*ret);
+                        return hd_error_setf(reterr, EINVAL, "%s.%s[%zu]: expected a string",
+                                             where, key, i);
+                }
+                hd_strv_push(ret, json_string_value(s));
+        }
+        return 0;
+}
+
+static int claim_from_json(json_t *jc, struct kp_ckpt_claim *c, const char *where,
+                           struct hd_error *reterr)
+{
+        if (!json_is_object(jc))
+                return hd_error_setf(reterr, EINVAL, "%s: expected an object", where);
+        _cleanup_free_ char *state = NULL;
+        int r;
+        if ((r = get_str(jc, "uid", true, &c->uid, where, reterr)) < 0 ||
+            (r = get_str(jc, "namespace", false, &c->namespace, where, reterr)) < 0 ||
+            (r = get_str(jc, "name", false, &c->name, where, reterr)) < 0 ||
+            (r = get_str(jc, "specFile", false, &c->spec_file, where, reterr)) < 0 ||
+            (r = get_str(jc, "state", true, &state, where, reterr)) < 0)
+                return r;
+        if (hd_streq(state, "PrepareCompleted"))
+                c->state = KP_PREPARE_COMPLETED;
+        else if (hd_streq(state, "PrepareStarted"))
+                c->state = KP_PREPARE_STARTED;
+        else
+                return hd_error_setf(reterr, EINVAL, "%s.state: unknown state '%s'", where, state);
+        json_t *devs = json_object_get(jc, "devices");
+        if (devs && !json_is_array(devs))
+                return hd_error_setf(reterr, EINVAL, "%s.devices: expected a list", where);
+        size_t n = devs ? json_array_size(devs) : 0;
+        c->devices = hd_new0(struct kp_ckpt_device, n);
+        c->n_devices = n;
+        for (size_t k = 0; k < n; k++) {
+                json_t *jd = json_array_get(devs, k);
+                struct kp_ckpt_device *d = &c->devices[k];
+                _cleanup_free_ char *dw = hd_asprintf("%s.devices[%zu]", where, k);
+                if (!json_is_object(jd))
+                        return hd_error_setf(reterr, EINVAL, "%s: expected an object", dw);
+                if ((r = get_str(jd, "request", false, &d->request, dw, reterr)) < 0 ||
+                    (r = get_str(jd, "pool", false, &d->pool, dw, reterr)) < 0 ||
+                    (r = get_str(jd, "device", true, &d->device, dw, reterr)) < 0 ||
+                    (r = get_str(jd, "shareID", false, &d->share_id, dw, reterr)) < 0 ||
+                    (r = get_strv(jd, "cdiIDs", &d->cdi_ids, dw, reterr)) < 0 ||
+                    (r = get_strv(jd, "env", &d->env, dw, reterr)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int kp_checkpoint_from_json(json_t *doc, struct kp_checkpoint **ret, struct hd_error *reterr)
+{
+        if (!json_is_object(doc))
+                return hd_error_setf(reterr, EINVAL, "checkpoint: expected a JSON object");
+        const char *api = json_string_value(json_object_get(doc, "apiVersion"));
+        const char *kind = json_string_value(json_object_get(doc, "kind"));
+        if (!hd_streq(api, KP_CHECKPOINT_API_VERSION) || !hd_streq(kind, KP_CHECKPOINT_KIND))
+                return hd_error_setf(reterr, EPROTO,
+                                     "checkpoint: unknown apiVersion/kind '%s/%s' (this plugin "
+                                     "reads %s %s)",
+                                     api ? api : "", kind ? kind : "", KP_CHECKPOINT_API_VERSION,
+                                     KP_CHECKPOINT_KIND);
+        json_t *data = json_object_get(doc, "data");
+        if (!json_is_object(data))
+                return hd_error_setf(reterr, EINVAL, "checkpoint: data: expected an object");
+        const char *sum = json_string_value(json_object_get(doc, "checksum"));
+        _cleanup_free_ char *want = checksum_of(data);
+        if (!hd_streq(sum, want))
+                return hd_error_setf(reterr, EBADMSG,
+                                     "checkpoint: checksum mismatch (file says '%s', content is "
+                                     "'%s')",
+                                     sum ? sum : "", want);
+
+        struct kp_checkpoint *cp = kp_checkpoint_new(NULL);
+        int r = get_str(data, "bootID", false, &cp->boot_id, "data", reterr);
+        json_t *claims = json_object_get(data, "claims");
+        if (r == 0 && claims && !json_is_array(claims))
+                r = hd_error_setf(reterr, EINVAL, "data.claims: expected a list");
+        size_t n = claims ? json_array_size(claims) : 0;
+        cp->claims = hd_new0(struct kp_ckpt_claim, n);
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                _cleanup_free_ char *where = hd_asprintf("data.claims[%zu]", i);
+                r = claim_from_json(json_array_get(claims, i), &cp->claims[i], where, reterr);
+                cp->n_claims = i + 1; /* so a partial entry is freed too */
+        }
+        if (r < 0) {
+                kp_checkpoint_free(cp);
+                return r;
+        }
+        *ret = cp;
+        return 0;
+}
+
+int kp_checkpoint_save(const char *path, const struct kp_checkpoint *cp, struct hd_error *reterr)
+{
+        _cleanup_json_ json_t *doc = kp_checkpoint_to_json(cp);
+        _cleanup_free_ char *text = json_dumps(doc, JSON_INDENT(2));
+        return hd_atomic_write(path, text, strlen(text), 0600, reterr);
+}
+
+int kp_checkpoint_load(const char *path, struct kp_checkpoint **ret, char **ret_moved_aside,
+                       struct hd_error *reterr)
+{
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        *ret_moved_aside = NULL;
+        struct hd_error rerr = HD_ERROR_INIT;
+        int r = hd_read_file(path, KP_CHECKPOINT_MAX_BYTES, true, &text, &len, &rerr);
+        if (r == -ENOENT) {
+                hd_error_done(&rerr);
+                *ret = kp_checkpoint_new(NULL);
+                return 0;
+        }
+        struct hd_error why = HD_ERROR_INIT;
+        if (r == -EFBIG) {
+                hd_error_move(&why, &rerr);
+        } else if (r < 0) {
+                return hd_error_move(reterr, &rerr);
+        } else {
+                json_error_t jerr;
+                _cleanup_json_ json_t *doc = json_loadb(text, len, 0, &jerr);
+                if (!doc)
+                        hd_error_setf(&why, EBADMSG, "checkpoint: not JSON: line %d: %s",
+                                      jerr.line, jerr.text);
+                else if (kp_checkpoint_from_json(doc, ret, &why) == 0)
+                        return 0;
+        }
+
+        /* Unreadable: keep the evidence, start empty; the caller rebuilds from CDI specs. */
+        _cleanup_free_ char *aside = hd_asprintf("%s.corrupt-%lld", path, (long long)time(NULL));
+        if (rename(path, aside) < 0) {
+                r = hd_error_set(reterr, errno, "move corrupt checkpoint '%s' aside", path);
+                hd_error_done(&why);
+                return r;
+        }
+        hd_error_move(reterr, &why);
+        hd_error_wrap(reterr, "checkpoint '%s' moved to '%s'", path, aside);
+        *ret_moved_aside = TAKE_PTR(aside);
+        *ret = kp_checkpoint_new(NULL);
+        return 0;
+}

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for the plugin checkpoint: round trip, two-phase entries, checksum, corrupt and
+ * foreign files moved aside instead of failing start-up. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "base/fileio.h"
+#include "base/strutil.h"
+#include "kubeletplugin/checkpoint.h"
+
+static char *tmpdir(void)
+{
+        char t[] = "/tmp/hdckptXXXXXX";
+        assert_non_null(mkdtemp(t));
+        return hd_strdup(t);
+}
+
+static void rm_rf(const char *d)
+{
+        _cleanup_free_ char *cmd = hd_asprintf("rm -rf '%s'", d);
+        assert_int_equal(system(cmd), 0);
+}
+
+static void fill_claim(struct kp_ckpt_claim *c, const char *uid, enum kp_claim_state st)
+{
+        memset(c, 0, sizeof(*c));
+        c->uid = hd_strdup(uid);
+        c->namespace = hd_strdup("default");
+        c->name = hd_asprintf("claim-%s", uid);
+        c->state = st;
+        c->spec_file = hd_asprintf("k8s.hostdev.example.com-claim_%s.json", uid);
+        c->n_devices = 2;
+        c->devices = hd_new0(struct kp_ckpt_device, 2);
+        for (size_t i = 0; i < 2; i++) {
+                c->devices[i].request = hd_strdup("gpus");
+                c->devices[i].pool = hd_strdup("node-a");
+                c->devices[i].device = hd_asprintf("mock-device-%zu", i);
+                hd_strv_consume(&c->devices[i].cdi_ids,
+                                hd_asprintf("k8s.hostdev.example.com/claim=%s-mock-device-%zu", uid, i));
+        }
+        c->devices[1].share_id = hd_strdup("share-7");
+        hd_strv_push(&c->devices[0].env, "FOO=bar");
+}
+
+static void test_round_trip_and_states(void **state)
+{
+        _cleanup_free_ char *dir = tmpdir();
+        _cleanup_free_ char *path = hd_asprintf("%s/checkpoint.json", dir);
+        struct kp_checkpoint *cp = kp_checkpoint_new("boot-1");
+        struct kp_ckpt_claim c;
+        fill_claim(&c, "11111111-2222-3333-4444-555555555555", KP_PREPARE_STARTED);
+        kp_checkpoint_put(cp, &c);
+        assert_null(c.uid); /* taken */
+        fill_claim(&c, "aaaaaaaa-2222-3333-4444-555555555555", KP_PREPARE_COMPLETED);
+        kp_checkpoint_put(cp, &c);
+        /* Replace moves the first entry to completed. */
+        fill_claim(&c, "11111111-2222-3333-4444-555555555555", KP_PREPARE_COMPLETED);
+        kp_checkpoint_put(cp, &c);
+        assert_int_equal(cp->n_claims, 2);
+
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(kp_checkpoint_save(path, cp, &e), 0);
+        cp = kp_checkpoint_free(cp);
+
+        struct kp_checkpoint *back = NULL;
+        _cleanup_free_ char *aside = NULL;
+        assert_int_equal(kp_checkpoint_load(path, &back, &aside, &e), 0);
+        assert_null(aside);
+        assert_string_equal(back->boot_id, "boot-1");
+        assert_int_equal(back->n_claims, 2);
+        struct kp_ckpt_claim *got = kp_checkpoint_find(back, "11111111-2222-3333-4444-555555555555");
+        assert_non_null(got);
+        assert_int_equal(got->state, KP_PREPARE_COMPLETED);
+        assert_string_equal(got->devices[1].share_id, "share-7");
+        assert_null(got->devices[0].share_id);
+        assert_string_equal(got->devices[0].env[0], "FOO=bar");
+        assert_string_equal(got->devices[1].cdi_ids[0],
+                            "k8s.hostdev.example.com/claim=11111111-2222-3333-4444-555555555555-mock-device-1");
+        struct kp_ckpt_claim copy = { 0 };
+        kp_ckpt_claim_copy(&copy, got);
+        assert_string_equal(copy.devices[0].device, "mock-device-0");
+        kp_ckpt_claim_done(&copy);
+
+        assert_true(kp_checkpoint_remove(back, "11111111-2222-3333-4444-555555555555"));
+        assert_false(kp_checkpoint_remove(back, "11111111-2222-3333-4444-555555555555"));
+        assert_int_equal(back->n_claims, 1);
+        assert_string_equal(back->claims[0].uid, "aaaaaaaa-2222-3333-4444-555555555555");
+        kp_checkpoint_free(back);
+        rm_rf(dir);
+}
+
+static int count_prefix(const char *dir, const char *prefix)
+{
+        DIR *d = opendir(dir);
+        int n = 0;
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (hd_startswith(de->d_name, prefix))
+                        n++;
+        closedir(d);
+        return n;
+}
+
+static void expect_moved_aside(const char *content, const char *why)
+{
+        _cleanup_free_ char *dir = tmpdir();
+        _cleanup_free_ char *path = hd_asprintf("%s/checkpoint.json", dir);
+        assert_int_equal(hd_atomic_write(path, content, strlen(content), 0600, NULL), 0);
+        struct kp_checkpoint *cp = NULL;
+        _cleanup_free_ char *aside = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(kp_checkpoint_load(path, &cp, &aside, &e), 0);
+        assert_non_null(cp);
+        assert_int_equal(cp->n_claims, 0);
+        assert_non_null(aside);
+        assert_true(hd_startswith(aside, path));
+        assert_non_null(strstr(aside, ".corrupt-"));
+        assert_non_null(strstr(e.message, why));
+        assert_non_null(strstr(e.message, "moved to"));
+        assert_int_equal(access(path, F_OK), -1);
+        assert_int_equal(count_prefix(dir, "checkpoint.json.corrupt-"), 1);
+        hd_error_done(&e);
+        kp_checkpoint_free(cp);
+        rm_rf(dir);
+}
+
+static void test_corrupt_files_moved_aside(void **state)
+{
+        expect_moved_aside("{\"apiVersion\": \"hostdev.example.com/v1alpha1\", trunc", "not JSON");
+        expect_moved_aside("{\"apiVersion\":\"hostdev.example.com/v9\",\"kind\":\"Checkpoint\","
+                           "\"checksum\":\"x\",\"data\":{}}",
+                           "unknown apiVersion/kind");
+        expect_moved_aside("{\"apiVersion\":\"hostdev.example.com/v1alpha1\",\"kind\":\"Checkpoint\","
+                           "\"checksum\":\"crc32:00000000\",\"data\":{\"claims\":[]}}",
+                           "checksum mismatch");
+        expect_moved_aside("", "not JSON");
+}
+
+static void test_tampered_entry_detected(void **state)
+{
+        _cleanup_free_ char *dir = tmpdir();
+        _cleanup_free_ char *path = hd_asprintf("%s/checkpoint.json", dir);
+        struct kp_checkpoint *cp = kp_checkpoint_new("b");
+        struct kp_ckpt_claim c;
+        fill_claim(&c, "11111111-2222-3333-4444-555555555555", KP_PREPARE_COMPLETED);
+        kp_checkpoint_put(cp, &c);
+        assert_int_equal(kp_checkpoint_save(path, cp, NULL), 0);
+        kp_checkpoint_free(cp);
+        /* Flip one device name on disk: the checksum no longer matches. */
+        char *text = NULL;
+        assert_int_equal(hd_read_file(path, 1 << 20, true, &text, NULL, NULL), 0);
+        char *p = strstr(text, "mock-device-1");
+        p[12] = '9';
+        assert_int_equal(hd_atomic_write(path, text, strlen(text), 0600, NULL), 0);
+        free(text);
+        _cleanup_free_ char *aside = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(kp_checkpoint_load(path, &cp, &aside, &e), 0);
+        assert_int_equal(cp->n_claims, 0);
+        assert_non_null(strstr(e.message, "checksum mismatch"));
+        hd_error_done(&e);
+        kp_checkpoint_free(cp);
+        rm_rf(dir);
+}
+
+static void test_missing_file_is_empty(void **state)
+{
+        struct kp_checkpoint *cp = NULL;
+        _cleanup_free_ char *aside = NULL;
+        assert_int_equal(kp_checkpoint_load("/nonexistent/dir/checkpoint.json", &cp, &aside, NULL), 0);
+        assert_int_equal(cp->n_claims, 0);
+        assert_null(aside);
+        kp_checkpoint_free(cp);
+        /* Known CRC-32 check value. */
+        assert_int_equal(kp_crc32("123456789", 9), 0xcbf43926UL);
+        _cleanup_free_ char *boot = kp_boot_id();
+        assert_non_null(boot);
+        assert_int_equal(strlen(boot), 36);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_round_trip_and_states),
+                cmocka_unit_test(test_corrupt_files_moved_aside),
+                cmocka_unit_test(test_tampered_entry_detected),
+                cmocka_unit_test(test_missing_file_is_empty),
+        };
+        return cmocka_run_group_tests_name("checkpoint", tests, NULL, NULL);
+}
