@@ -27,19 +27,30 @@ void kp_prepare_result_done(struct kp_prepare_result *r)
 }
 
 /* Add device DEV to SPEC as NAME (once) and its group's common edits to *COMMON_GROUPS. */
-static int add_device(struct cdi_spec *spec, const struct kp_device *dev, const char *name,
-                      struct hd_error *reterr)
+static void add_env(struct cdi_device *cd, char *const *env)
 {
-        if (cdi_spec_find_device(spec, name))
-                return 0; /* the same device allocated twice (shared): one CDI device */
+        for (size_t i = 0; env && env[i]; i++)
+                if (!hd_strv_contains(cd->edits.env, env[i]))
+                        cdi_edits_add_env(&cd->edits, env[i]);
+}
+
+static int add_device(struct cdi_spec *spec, const struct kp_device *dev, const char *name,
+                      char *const *env, struct hd_error *reterr)
+{
+        struct cdi_device *cd = cdi_spec_find_device(spec, name);
+        if (cd) { /* the same device allocated twice (shared): one CDI device */
+                add_env(cd, env);
+                return 0;
+        }
         int r = kp_device_check(dev, reterr);
         if (r < 0)
                 return r;
         struct kp_edits resolved = { 0 };
         r = kp_edits_resolve(&dev->edits, &resolved, reterr);
         if (r >= 0) {
-                struct cdi_device *cd = cdi_spec_add_device(spec, name);
+                cd = cdi_spec_add_device(spec, name);
                 kp_edits_to_cdi(&resolved, &cd->edits);
+                add_env(cd, env);
         }
         kp_edits_done(&resolved);
         return r;
@@ -68,7 +79,8 @@ static int build_spec(const struct kp_inventory *inv, const struct kp_claim *cla
                 _cleanup_free_ char *name = NULL;
                 r = cdi_claim_device_name(claim->uid, dev->name, &name, reterr);
                 if (r >= 0)
-                        r = add_device(spec, dev, name, reterr);
+                        r = add_device(spec, dev, name, p->result_env ? p->result_env[i] : NULL,
+                                       reterr);
                 if (r < 0) {
                         hd_error_wrap(reterr, "device '%s' (request '%s')", res->device,
                                       res->request);

@@ -14,6 +14,10 @@ struct kp_prepare_params {
         const char *driver;   /* our driver name; results of other drivers are ignored */
         const char *pool;     /* our pool (the node name); results of other pools ignored */
         const char *cdi_root; /* where the per-claim spec goes, e.g. /var/run/cdi */
+        /* Optional: extra "KEY=VALUE" entries per claim result, parallel to claim->results
+         * (a NULL array or NULL entry adds nothing). They go into that device's CDI edits; the
+         * daemon fills them from the claim's opaque HostDeviceConfig. */
+        char **const *result_env;
 };
 
 struct kp_prepared_device {
