@@ -53,8 +53,29 @@ class _Reset(Exception):
 
 # -- certificates -----------------------------------------------------------------------------
 
+_CERT_CACHE = {}
+_CERT_LOCK = threading.Lock()
+
+
 def make_certs(d):
-    """CA + serving cert for 127.0.0.1/localhost with the openssl CLI (EC P-256)."""
+    """CA + serving cert for 127.0.0.1/localhost, made once per process with the openssl CLI
+    (EC P-256) and copied into d."""
+    import shutil
+    import tempfile
+    with _CERT_LOCK:
+        src = _CERT_CACHE.get("dir")
+        if src is None or not os.path.exists(os.path.join(src, "server.key")):
+            src = tempfile.mkdtemp(prefix="hostdev-sim-pki-")
+            _make_certs(src)
+            _CERT_CACHE["dir"] = src
+    os.makedirs(d, exist_ok=True)
+    for n in ("ca.key", "ca.crt", "server.key", "server.crt"):
+        shutil.copyfile(os.path.join(src, n), os.path.join(d, n))
+        os.chmod(os.path.join(d, n), 0o600 if n.endswith(".key") else 0o644)
+    return os.path.join(d, "ca.crt"), os.path.join(d, "server.crt"), os.path.join(d, "server.key")
+
+
+def _make_certs(d):
     os.makedirs(d, exist_ok=True)
     ca_key, ca_crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.crt")
     key, csr, crt = (os.path.join(d, n) for n in ("server.key", "server.csr", "server.crt"))
@@ -101,6 +122,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
     def finish_request(self, request, client_address):
         try:
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             request.settimeout(30)
             tls = self.ctx.wrap_socket(request, server_side=True)
             tls.settimeout(None)
@@ -285,7 +307,7 @@ class ApiServer:
         self._write_incluster_token()
         self._write_kubeconfig()
         self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.1}, daemon=True,
+                                        kwargs={"poll_interval": 0.05}, daemon=True,
                                         name="apiserver-sim")
         self._thread.start()
         self.log(f"serving on {self.url} resource.k8s.io versions {self.resource_versions}")
@@ -533,6 +555,7 @@ class ApiServer:
         data = (json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
                 if body is not None else b"")
         h = req.h
+        self._record(req, code)
         h.send_response(code)
         h.send_header("Audit-Id", req.audit_id)
         h.send_header("Cache-Control", "no-cache, private")
@@ -544,7 +567,6 @@ class ApiServer:
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         h.wfile.write(data)
-        self._record(req, code)
 
     def _do_fail(self, req, code, retry_after):
         reasons = {429: ("TooManyRequests", "Too many requests, please try again later."),
@@ -564,12 +586,12 @@ class ApiServer:
 
     def _do_reset(self, req):
         h = req.h
+        self._record(req, None, fault="reset")
         try:
             h.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                           b"Content-Length: 4096\r\n\r\n{\"kind\":\"")
         except OSError:
             pass
-        self._record(req, None, fault="reset")
         self._hard_close(h)
         raise _Reset()
 
@@ -680,12 +702,12 @@ class ApiServer:
 
     def _send_raw(self, req, code, data, ctype):
         h = req.h
+        self._record(req, code)
         h.send_response(code)
         h.send_header("Content-Type", ctype)
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         h.wfile.write(data)
-        self._record(req, code)
 
     # -- resources --------------------------------------------------------------------------
     def _decode_body(self, req, rt, version):
@@ -1042,6 +1064,7 @@ class ApiServer:
 
     def _watch_headers(self, req):
         h = req.h
+        self._record(req, 200)
         h.send_response(200)
         h.send_header("Audit-Id", req.audit_id)
         h.send_header("Cache-Control", "no-cache, private")
@@ -1049,7 +1072,6 @@ class ApiServer:
         h.send_header("Transfer-Encoding", "chunked")
         h.end_headers()
         h.wfile.flush()
-        self._record(req, 200)
 
     @staticmethod
     def _chunk(h, event):
