@@ -13,3 +13,17 @@
                 hd_error_wrap((reterr), __VA_ARGS__); \
                 _r;                                   \
         })
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "cdi/cdi.h"
+
+/* true when NODE's hostPath is written: set, non-empty and different from its path. A hostPath
+ * equal to the path says nothing the runtime would not assume, so the writer omits it and the
+ * spec does not need cdiVersion 0.5.0 for it. */
+static inline bool cdi_device_node_writes_host_path(const struct cdi_device_node *node)
+{
+        return node->host_path && node->host_path[0] &&
+               !(node->path && strcmp(node->host_path, node->path) == 0);
+}

@@ -192,14 +192,17 @@ int cdi_device_node_fill_from_stat(struct cdi_device_node *node, struct hd_error
 /* The lowest cdiVersion covering every field SPEC uses (static string):
  *   0.3.0 baseline; 0.4.0 a mount has a type; 0.5.0 a device node has a hostPath or a device
  *   name starts with a digit; 0.6.0 annotations (spec or device) or a '.' in the kind's class;
- *   0.7.0 additionalGids or intelRdt; 1.1.0 netDevices or intelRdt schemata/enableMonitoring. */
+ *   0.7.0 additionalGids or intelRdt; 1.1.0 netDevices or intelRdt schemata/enableMonitoring.
+ * A hostPath equal to the node's path is not written (see cdi_spec_to_json()) and so does not
+ * count. */
 const char *cdi_spec_min_version(const struct cdi_spec *spec);
 /* true when VERSION is exactly one of the CDI spec versions "0.1.0" .. "1.1.0" (no 'v'). */
 bool cdi_version_is_known(const char *version);
 /* Compare two known versions: <0, 0, >0. Unknown versions sort before every known one. */
 int cdi_version_compare(const char *a, const char *b);
 /* Check SPEC's declared cdi_version: present, known, and not lower than the minimum its fields
- * need ("cdiVersion 0.3.0 too low: ... needs at least 0.5.0"). Returns 0 or -EINVAL. */
+ * need. Here any non-empty hostPath counts, as it does for the CDI library. Message e.g.
+ * "cdiVersion \"0.4.0\" too low: the spec's fields need at least 0.5.0". Returns 0 or -EINVAL. */
 int cdi_spec_check_version(const struct cdi_spec *spec, struct hd_error *reterr);
 
 /* ---------------------------------------------------------------------------------------- */
@@ -239,8 +242,9 @@ char *cdi_kind_file_prefix(const char *kind);
 int cdi_spec_validate(const struct cdi_spec *spec, struct hd_error *reterr);
 
 /* Serialise SPEC as indented JSON with a trailing newline: cdiVersion (always the minimum),
- * kind, annotations, devices, containerEdits, in that order; empty fields omitted; annotation
- * keys sorted. Deterministic for equal specs. Does not validate. Caller frees. */
+ * kind, annotations, devices, containerEdits, in that order; empty fields omitted (and a
+ * device node's hostPath when it equals its path); annotation keys sorted. Deterministic for equal
+ * specs. Does not validate. Caller frees. */
 char *cdi_spec_to_json(const struct cdi_spec *spec);
 /* Same, but fails with -EILSEQ (message quoting the string) when a string is not valid UTF-8,
  * which JSON cannot carry; cdi_spec_to_json() substitutes a placeholder instead. On success

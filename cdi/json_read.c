@@ -157,22 +157,32 @@ static int get_u32(const json_t *obj, const char *path, const char *key, bool *r
         return 0;
 }
 
-/* Call PARSE(item, "PATH.KEY[i]", ...) for each element of the array member KEY. */
-#define FOR_EACH_OBJECT(obj, path, key, reterr, item_path, item, body)                      \
-        ({                                                                                  \
-                json_t *_arr = member((obj), (key));                                        \
-                _cleanup_free_ char *_fp = field_path((path), (key));                       \
-                int _r = 0;                                                                 \
-                size_t _i;                                                                  \
-                if (_arr && !json_is_array(_arr))                                           \
-                        _r = hd_error_setf((reterr), EINVAL, "%s: expected an array", _fp); \
-                for (_i = 0; _r >= 0 && _arr && _i < json_array_size(_arr); _i++) {         \
-                        _cleanup_free_ char *item_path = hd_asprintf("%s[%zu]", _fp, _i);   \
-                        json_t *item = json_array_get(_arr, _i);                            \
-                        _r = (body);                                                        \
-                }                                                                           \
-                _r;                                                                         \
-        })
+/* Parses one array element found at PATH into USERDATA. */
+typedef int (*parse_item_cb)(const json_t *item, const char *path, void *userdata,
+                             struct hd_error *reterr);
+
+/* Call PARSE_CB for each element of the optional array member KEY of OBJ, with the element's
+ * path "PATH.KEY[i]"; stop at the first failure. */
+static int parse_array(const json_t *obj, const char *path, const char *key, parse_item_cb parse_cb,
+                       void *userdata, struct hd_error *reterr)
+{
+        json_t *arr = member(obj, key);
+        _cleanup_free_ char *fp = NULL;
+
+        if (!arr)
+                return 0;
+        fp = field_path(path, key);
+        if (!json_is_array(arr))
+                return hd_error_setf(reterr, EINVAL, "%s: expected an array", fp);
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+                _cleanup_free_ char *item_path = hd_asprintf("%s[%zu]", fp, i);
+                int r = parse_cb(json_array_get(arr, i), item_path, userdata, reterr);
+
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
 
 static int parse_annotations(const json_t *obj, const char *path, struct cdi_annotations *a,
                              struct hd_error *reterr)
@@ -195,9 +205,10 @@ static int parse_annotations(const json_t *obj, const char *path, struct cdi_ann
         return 0;
 }
 
-static int parse_device_node(const json_t *v, const char *path, struct cdi_edits *e,
-                             struct hd_error *reterr)
+static int parse_device_node_cb(const json_t *v, const char *path, void *userdata,
+                                struct hd_error *reterr)
 {
+        struct cdi_edits *e = userdata;
         _cleanup_free_ char *p = NULL, *host_path = NULL;
         struct cdi_device_node *d;
         int64_t file_mode = 0;
@@ -230,9 +241,10 @@ static int parse_device_node(const json_t *v, const char *path, struct cdi_edits
         return 0;
 }
 
-static int parse_mount(const json_t *v, const char *path, struct cdi_edits *e,
-                       struct hd_error *reterr)
+static int parse_mount_cb(const json_t *v, const char *path, void *userdata,
+                          struct hd_error *reterr)
 {
+        struct cdi_edits *e = userdata;
         _cleanup_free_ char *host_path = NULL, *container_path = NULL, *type = NULL;
         struct cdi_mount *m;
         int r;
@@ -246,9 +258,9 @@ static int parse_mount(const json_t *v, const char *path, struct cdi_edits *e,
         return get_strv(v, path, "options", &m->options, reterr);
 }
 
-static int parse_hook(const json_t *v, const char *path, struct cdi_edits *e,
-                      struct hd_error *reterr)
+static int parse_hook_cb(const json_t *v, const char *path, void *userdata, struct hd_error *reterr)
 {
+        struct cdi_edits *e = userdata;
         _cleanup_free_ char *name = NULL, *p = NULL;
         struct cdi_hook *h;
         int r;
@@ -265,9 +277,10 @@ static int parse_hook(const json_t *v, const char *path, struct cdi_edits *e,
         return 0;
 }
 
-static int parse_net_device(const json_t *v, const char *path, struct cdi_edits *e,
-                            struct hd_error *reterr)
+static int parse_net_device_cb(const json_t *v, const char *path, void *userdata,
+                               struct hd_error *reterr)
 {
+        struct cdi_edits *e = userdata;
         _cleanup_free_ char *host = NULL, *name = NULL;
         int r;
 
@@ -306,9 +319,9 @@ static int parse_intel_rdt(const json_t *obj, const char *path, struct cdi_edits
         return 0;
 }
 
-static int parse_gid(const json_t *v, const char *path, struct cdi_edits *e,
-                     struct hd_error *reterr)
+static int parse_gid_cb(const json_t *v, const char *path, void *userdata, struct hd_error *reterr)
 {
+        struct cdi_edits *e = userdata;
         json_int_t n;
 
         if (!json_is_integer(v))
@@ -329,28 +342,24 @@ static int parse_edits(const json_t *v, const char *path, struct cdi_edits *e,
         if ((r = check_object(v, path, &edits_fields, reterr)) < 0 ||
             (r = get_strv(v, path, "env", &e->env, reterr)) < 0)
                 return r;
-        r = FOR_EACH_OBJECT(v, path, "deviceNodes", reterr, ip, item,
-                            parse_device_node(item, ip, e, reterr));
+        r = parse_array(v, path, "deviceNodes", parse_device_node_cb, e, reterr);
         if (r >= 0)
-                r = FOR_EACH_OBJECT(v, path, "mounts", reterr, ip, item,
-                                    parse_mount(item, ip, e, reterr));
+                r = parse_array(v, path, "mounts", parse_mount_cb, e, reterr);
         if (r >= 0)
-                r = FOR_EACH_OBJECT(v, path, "hooks", reterr, ip, item,
-                                    parse_hook(item, ip, e, reterr));
+                r = parse_array(v, path, "hooks", parse_hook_cb, e, reterr);
         if (r >= 0)
-                r = FOR_EACH_OBJECT(v, path, "netDevices", reterr, ip, item,
-                                    parse_net_device(item, ip, e, reterr));
+                r = parse_array(v, path, "netDevices", parse_net_device_cb, e, reterr);
         if (r >= 0)
                 r = parse_intel_rdt(v, path, e, reterr);
         if (r >= 0)
-                r = FOR_EACH_OBJECT(v, path, "additionalGids", reterr, ip, item,
-                                    parse_gid(item, ip, e, reterr));
+                r = parse_array(v, path, "additionalGids", parse_gid_cb, e, reterr);
         return r;
 }
 
-static int parse_device(const json_t *v, const char *path, struct cdi_spec *spec,
-                        struct hd_error *reterr)
+static int parse_device_cb(const json_t *v, const char *path, void *userdata,
+                           struct hd_error *reterr)
 {
+        struct cdi_spec *spec = userdata;
         _cleanup_free_ char *name = NULL, *edits_path = NULL;
         struct cdi_device *d;
         json_t *edits;
@@ -383,8 +392,7 @@ static int parse_spec(const json_t *root, struct cdi_spec *spec, struct hd_error
         devices = member(root, "devices");
         if (!devices)
                 return hd_error_setf(reterr, EINVAL, "devices: required field missing");
-        r = FOR_EACH_OBJECT(root, "", "devices", reterr, ip, item,
-                            parse_device(item, ip, spec, reterr));
+        r = parse_array(root, "", "devices", parse_device_cb, spec, reterr);
         if (r < 0)
                 return r;
         edits = member(root, "containerEdits");

@@ -9,6 +9,7 @@
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/strutil.h"
+#include "cdi/cdi-internal.h"
 #include "cdi/cdi.h"
 
 /* Remembers the first string jansson refused (it accepts only UTF-8); the writer substitutes a
@@ -112,7 +113,8 @@ static json_t *device_node_to_json(struct writer *w, const struct cdi_device_nod
 
         oom_if_null(o);
         set_str(w, o, "path", d->path);
-        set_str(w, o, "hostPath", d->host_path);
+        if (cdi_device_node_writes_host_path(d))
+                set_str(w, o, "hostPath", d->host_path);
         set_str(w, o, "type", d->type);
         if (d->has_major)
                 set_new(o, "major", json_integer(d->major));

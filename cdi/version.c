@@ -10,6 +10,7 @@
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/strutil.h"
+#include "cdi/cdi-internal.h"
 #include "cdi/cdi.h"
 
 /* Every released spec version, oldest first. 0.8.0 and 1.0.0 changed only the Go API. */
@@ -37,8 +38,10 @@ int cdi_version_compare(const char *a, const char *b)
         return (ia > ib) - (ia < ib);
 }
 
-/* What one set of edits needs, as a version string, beyond the baseline. */
-static const char *edits_min_version(const struct cdi_edits *e)
+/* What one set of edits needs, as a version string, beyond the baseline. AS_WRITTEN: judge the
+ * document our writer produces (which omits a hostPath equal to the path) rather than the
+ * fields as they were read. */
+static const char *edits_min_version(const struct cdi_edits *e, bool as_written)
 {
         if (e->n_net_devices > 0)
                 return "1.1.0";
@@ -48,7 +51,9 @@ static const char *edits_min_version(const struct cdi_edits *e)
         if (e->intel_rdt || e->n_additional_gids > 0)
                 return "0.7.0";
         for (size_t i = 0; i < e->n_device_nodes; i++)
-                if (e->device_nodes[i]->host_path && e->device_nodes[i]->host_path[0])
+                if (as_written
+                            ? cdi_device_node_writes_host_path(e->device_nodes[i])
+                            : (e->device_nodes[i]->host_path && e->device_nodes[i]->host_path[0]))
                         return "0.5.0";
         for (size_t i = 0; i < e->n_mounts; i++)
                 if (e->mounts[i]->type && e->mounts[i]->type[0])
@@ -61,12 +66,12 @@ static const char *max_version(const char *a, const char *b)
         return cdi_version_compare(a, b) >= 0 ? a : b;
 }
 
-const char *cdi_spec_min_version(const struct cdi_spec *spec)
+static const char *spec_min_version(const struct cdi_spec *spec, bool as_written)
 {
         const char *v = CDI_VERSION_EARLIEST;
         const char *slash = spec->kind ? strchr(spec->kind, '/') : NULL;
 
-        v = max_version(v, edits_min_version(&spec->edits));
+        v = max_version(v, edits_min_version(&spec->edits, as_written));
         if (spec->annotations.n > 0)
                 v = max_version(v, "0.6.0");
         if (slash && strchr(slash + 1, '.'))
@@ -75,13 +80,18 @@ const char *cdi_spec_min_version(const struct cdi_spec *spec)
         for (size_t i = 0; i < spec->n_devices; i++) {
                 const struct cdi_device *d = spec->devices[i];
 
-                v = max_version(v, edits_min_version(&d->edits));
+                v = max_version(v, edits_min_version(&d->edits, as_written));
                 if (d->annotations.n > 0)
                         v = max_version(v, "0.6.0");
                 if (d->name && d->name[0] >= '0' && d->name[0] <= '9')
                         v = max_version(v, "0.5.0");
         }
         return v;
+}
+
+const char *cdi_spec_min_version(const struct cdi_spec *spec)
+{
+        return spec_min_version(spec, true);
 }
 
 int cdi_spec_check_version(const struct cdi_spec *spec, struct hd_error *reterr)
@@ -95,7 +105,9 @@ int cdi_spec_check_version(const struct cdi_spec *spec, struct hd_error *reterr)
                                      "invalid cdiVersion \"%s\": not a known CDI spec version "
                                      "(0.3.0 .. %s)",
                                      spec->cdi_version, CDI_VERSION_CURRENT);
-        min = cdi_spec_min_version(spec);
+        /* A document that carries a field at all needs the version that introduced it, even
+         * where our writer would have left it out. */
+        min = spec_min_version(spec, false);
         if (cdi_version_compare(spec->cdi_version, min) < 0)
                 return hd_error_setf(reterr, EINVAL,
                                      "cdiVersion \"%s\" too low: the spec's fields need at "

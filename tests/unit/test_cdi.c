@@ -51,6 +51,28 @@ static void test_min_050_host_path(void **state)
         assert_min(CDI_FX_HOST_PATH | CDI_FX_SPEC_LEVEL, "0.5.0");
 }
 
+static void test_min_host_path_equal_to_path(void **state)
+{
+        _cleanup_cdi_spec_ struct cdi_spec *spec = cdi_fx_spec(0);
+        struct cdi_device_node *n = spec->devices[0]->edits.device_nodes[0];
+        _cleanup_free_ char *text = NULL;
+
+        /* The writer omits a hostPath equal to the path, so it does not raise the version... */
+        n->host_path = hd_strdup(n->path);
+        assert_string_equal(cdi_spec_min_version(spec), "0.3.0");
+        text = cdi_spec_to_json(spec);
+        assert_null(strstr(text, "\"hostPath\": \"/dev/gpu0\""));
+        assert_non_null(strstr(text, "\"path\": \"/dev/gpu0\""));
+        /* ...but a document that carries one still needs 0.5.0, as for the CDI library. */
+        spec->cdi_version = hd_strdup("0.3.0");
+        assert_int_equal(cdi_spec_check_version(spec, NULL), -EINVAL);
+        /* An empty hostPath is no hostPath. */
+        free(n->host_path);
+        n->host_path = hd_strdup("");
+        assert_string_equal(cdi_spec_min_version(spec), "0.3.0");
+        assert_int_equal(cdi_spec_check_version(spec, NULL), 0);
+}
+
 static void test_min_050_digit_name(void **state)
 {
         assert_min(CDI_FX_DIGIT_NAME, "0.5.0");
@@ -683,6 +705,7 @@ int main(void)
                 cmocka_unit_test(test_min_baseline),
                 cmocka_unit_test(test_min_040_mount_type),
                 cmocka_unit_test(test_min_050_host_path),
+                cmocka_unit_test(test_min_host_path_equal_to_path),
                 cmocka_unit_test(test_min_050_digit_name),
                 cmocka_unit_test(test_min_060_annotations),
                 cmocka_unit_test(test_min_060_dot_in_class),
