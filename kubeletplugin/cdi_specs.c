@@ -16,7 +16,7 @@ void kp_edits_to_cdi(const struct kp_edits *e, struct cdi_edits *dst)
                 struct cdi_device_node *c =
                         cdi_edits_add_device_node(dst, n->path, same ? NULL : n->host_path);
                 if (n->type) {
-                        char type[2] = { n->type, '\0' };
+                        char type[2] = {n->type, '\0'};
                         c->type = hd_strdup(type);
                         c->has_major = true;
                         c->major = n->major;
@@ -28,10 +28,9 @@ void kp_edits_to_cdi(const struct kp_edits *e, struct cdi_edits *dst)
         }
         for (size_t i = 0; i < e->n_mounts; i++) {
                 const struct kp_mount *m = &e->mounts[i];
-                struct cdi_mount *c = cdi_edits_add_mount(dst, m->host_path,
-                                                          m->container_path ? m->container_path
-                                                                            : m->host_path,
-                                                          m->type);
+                struct cdi_mount *c = cdi_edits_add_mount(
+                        dst, m->host_path, m->container_path ? m->container_path : m->host_path,
+                        m->type);
                 for (char **o = m->options; o && *o; o++)
                         cdi_mount_add_option(c, *o);
         }
@@ -54,7 +53,7 @@ void kp_edits_to_cdi(const struct kp_edits *e, struct cdi_edits *dst)
 int kp_group_common_edits(const struct kp_group *group, struct kp_edits *ret,
                           struct hd_error *reterr)
 {
-        struct kp_edits rendered = { 0 };
+        struct kp_edits rendered = {0};
         /* Common edits hold no variables (refused at load), so no vars are needed. */
         int r = kp_edits_render(&group->common_edits, NULL, &rendered, reterr);
         if (r >= 0)
@@ -77,7 +76,7 @@ int kp_group_spec_build(const struct kp_inventory *inv, const struct kp_group *g
                 const struct kp_device *d = &inv->devices[i];
                 if (d->group != group || d->replica != 0)
                         continue;
-                struct kp_edits resolved = { 0 };
+                struct kp_edits resolved = {0};
                 r = kp_edits_resolve(&d->edits, &resolved, reterr);
                 if (r >= 0) {
                         struct cdi_device *cd = cdi_spec_add_device(spec, d->base_name);
@@ -93,7 +92,7 @@ int kp_group_spec_build(const struct kp_inventory *inv, const struct kp_group *g
                                      "at least one",
                                      group->name);
 
-        struct kp_edits common = { 0 };
+        struct kp_edits common = {0};
         r = kp_group_common_edits(group, &common, reterr);
         if (r >= 0)
                 kp_edits_to_cdi(&common, &spec->edits);

@@ -31,8 +31,8 @@ struct jfield {
         enum jf_kind kind;
         size_t offset;
         const struct jtable *sub;
-        size_t count_offset; /* JF_ARRAY */
-        size_t max;          /* JF_STRV/JF_ARRAY entries, JF_RAW bytes */
+        size_t count_offset;   /* JF_ARRAY */
+        size_t max;            /* JF_STRV/JF_ARRAY entries, JF_RAW bytes */
         size_t present_offset; /* bool set when the field is present and not null */
 };
 
@@ -54,8 +54,7 @@ static int jerr(struct jdec *d, const char *fmt, ...)
         va_start(ap, fmt);
         _cleanup_free_ char *msg = hd_vasprintf(fmt, ap);
         va_end(ap);
-        return hd_error_setf(d->err, EINVAL, "%s: %s", d->path.len ? d->path.buf : "(root)",
-                             msg);
+        return hd_error_setf(d->err, EINVAL, "%s: %s", d->path.len ? d->path.buf : "(root)", msg);
 }
 
 static const char *jtype(const json_t *v)
@@ -183,14 +182,34 @@ static int dec_table(struct jdec *d, json_t *obj, const struct jtable *t, void *
         return 0;
 }
 
-#define S(n, type, member) { n, JF_STRING, offsetof(type, member), NULL, 0, 0, NO_OFFSET }
-#define B(n, type, member) { n, JF_BOOL, offsetof(type, member), NULL, 0, 0, NO_OFFSET }
-#define V(n, type, member, m) { n, JF_STRV, offsetof(type, member), NULL, 0, m, NO_OFFSET }
-#define O(n, sub, present) { n, JF_OBJECT, 0, &(sub), 0, 0, present }
-#define A(n, type, member, count, sub, m)                                                       \
-        { n, JF_ARRAY, offsetof(type, member), &(sub), offsetof(type, count), m, NO_OFFSET }
-#define R(n, type, member, m) { n, JF_RAW, offsetof(type, member), NULL, 0, m, NO_OFFSET }
-#define TABLE(type, fields) { sizeof(type), fields, HD_ARRAY_SIZE(fields) }
+#define S(n, type, member)                                                  \
+        {                                                                   \
+                n, JF_STRING, offsetof(type, member), NULL, 0, 0, NO_OFFSET \
+        }
+#define B(n, type, member)                                                \
+        {                                                                 \
+                n, JF_BOOL, offsetof(type, member), NULL, 0, 0, NO_OFFSET \
+        }
+#define V(n, type, member, m)                                             \
+        {                                                                 \
+                n, JF_STRV, offsetof(type, member), NULL, 0, m, NO_OFFSET \
+        }
+#define O(n, sub, present)                             \
+        {                                              \
+                n, JF_OBJECT, 0, &(sub), 0, 0, present \
+        }
+#define A(n, type, member, count, sub, m)                                                        \
+        {                                                                                        \
+                n, JF_ARRAY, offsetof(type, member), &(sub), offsetof(type, count), m, NO_OFFSET \
+        }
+#define R(n, type, member, m)                                            \
+        {                                                                \
+                n, JF_RAW, offsetof(type, member), NULL, 0, m, NO_OFFSET \
+        }
+#define TABLE(type, fields)                                 \
+        {                                                   \
+                sizeof(type), fields, HD_ARRAY_SIZE(fields) \
+        }
 
 /* ---- ResourceClaim tables ---- */
 
@@ -274,7 +293,7 @@ struct kp_claim *kp_claim_free(struct kp_claim *c)
 
 int kp_claim_from_json_value(json_t *root, struct kp_claim **ret, struct hd_error *reterr)
 {
-        struct jdec d = { HD_STRBUF_INIT, reterr };
+        struct jdec d = {HD_STRBUF_INIT, reterr};
         struct kp_claim *c = hd_new0(struct kp_claim, 1);
         int r;
 
@@ -309,8 +328,7 @@ int kp_claim_from_json_value(json_t *root, struct kp_claim **ret, struct hd_erro
         return 0;
 }
 
-int kp_claim_from_json(const char *data, size_t len, struct kp_claim **ret,
-                       struct hd_error *reterr)
+int kp_claim_from_json(const char *data, size_t len, struct kp_claim **ret, struct hd_error *reterr)
 {
         json_error_t jerror;
         *ret = NULL;

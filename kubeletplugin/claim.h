@@ -26,9 +26,9 @@ struct kp_claim_result {
 };
 
 struct kp_claim_config {
-        char *source;    /* "FromClass" | "FromClaim" */
-        char **requests; /* strv; NULL = all requests */
-        char *driver;    /* opaque.driver */
+        char *source;       /* "FromClass" | "FromClaim" */
+        char **requests;    /* strv; NULL = all requests */
+        char *driver;       /* opaque.driver */
         json_t *parameters; /* opaque.parameters (owned reference) or NULL */
 };
 

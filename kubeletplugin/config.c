@@ -18,7 +18,7 @@
 #include "kubeletplugin/template.h"
 
 /* Attributes discovery adds to every device; the admin may not redefine them. */
-static const char *const builtin_attrs[] = { "group", "path", "major", "minor" };
+static const char *const builtin_attrs[] = {"group", "path", "major", "minor"};
 
 int kp_config_error(struct hd_error *reterr, const char *file, struct kp_mark m, const char *fmt,
                     ...)
@@ -53,7 +53,7 @@ void kp_edits_spec_done(struct kp_edits_spec *e)
                 hd_strv_free(e->hooks[i].env);
         }
         free(e->hooks);
-        *e = (struct kp_edits_spec){ 0 };
+        *e = (struct kp_edits_spec){0};
 }
 
 struct kp_config *kp_config_free(struct kp_config *c)
@@ -92,7 +92,7 @@ const struct kp_group *kp_config_find_group(const struct kp_config *c, const cha
 
 const char *kp_attr_type_name(enum kp_attr_type t)
 {
-        static const char *const names[] = { "int", "bool", "string", "version" };
+        static const char *const names[] = {"int", "bool", "string", "version"};
         return (unsigned)t < HD_ARRAY_SIZE(names) ? names[t] : "?";
 }
 
@@ -107,8 +107,8 @@ int kp_attr_value_check(const char *name, enum kp_attr_type t, const char *value
                 (void)strtoll(value, &end, 10);
                 if (!*value || *end || errno)
                         return hd_error_setf(reterr, EINVAL,
-                                             "attribute '%s': '%s' is not a 64-bit integer",
-                                             name, value);
+                                             "attribute '%s': '%s' is not a 64-bit integer", name,
+                                             value);
                 return 0;
         case KP_ATTR_BOOL:
                 if (!hd_streq(value, "true") && !hd_streq(value, "false"))
@@ -169,7 +169,7 @@ static int cwrap(struct checker *k, struct kp_mark m, const char *context)
 
 static int check_permissions(struct checker *k, struct kp_mark m, const char *perm)
 {
-        bool seen[3] = { false };
+        bool seen[3] = {false};
         if (!perm)
                 return 0;
         for (const char *p = perm; *p; p++) {
@@ -188,12 +188,13 @@ static int check_permissions(struct checker *k, struct kp_mark m, const char *pe
 
 /* A path template must be absolute once rendered: it starts with '/' or with a variable that
  * is itself an absolute path ({path}). */
-static int check_path_tmpl(struct checker *k, struct kp_mark m, const char *what,
-                           const char *tmpl, unsigned allowed, size_t n_captures)
+static int check_path_tmpl(struct checker *k, struct kp_mark m, const char *what, const char *tmpl,
+                           unsigned allowed, size_t n_captures)
 {
         if (tmpl[0] != '/' && !hd_startswith(tmpl, "{path}"))
-                return cerr(k, m, "%s '%s' is a relative path; use an absolute path starting "
-                                  "with '/'",
+                return cerr(k, m,
+                            "%s '%s' is a relative path; use an absolute path starting "
+                            "with '/'",
                             what, tmpl);
         if (kp_template_check(tmpl, allowed, n_captures, k->err) < 0)
                 return cwrap(k, m, what);
@@ -202,8 +203,8 @@ static int check_path_tmpl(struct checker *k, struct kp_mark m, const char *what
 
 static bool hook_name_ok(const char *n)
 {
-        static const char *const names[] = { "prestart",        "createRuntime", "createContainer",
-                                             "startContainer", "poststart",     "poststop" };
+        static const char *const names[] = {"prestart",       "createRuntime", "createContainer",
+                                            "startContainer", "poststart",     "poststop"};
         for (size_t i = 0; i < HD_ARRAY_SIZE(names); i++)
                 if (hd_streq(n, names[i]))
                         return true;
@@ -267,8 +268,9 @@ static int check_edits(struct checker *k, const struct kp_group *g, const struct
         for (char **env = e->env; env && *env; env++) {
                 const char *eq = strchr(*env, '=');
                 if (!eq || eq == *env)
-                        return cerr(k, g->mark, "group '%s' %s: env entry '%s' must have the form "
-                                                "KEY=VALUE",
+                        return cerr(k, g->mark,
+                                    "group '%s' %s: env entry '%s' must have the form "
+                                    "KEY=VALUE",
                                     g->name, where, *env);
                 if (kp_template_check(*env, allowed, caps, k->err) < 0)
                         return cwrap(k, g->mark, where);
@@ -292,7 +294,8 @@ static int check_attrs(struct checker *k, const struct kp_group *g)
 {
         size_t total = g->n_attrs + HD_ARRAY_SIZE(builtin_attrs);
         if (total > KP_ATTRS_PER_DEVICE_MAX)
-                return cerr(k, g->attrs[KP_ATTRS_PER_DEVICE_MAX - HD_ARRAY_SIZE(builtin_attrs)].mark,
+                return cerr(k,
+                            g->attrs[KP_ATTRS_PER_DEVICE_MAX - HD_ARRAY_SIZE(builtin_attrs)].mark,
                             "group '%s' has %zu attributes plus the %zu built-in ones (group, "
                             "path, major, minor); the API server allows at most %d per device, "
                             "remove %zu",
@@ -396,17 +399,18 @@ static int check_static_names(struct checker *k)
 
         for (size_t gi = 0; gi < k->c->n_groups && r == 0; gi++) {
                 const struct kp_group *g = &k->c->groups[gi];
-                if (g->globs || (g->device_name && kp_template_check(g->device_name,
-                                                                     KP_TVAR_INDEX | KP_TVAR_NAME | KP_TVAR_PATH,
-                                                                     0, NULL) < 0))
+                if (g->globs ||
+                    (g->device_name &&
+                     kp_template_check(g->device_name, KP_TVAR_INDEX | KP_TVAR_NAME | KP_TVAR_PATH,
+                                       0, NULL) < 0))
                         continue; /* names depend on matches or stat results */
                 size_t idx = 0;
                 for (char **p = g->paths; p && *p && r == 0; p++, idx++) {
                         char *name = NULL;
                         if (g->device_name) {
                                 const char *base = strrchr(*p, '/') + 1;
-                                struct kp_template_vars v = { .index = idx, .name = base,
-                                                              .path = *p };
+                                struct kp_template_vars v = {
+                                        .index = idx, .name = base, .path = *p};
                                 if (kp_template_render(g->device_name, &v, &name, NULL) < 0)
                                         continue;
                         } else {
@@ -426,10 +430,10 @@ static int check_static_names(struct checker *k)
                                                  "is also the name of path '%s' (group '%s', line "
                                                  "%u); set a distinct 'deviceName' or remove one "
                                                  "path",
-                                                 name, *p, g->name, seen[i].path,
-                                                 seen[i].g->name, seen[i].g->mark.line);
+                                                 name, *p, g->name, seen[i].path, seen[i].g->name,
+                                                 seen[i].g->mark.line);
                         seen = hd_realloc_array(seen, n + 1, sizeof(*seen));
-                        seen[n++] = (struct entry){ name, *p, g };
+                        seen[n++] = (struct entry){name, *p, g};
                 }
         }
         for (size_t i = 0; i < n; i++)
@@ -440,7 +444,7 @@ static int check_static_names(struct checker *k)
 
 int kp_config_check(const struct kp_config *c, struct hd_error *reterr)
 {
-        struct checker k = { c, reterr };
+        struct checker k = {c, reterr};
         int r;
 
         for (size_t i = 0; i < c->n_groups; i++) {

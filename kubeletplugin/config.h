@@ -73,14 +73,14 @@ struct kp_edits_spec {
 };
 
 struct kp_group {
-        char *name; /* DNS label starting with a letter; also the CDI class of static specs */
-        char **paths; /* explicit host paths (strv or NULL) */
-        char **globs; /* host path globs (strv or NULL) */
-        bool optional;       /* zero matches is fine */
-        unsigned count;      /* allocations per device (>= 1) */
-        char *device_name;   /* template; NULL = derived from the host path */
+        char *name;     /* DNS label starting with a letter; also the CDI class of static specs */
+        char **paths;   /* explicit host paths (strv or NULL) */
+        char **globs;   /* host path globs (strv or NULL) */
+        bool optional;  /* zero matches is fine */
+        unsigned count; /* allocations per device (>= 1) */
+        char *device_name;    /* template; NULL = derived from the host path */
         char *container_path; /* template for the matched node in the container; NULL = {path} */
-        char *permissions;   /* for the matched node; NULL = runtime default */
+        char *permissions;    /* for the matched node; NULL = runtime default */
         struct kp_attr_spec *attrs;
         size_t n_attrs;
         struct kp_edits_spec device_edits;

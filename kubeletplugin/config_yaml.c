@@ -37,8 +37,8 @@ struct yfield {
 
 static struct kp_mark mark_of(const yaml_node_t *n)
 {
-        return (struct kp_mark){ (unsigned)n->start_mark.line + 1,
-                                 (unsigned)n->start_mark.column + 1 };
+        return (struct kp_mark){(unsigned)n->start_mark.line + 1,
+                                (unsigned)n->start_mark.column + 1};
 }
 
 static int yerr(struct ydec *d, const yaml_node_t *n, const char *fmt, ...)
@@ -74,8 +74,9 @@ static yaml_node_t *node(struct ydec *d, int id)
 static int visit(struct ydec *d, yaml_node_t *n)
 {
         if (++d->budget > NODE_BUDGET)
-                return yerr(d, n, "document too complex (more than %d nodes with aliases "
-                                  "expanded); simplify it",
+                return yerr(d, n,
+                            "document too complex (more than %d nodes with aliases "
+                            "expanded); simplify it",
                             NODE_BUDGET);
         return 0;
 }
@@ -88,7 +89,8 @@ static const char *scalar(const yaml_node_t *n)
 /* A flow mapping like {index} written where a template was meant. */
 static bool looks_like_unquoted_template(struct ydec *d, yaml_node_t *n)
 {
-        if (n->type != YAML_MAPPING_NODE || n->data.mapping.pairs.top - n->data.mapping.pairs.start != 1)
+        if (n->type != YAML_MAPPING_NODE ||
+            n->data.mapping.pairs.top - n->data.mapping.pairs.start != 1)
                 return false;
         yaml_node_t *v = node(d, n->data.mapping.pairs.start->value);
         return v && v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0;
@@ -99,8 +101,9 @@ static int expect_scalar(struct ydec *d, yaml_node_t *n, const char *key, const 
         if (n->type == YAML_SCALAR_NODE)
                 return 0;
         if (looks_like_unquoted_template(d, n))
-                return yerr(d, n, "'%s' must be %s, got a mapping; quote templates, e.g. "
-                                  "%s: \"{index}\"",
+                return yerr(d, n,
+                            "'%s' must be %s, got a mapping; quote templates, e.g. "
+                            "%s: \"{index}\"",
                             key, what, key);
         return yerr(d, n, "'%s' must be %s, got %s", key, what, kind_name(n));
 }
@@ -132,8 +135,7 @@ static int dec_bool(struct ydec *d, yaml_node_t *n, const char *key, void *field
         return 0;
 }
 
-static int parse_uint(struct ydec *d, yaml_node_t *n, const char *key, unsigned max,
-                      unsigned *ret)
+static int parse_uint(struct ydec *d, yaml_node_t *n, const char *key, unsigned max, unsigned *ret)
 {
         int r = expect_scalar(d, n, key, "an integer");
         if (r < 0)
@@ -246,8 +248,7 @@ static int dec_list(struct ydec *d, yaml_node_t *n, const char *key, size_t max,
                 return yerr(d, n, "'%s' must be a list, got %s", key, kind_name(n));
         size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
         if (count > max)
-                return yerr(d, n, "'%s' has %zu entries; at most %zu are allowed", key, count,
-                            max);
+                return yerr(d, n, "'%s' has %zu entries; at most %zu are allowed", key, count, max);
         char *arr = hd_calloc_(count ? count : 1, elem_size);
         *ret_arr = arr;
         *ret_n = 0;
@@ -265,8 +266,14 @@ static int dec_list(struct ydec *d, yaml_node_t *n, const char *key, size_t max,
         return 0;
 }
 
-#define F(key, fn, type, member) { key, fn, offsetof(type, member), false }
-#define FR(key, fn, type, member) { key, fn, offsetof(type, member), true }
+#define F(key, fn, type, member)                       \
+        {                                              \
+                key, fn, offsetof(type, member), false \
+        }
+#define FR(key, fn, type, member)                     \
+        {                                             \
+                key, fn, offsetof(type, member), true \
+        }
 
 /* ---- edits ---- */
 
@@ -314,24 +321,24 @@ static int dec_hook_elem(struct ydec *d, yaml_node_t *n, void *obj)
 
 static int dec_nodes(struct ydec *d, yaml_node_t *n, const char *key, void *field)
 {
-        struct kp_edits_spec *e = (struct kp_edits_spec *)((char *)field -
-                                                           offsetof(struct kp_edits_spec, nodes));
+        struct kp_edits_spec *e =
+                (struct kp_edits_spec *)((char *)field - offsetof(struct kp_edits_spec, nodes));
         return dec_list(d, n, key, KP_CONFIG_MAX_LIST, sizeof(struct kp_node_spec),
                         (void **)&e->nodes, &e->n_nodes, dec_node_elem);
 }
 
 static int dec_mounts(struct ydec *d, yaml_node_t *n, const char *key, void *field)
 {
-        struct kp_edits_spec *e = (struct kp_edits_spec *)((char *)field -
-                                                           offsetof(struct kp_edits_spec, mounts));
+        struct kp_edits_spec *e =
+                (struct kp_edits_spec *)((char *)field - offsetof(struct kp_edits_spec, mounts));
         return dec_list(d, n, key, KP_CONFIG_MAX_LIST, sizeof(struct kp_mount_spec),
                         (void **)&e->mounts, &e->n_mounts, dec_mount_elem);
 }
 
 static int dec_hooks(struct ydec *d, yaml_node_t *n, const char *key, void *field)
 {
-        struct kp_edits_spec *e = (struct kp_edits_spec *)((char *)field -
-                                                           offsetof(struct kp_edits_spec, hooks));
+        struct kp_edits_spec *e =
+                (struct kp_edits_spec *)((char *)field - offsetof(struct kp_edits_spec, hooks));
         return dec_list(d, n, key, KP_CONFIG_MAX_LIST, sizeof(struct kp_hook_spec),
                         (void **)&e->hooks, &e->n_hooks, dec_hook_elem);
 }
@@ -362,17 +369,17 @@ static int dec_attr(struct ydec *d, yaml_node_t *k, yaml_node_t *v, struct kp_at
                             a->name, a->name);
         yaml_node_t *tk = node(d, v->data.mapping.pairs.start->key);
         yaml_node_t *tv = node(d, v->data.mapping.pairs.start->value);
-        static const char *const types[] = { "int", "bool", "string", "version" };
+        static const char *const types[] = {"int", "bool", "string", "version"};
         size_t t = 0;
-        while (t < HD_ARRAY_SIZE(types) && !(tk->type == YAML_SCALAR_NODE &&
-                                            hd_streq(scalar(tk), types[t])))
+        while (t < HD_ARRAY_SIZE(types) &&
+               !(tk->type == YAML_SCALAR_NODE && hd_streq(scalar(tk), types[t])))
                 t++;
         if (t == HD_ARRAY_SIZE(types))
-                return yerr(d, tk, "attribute '%s' has unknown type '%s'; use int, bool, string "
-                                   "or version",
+                return yerr(d, tk,
+                            "attribute '%s' has unknown type '%s'; use int, bool, string "
+                            "or version",
                             a->name, tk->type == YAML_SCALAR_NODE ? scalar(tk) : "?");
         a->type = (enum kp_attr_type)t;
-        a->mark = mark_of(tv);
         int r = expect_scalar(d, tv, types[t], "a scalar value or template");
         if (r < 0)
                 return r;
@@ -384,8 +391,9 @@ static int dec_attrs(struct ydec *d, yaml_node_t *n, const char *key, void *fiel
 {
         struct kp_group *g = (struct kp_group *)((char *)field - offsetof(struct kp_group, attrs));
         if (n->type != YAML_MAPPING_NODE)
-                return yerr(d, n, "'attributes' must be a mapping of name to {type: value}, got "
-                                  "%s",
+                return yerr(d, n,
+                            "'attributes' must be a mapping of name to {type: value}, got "
+                            "%s",
                             kind_name(n));
         size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
         if (count > KP_CONFIG_MAX_LIST)
@@ -503,11 +511,11 @@ static const struct yfield top_fields[] = {
 
 static int syntax_error(struct hd_error *reterr, const char *file, const yaml_parser_t *p)
 {
-        struct kp_mark m = { (unsigned)p->problem_mark.line + 1,
-                             (unsigned)p->problem_mark.column + 1 };
+        struct kp_mark m = {(unsigned)p->problem_mark.line + 1,
+                            (unsigned)p->problem_mark.column + 1};
         return kp_config_error(reterr, file, m, "YAML syntax error: %s%s%s; fix the syntax",
-                               p->problem ? p->problem : "unknown problem",
-                               p->context ? " " : "", p->context ? p->context : "");
+                               p->problem ? p->problem : "unknown problem", p->context ? " " : "",
+                               p->context ? p->context : "");
 }
 
 int kp_config_decode_yaml(const char *file, const char *data, size_t len, struct kp_config **ret,
@@ -518,7 +526,7 @@ int kp_config_decode_yaml(const char *file, const char *data, size_t len, struct
         yaml_document_t doc, extra;
         yaml_document_t *dp _cleanup_yaml_document_ = NULL;
         struct kp_config *c = hd_new0(struct kp_config, 1);
-        struct top top = { .c = c };
+        struct top top = {.c = c};
         int r;
 
         *ret = NULL;
@@ -547,8 +555,8 @@ int kp_config_decode_yaml(const char *file, const char *data, size_t len, struct
                 return syntax_error(reterr, file, &parser);
         }
         bool more = yaml_document_get_root_node(&extra) != NULL;
-        struct kp_mark extra_mark = { (unsigned)extra.start_mark.line + 1,
-                                      (unsigned)extra.start_mark.column + 1 };
+        struct kp_mark extra_mark = {(unsigned)extra.start_mark.line + 1,
+                                     (unsigned)extra.start_mark.column + 1};
         yaml_document_delete(&extra);
         if (more) {
                 kp_config_free(c);
@@ -556,7 +564,7 @@ int kp_config_decode_yaml(const char *file, const char *data, size_t len, struct
                                        "a second YAML document; put all groups in one document");
         }
 
-        struct ydec d = { file, &doc, 0, reterr };
+        struct ydec d = {file, &doc, 0, reterr};
         r = dec_fields(&d, root, "the config", top_fields, HD_ARRAY_SIZE(top_fields), &top);
         free(top.api_version);
         free(top.kind);

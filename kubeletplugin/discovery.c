@@ -23,7 +23,7 @@ struct cand {
 static void attr_push(struct kp_device *d, const char *name, enum kp_attr_type t, char *value)
 {
         d->attrs = hd_realloc_array(d->attrs, d->n_attrs + 1, sizeof(*d->attrs));
-        d->attrs[d->n_attrs++] = (struct kp_attr){ hd_strdup(name), t, value };
+        d->attrs[d->n_attrs++] = (struct kp_attr){hd_strdup(name), t, value};
 }
 
 static void device_done(struct kp_device *d)
@@ -84,7 +84,7 @@ static int collect(const struct kp_group *g, struct cand **ret, size_t *ret_n,
 
         for (char **p = g->paths; p && *p; p++) {
                 c = hd_realloc_array(c, n + 1, sizeof(*c));
-                c[n++] = (struct cand){ hd_strdup(*p), NULL };
+                c[n++] = (struct cand){hd_strdup(*p), NULL};
         }
         for (char **p = g->globs; p && *p; p++) {
                 struct kp_glob_match *m = NULL;
@@ -100,7 +100,7 @@ static int collect(const struct kp_group *g, struct cand **ret, size_t *ret_n,
                 }
                 for (size_t i = 0; i < nm; i++) {
                         c = hd_realloc_array(c, n + 1, sizeof(*c));
-                        c[n++] = (struct cand){ TAKE_PTR(m[i].path), TAKE_PTR(m[i].captures) };
+                        c[n++] = (struct cand){TAKE_PTR(m[i].path), TAKE_PTR(m[i].captures)};
                 }
                 kp_glob_matches_free(m, nm);
         }
@@ -211,16 +211,15 @@ static void replicate(struct kp_inventory *inv, struct kp_device *base, unsigned
                 struct kp_device *d = &inv->devices[inv->n_devices++];
                 *d = *base;
                 d->replica = k;
-                d->name = count > 1 ? replica_name(base->base_name, k)
-                                    : hd_strdup(base->base_name);
+                d->name = count > 1 ? replica_name(base->base_name, k) : hd_strdup(base->base_name);
                 d->base_name = hd_strdup(base->base_name);
                 d->path = hd_strdup(base->path);
                 d->attrs = hd_new0(struct kp_attr, base->n_attrs ? base->n_attrs : 1);
                 for (size_t i = 0; i < base->n_attrs; i++)
-                        d->attrs[i] = (struct kp_attr){ hd_strdup(base->attrs[i].name),
-                                                        base->attrs[i].type,
-                                                        hd_strdup(base->attrs[i].value) };
-                d->edits = (struct kp_edits){ 0 };
+                        d->attrs[i] = (struct kp_attr){hd_strdup(base->attrs[i].name),
+                                                       base->attrs[i].type,
+                                                       hd_strdup(base->attrs[i].value)};
+                d->edits = (struct kp_edits){0};
                 kp_edits_merge(&d->edits, &base->edits);
         }
 }
@@ -243,8 +242,7 @@ static int check_unique(const struct kp_inventory *inv, struct hd_error *reterr)
         return 0;
 }
 
-int kp_discover(const struct kp_config *config, struct kp_inventory **ret,
-                struct hd_error *reterr)
+int kp_discover(const struct kp_config *config, struct kp_inventory **ret, struct hd_error *reterr)
 {
         struct kp_inventory *inv = hd_new0(struct kp_inventory, 1);
         int r;
@@ -263,7 +261,7 @@ int kp_discover(const struct kp_config *config, struct kp_inventory **ret,
                 }
                 for (size_t i = 0; i < n; i++) {
                         struct hd_error e = HD_ERROR_INIT;
-                        struct kp_device base = { 0 };
+                        struct kp_device base = {0};
                         r = build_device(g, &c[i], found, &base, &e);
                         if (r == -ENOENT && g->optional) {
                                 /* an optional group's explicit path may be absent */
@@ -271,9 +269,9 @@ int kp_discover(const struct kp_config *config, struct kp_inventory **ret,
                                 problem(inv, "group '%s': device '%s' left out: %s", g->name,
                                         c[i].path, hd_error_message(&e));
                         } else {
-                                inv->devices = hd_realloc_array(inv->devices,
-                                                                inv->n_devices + g->count,
-                                                                sizeof(*inv->devices));
+                                inv->devices =
+                                        hd_realloc_array(inv->devices, inv->n_devices + g->count,
+                                                         sizeof(*inv->devices));
                                 replicate(inv, &base, g->count);
                                 found++;
                         }
@@ -284,8 +282,9 @@ int kp_discover(const struct kp_config *config, struct kp_inventory **ret,
                 }
                 free(c);
                 if (found == 0 && !g->optional)
-                        problem(inv, "group '%s': no device found; check 'match' or set "
-                                     "'optional: true'",
+                        problem(inv,
+                                "group '%s': no device found; check 'match' or set "
+                                "'optional: true'",
                                 g->name);
         }
         r = check_unique(inv, reterr);

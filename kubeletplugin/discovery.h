@@ -20,13 +20,13 @@ struct kp_attr {
 };
 
 struct kp_device {
-        char *name;      /* published name: base name, or "<base>-<k>" when the group's
-                            count > 1 */
-        char *base_name; /* name of the physical device */
-        unsigned replica; /* 0..count-1 */
+        char *name;                   /* published name: base name, or "<base>-<k>" when the group's
+                                         count > 1 */
+        char *base_name;              /* name of the physical device */
+        unsigned replica;             /* 0..count-1 */
         const struct kp_group *group; /* borrowed from the config */
-        char *path;      /* host path of the device node */
-        char type;       /* 'c' or 'b' */
+        char *path;                   /* host path of the device node */
+        char type;                    /* 'c' or 'b' */
         unsigned major, minor;
         struct kp_attr *attrs; /* built-ins (group, path, major, minor) first */
         size_t n_attrs;
@@ -44,8 +44,7 @@ struct kp_inventory {
  * that does not render) leaves that device out and adds a line to PROBLEMS; a non-optional
  * group with no device adds one too. Two devices with the same name fail the whole discovery
  * (-EEXIST, naming both paths): names must be unambiguous. Returns 0 or -errno. */
-int kp_discover(const struct kp_config *config, struct kp_inventory **ret,
-                struct hd_error *reterr);
+int kp_discover(const struct kp_config *config, struct kp_inventory **ret, struct hd_error *reterr);
 
 struct kp_inventory *kp_inventory_free(struct kp_inventory *inv);
 

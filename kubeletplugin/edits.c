@@ -49,7 +49,7 @@ void kp_edits_done(struct kp_edits *e)
         for (size_t i = 0; i < e->n_hooks; i++)
                 hook_done(&e->hooks[i]);
         free(e->hooks);
-        *e = (struct kp_edits){ 0 };
+        *e = (struct kp_edits){0};
 }
 
 bool kp_edits_empty(const struct kp_edits *e)
@@ -68,21 +68,21 @@ static char **strv_copy(char *const *v)
 static struct kp_node *push_node(struct kp_edits *e)
 {
         e->nodes = hd_realloc_array(e->nodes, e->n_nodes + 1, sizeof(*e->nodes));
-        e->nodes[e->n_nodes] = (struct kp_node){ 0 };
+        e->nodes[e->n_nodes] = (struct kp_node){0};
         return &e->nodes[e->n_nodes++];
 }
 
 static struct kp_mount *push_mount(struct kp_edits *e)
 {
         e->mounts = hd_realloc_array(e->mounts, e->n_mounts + 1, sizeof(*e->mounts));
-        e->mounts[e->n_mounts] = (struct kp_mount){ 0 };
+        e->mounts[e->n_mounts] = (struct kp_mount){0};
         return &e->mounts[e->n_mounts++];
 }
 
 static struct kp_hook *push_hook(struct kp_edits *e)
 {
         e->hooks = hd_realloc_array(e->hooks, e->n_hooks + 1, sizeof(*e->hooks));
-        e->hooks[e->n_hooks] = (struct kp_hook){ 0 };
+        e->hooks[e->n_hooks] = (struct kp_hook){0};
         return &e->hooks[e->n_hooks++];
 }
 
@@ -221,8 +221,8 @@ void kp_edits_merge(struct kp_edits *dst, const struct kp_edits *src)
         }
 }
 
-int kp_stat_device_node(const char *path, char *ret_type, unsigned *ret_major,
-                        unsigned *ret_minor, struct hd_error *reterr)
+int kp_stat_device_node(const char *path, char *ret_type, unsigned *ret_major, unsigned *ret_minor,
+                        struct hd_error *reterr)
 {
         struct stat st;
 

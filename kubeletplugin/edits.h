@@ -17,7 +17,7 @@ struct kp_node {
         char *host_path;   /* on the host */
         char *permissions; /* NULL = runtime default */
         bool optional;
-        char type;         /* 'c' or 'b' once resolved, else 0 */
+        char type; /* 'c' or 'b' once resolved, else 0 */
         unsigned major, minor;
 };
 
@@ -69,5 +69,5 @@ int kp_edits_resolve(const struct kp_edits *in, struct kp_edits *ret, struct hd_
 
 /* stat(2) PATH and require a char or block device. Fills *RET_TYPE ('c'/'b'), major, minor.
  * Returns 0, -ENOENT, -ENOTBLK (exists but is not a device node), or another -errno. */
-int kp_stat_device_node(const char *path, char *ret_type, unsigned *ret_major,
-                        unsigned *ret_minor, struct hd_error *reterr);
+int kp_stat_device_node(const char *path, char *ret_type, unsigned *ret_major, unsigned *ret_minor,
+                        struct hd_error *reterr);

@@ -77,8 +77,8 @@ int kp_glob_check(const char *pattern, size_t *ret_captures, struct hd_error *re
         }
         if (captures > KP_GLOB_CAPTURES_MAX)
                 return hd_error_setf(reterr, EINVAL,
-                                     "glob '%s' has %zu wildcards; at most %d are allowed",
-                                     pattern, captures, KP_GLOB_CAPTURES_MAX);
+                                     "glob '%s' has %zu wildcards; at most %d are allowed", pattern,
+                                     captures, KP_GLOB_CAPTURES_MAX);
         if (ret_captures)
                 *ret_captures = captures;
         return 0;
@@ -119,7 +119,7 @@ static bool match_at(const char *pat, const char *str, const char *base, struct 
         while (*pat) {
                 if (*pat == '*') {
                         for (size_t n = 0;; n++) {
-                                caps[ncap] = (struct cap){ (size_t)(str - base), n };
+                                caps[ncap] = (struct cap){(size_t)(str - base), n};
                                 if (match_at(pat + 1, str + n, base, caps, ncap + 1))
                                         return true;
                                 if (!str[n] || str[n] == '/')
@@ -131,7 +131,7 @@ static bool match_at(const char *pat, const char *str, const char *base, struct 
                 if (*pat == '?') {
                         if (*str == '/')
                                 return false;
-                        caps[ncap++] = (struct cap){ (size_t)(str - base), 1 };
+                        caps[ncap++] = (struct cap){(size_t)(str - base), 1};
                         pat++;
                         str++;
                 } else if (*pat == '[') {
@@ -145,7 +145,7 @@ static bool match_at(const char *pat, const char *str, const char *base, struct 
                         }
                         if (*str == '/' || !class_match(pat, n, *str))
                                 return false;
-                        caps[ncap++] = (struct cap){ (size_t)(str - base), 1 };
+                        caps[ncap++] = (struct cap){(size_t)(str - base), 1};
                         pat += n;
                         str++;
                 } else {
@@ -162,7 +162,7 @@ static bool match_at(const char *pat, const char *str, const char *base, struct 
 
 bool kp_glob_match(const char *pattern, const char *path, char ***ret_captures)
 {
-        struct cap caps[KP_GLOB_CAPTURES_MAX + 1] = { 0 };
+        struct cap caps[KP_GLOB_CAPTURES_MAX + 1] = {0};
         size_t n = 0;
 
         for (const char *p = pattern; *p; p++) {
@@ -193,7 +193,7 @@ static int cmp_match(const void *a, const void *b)
 int kp_glob_expand(const char *pattern, struct kp_glob_match **ret, size_t *ret_n,
                    struct hd_error *reterr)
 {
-        glob_t g = { 0 };
+        glob_t g = {0};
         int r = glob(pattern, 0, NULL, &g);
 
         *ret = NULL;
@@ -204,8 +204,8 @@ int kp_glob_expand(const char *pattern, struct kp_glob_match **ret, size_t *ret_
         }
         if (r != 0) {
                 globfree(&g);
-                return hd_error_set(reterr, r == GLOB_NOSPACE ? ENOMEM : EIO,
-                                    "expand glob '%s'", pattern);
+                return hd_error_set(reterr, r == GLOB_NOSPACE ? ENOMEM : EIO, "expand glob '%s'",
+                                    pattern);
         }
 
         struct kp_glob_match *m = hd_new0(struct kp_glob_match, g.gl_pathc ? g.gl_pathc : 1);

@@ -119,7 +119,7 @@ static int run_discover(const struct opts *o)
 
         if (load_inventory(o->args[0], &c, &inv, true) < 0)
                 return EXIT_FAILURE;
-        struct kp_slice_params p = { .driver = o->driver, .node = o->node, .generation = 1 };
+        struct kp_slice_params p = {.driver = o->driver, .node = o->node, .generation = 1};
         if (kp_slices_build(inv, &p, &slices, &dropped, &e) < 0) {
                 fail("build ResourceSlices", &e);
         } else {
@@ -212,7 +212,7 @@ static int run_prepare(const struct opts *o)
         struct kp_config *c = NULL;
         struct kp_inventory *inv = NULL;
         struct kp_claim *claim = NULL;
-        struct kp_prepare_result res = { 0 };
+        struct kp_prepare_result res = {0};
         struct hd_error e = HD_ERROR_INIT;
         int status = EXIT_FAILURE;
 
@@ -225,13 +225,15 @@ static int run_prepare(const struct opts *o)
                 kp_claim_free(claim);
                 return EXIT_FAILURE;
         }
-        struct kp_prepare_params p = { o->driver, o->node, o->cdi_root };
+        struct kp_prepare_params p = {
+                .driver = o->driver, .pool = o->node, .cdi_root = o->cdi_root};
         if (kp_prepare_claim(inv, claim, &p, &res, &e) < 0) {
                 fail(NULL, &e);
         } else {
                 if (!res.spec_file)
-                        fprintf(stderr, "hostdevctl: claim %s has no device of driver %s in "
-                                        "pool %s; nothing prepared\n",
+                        fprintf(stderr,
+                                "hostdevctl: claim %s has no device of driver %s in "
+                                "pool %s; nothing prepared\n",
                                 claim->uid, o->driver, o->node);
                 for (size_t i = 0; i < res.n_devices; i++)
                         printf("%s\n", res.devices[i].cdi_id);
@@ -260,27 +262,27 @@ static int run_unprepare(const struct opts *o)
 /* ---- flags ---- */
 
 static const struct command commands[] = {
-        { "validate", "validate CONFIG",
-          "Check a device config; errors name file:line:column and the fix.", "", run_validate,
-          1, 1 },
-        { "discover", "discover CONFIG [--node N] [--driver D] [--json]",
-          "List this node's devices, or with --json print the ResourceSlices that would be "
-          "published.",
-          "dnj", run_discover, 1, 1 },
-        { "cdi generate", "cdi generate CONFIG [--output DIR] [--driver D]",
-          "Write one static CDI spec per group (kind k8s.<driver>/<group>) into DIR, or print "
-          "them.",
-          "do", run_cdi_generate, 1, 1 },
-        { "cdi validate", "cdi validate FILE...",
-          "Check CDI spec files against the CDI rules and the minimum cdiVersion.", "",
-          run_cdi_validate, 1, 1024 },
-        { "prepare",
-          "prepare --claim FILE.json [--config CONFIG] [--cdi-root DIR] [--driver D] [--node N]",
-          "Prepare an allocated ResourceClaim offline: write its CDI spec and print the CDI "
-          "IDs.",
-          "dnrcC", run_prepare, 0, 0 },
-        { "unprepare", "unprepare --claim-uid UID [--cdi-root DIR] [--driver D]",
-          "Remove a claim's CDI spec (missing is fine).", "dru", run_unprepare, 0, 0 },
+        {"validate", "validate CONFIG",
+         "Check a device config; errors name file:line:column and the fix.", "", run_validate, 1,
+         1},
+        {"discover", "discover CONFIG [--node N] [--driver D] [--json]",
+         "List this node's devices, or with --json print the ResourceSlices that would be "
+         "published.",
+         "dnj", run_discover, 1, 1},
+        {"cdi generate", "cdi generate CONFIG [--output DIR] [--driver D]",
+         "Write one static CDI spec per group (kind k8s.<driver>/<group>) into DIR, or print "
+         "them.",
+         "do", run_cdi_generate, 1, 1},
+        {"cdi validate", "cdi validate FILE...",
+         "Check CDI spec files against the CDI rules and the minimum cdiVersion.", "",
+         run_cdi_validate, 1, 1024},
+        {"prepare",
+         "prepare --claim FILE.json [--config CONFIG] [--cdi-root DIR] [--driver D] [--node N]",
+         "Prepare an allocated ResourceClaim offline: write its CDI spec and print the CDI "
+         "IDs.",
+         "dnrcC", run_prepare, 0, 0},
+        {"unprepare", "unprepare --claim-uid UID [--cdi-root DIR] [--driver D]",
+         "Remove a claim's CDI spec (missing is fine).", "dru", run_unprepare, 0, 0},
 };
 
 static void usage_all(FILE *f)
@@ -288,9 +290,10 @@ static void usage_all(FILE *f)
         fprintf(f, "Usage: hostdevctl COMMAND [OPTIONS]\n\nCommands:\n");
         for (size_t i = 0; i < HD_ARRAY_SIZE(commands); i++)
                 fprintf(f, "  %s\n      %s\n", commands[i].usage, commands[i].help);
-        fprintf(f, "\nDefaults: --driver %s, --node $NODE_NAME or the host name, --cdi-root %s, "
-                   "--config %s.\nRun 'hostdevctl COMMAND --help' for one command. Exit status: "
-                   "0 ok, 1 failed, 2 usage.\n",
+        fprintf(f,
+                "\nDefaults: --driver %s, --node $NODE_NAME or the host name, --cdi-root %s, "
+                "--config %s.\nRun 'hostdevctl COMMAND --help' for one command. Exit status: "
+                "0 ok, 1 failed, 2 usage.\n",
                 DEFAULT_DRIVER, DEFAULT_CDI_ROOT, DEFAULT_CONFIG);
 }
 
@@ -301,14 +304,14 @@ static void usage_one(FILE *f, const struct command *c)
                 char flag;
                 const char *text;
         } flags[] = {
-                { 'd', "  --driver D       driver name (default " DEFAULT_DRIVER ")" },
-                { 'n', "  --node N         node and pool name (default $NODE_NAME or host name)" },
-                { 'r', "  --cdi-root DIR   CDI spec directory (default " DEFAULT_CDI_ROOT ")" },
-                { 'c', "  --claim FILE     ResourceClaim JSON (required)" },
-                { 'C', "  --config FILE    device config (default " DEFAULT_CONFIG ")" },
-                { 'u', "  --claim-uid UID  claim UID (required)" },
-                { 'o', "  --output DIR     write spec files into DIR instead of printing" },
-                { 'j', "  --json           print the ResourceSlice objects as JSON" },
+                {'d', "  --driver D       driver name (default " DEFAULT_DRIVER ")"},
+                {'n', "  --node N         node and pool name (default $NODE_NAME or host name)"},
+                {'r', "  --cdi-root DIR   CDI spec directory (default " DEFAULT_CDI_ROOT ")"},
+                {'c', "  --claim FILE     ResourceClaim JSON (required)"},
+                {'C', "  --config FILE    device config (default " DEFAULT_CONFIG ")"},
+                {'u', "  --claim-uid UID  claim UID (required)"},
+                {'o', "  --output DIR     write spec files into DIR instead of printing"},
+                {'j', "  --json           print the ResourceSlice objects as JSON"},
         };
         fprintf(f, "\nOptions:\n");
         for (size_t i = 0; i < HD_ARRAY_SIZE(flags); i++)
@@ -322,7 +325,7 @@ static char *default_node(void)
         const char *env = getenv("NODE_NAME");
         if (env && *env)
                 return hd_strdup(env);
-        char host[256] = { 0 };
+        char host[256] = {0};
         if (gethostname(host, sizeof(host) - 1) < 0)
                 return hd_strdup("localhost");
         for (char *p = host; *p; p++)
@@ -346,20 +349,22 @@ static int usage_error(const struct command *c, const char *fmt, ...)
 static int run_command(const struct command *c, int argc, char **argv)
 {
         static const struct option longopts[] = {
-                { "driver", required_argument, NULL, 'd' },
-                { "node", required_argument, NULL, 'n' },
-                { "cdi-root", required_argument, NULL, 'r' },
-                { "claim", required_argument, NULL, 'c' },
-                { "config", required_argument, NULL, 'C' },
-                { "claim-uid", required_argument, NULL, 'u' },
-                { "output", required_argument, NULL, 'o' },
-                { "json", no_argument, NULL, 'j' },
-                { "help", no_argument, NULL, 'h' },
-                { 0 },
+                {"driver", required_argument, NULL, 'd'},
+                {"node", required_argument, NULL, 'n'},
+                {"cdi-root", required_argument, NULL, 'r'},
+                {"claim", required_argument, NULL, 'c'},
+                {"config", required_argument, NULL, 'C'},
+                {"claim-uid", required_argument, NULL, 'u'},
+                {"output", required_argument, NULL, 'o'},
+                {"json", no_argument, NULL, 'j'},
+                {"help", no_argument, NULL, 'h'},
+                {0},
         };
         _cleanup_free_ char *node = default_node();
-        struct opts o = { .driver = DEFAULT_DRIVER, .node = node, .cdi_root = DEFAULT_CDI_ROOT,
-                          .config = DEFAULT_CONFIG };
+        struct opts o = {.driver = DEFAULT_DRIVER,
+                         .node = node,
+                         .cdi_root = DEFAULT_CDI_ROOT,
+                         .config = DEFAULT_CONFIG};
         int opt;
 
         opterr = 0;
@@ -374,8 +379,7 @@ static int run_command(const struct command *c, int argc, char **argv)
                 if (opt == ':')
                         return usage_error(c, "option '%s' needs a value", argv[optind - 1]);
                 if (!strchr(c->flags, opt))
-                        return usage_error(c, "option '%s' does not apply here",
-                                           argv[optind - 1]);
+                        return usage_error(c, "option '%s' does not apply here", argv[optind - 1]);
                 switch (opt) {
                 case 'd':
                         o.driver = optarg;
@@ -414,8 +418,9 @@ static int run_command(const struct command *c, int argc, char **argv)
         if (strchr(c->flags, 'u') && !o.claim_uid)
                 return usage_error(c, "%s is required", "--claim-uid");
         if (!kp_is_dns_subdomain(o.driver) || strlen(o.driver) > KP_DNS_LABEL_MAX)
-                return usage_error(c, "driver name '%s' must be a lowercase DNS subdomain of at "
-                                      "most 63 characters",
+                return usage_error(c,
+                                   "driver name '%s' must be a lowercase DNS subdomain of at "
+                                   "most 63 characters",
                                    o.driver);
         return c->run(&o);
 }
@@ -439,8 +444,8 @@ int main(int argc, char **argv)
         _cleanup_free_ char *name = hd_strdup(argv[1]);
         if (hd_streq(argv[1], "cdi")) {
                 if (argc < 3 || hd_startswith(argv[2], "-")) {
-                        bool help = argc >= 3 && (hd_streq(argv[2], "--help") ||
-                                                  hd_streq(argv[2], "-h"));
+                        bool help = argc >= 3 &&
+                                    (hd_streq(argv[2], "--help") || hd_streq(argv[2], "-h"));
                         FILE *f = help ? stdout : stderr;
                         fprintf(f, "Usage: hostdevctl cdi generate|validate ...\n");
                         usage_one(f, &commands[2]);

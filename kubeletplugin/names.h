@@ -10,9 +10,9 @@ struct hd_error;
 
 #define KP_DNS_LABEL_MAX 63
 #define KP_DNS_SUBDOMAIN_MAX 253
-#define KP_ATTR_ID_MAX 32         /* C-identifier part of an attribute name */
-#define KP_ATTR_DOMAIN_MAX 63     /* optional "<domain>/" prefix of an attribute name */
-#define KP_ATTR_VALUE_MAX 64      /* string and version attribute values */
+#define KP_ATTR_ID_MAX 32     /* C-identifier part of an attribute name */
+#define KP_ATTR_DOMAIN_MAX 63 /* optional "<domain>/" prefix of an attribute name */
+#define KP_ATTR_VALUE_MAX 64  /* string and version attribute values */
 #define KP_ATTRS_PER_DEVICE_MAX 32
 #define KP_SLICE_DEVICES_MAX 128
 

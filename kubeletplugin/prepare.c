@@ -23,7 +23,7 @@ void kp_prepare_result_done(struct kp_prepare_result *r)
                 free(r->devices[i].cdi_id);
         }
         free(r->devices);
-        *r = (struct kp_prepare_result){ 0 };
+        *r = (struct kp_prepare_result){0};
 }
 
 /* Add device DEV to SPEC as NAME (once) and its group's common edits to *COMMON_GROUPS. */
@@ -45,7 +45,7 @@ static int add_device(struct cdi_spec *spec, const struct kp_device *dev, const 
         int r = kp_device_check(dev, reterr);
         if (r < 0)
                 return r;
-        struct kp_edits resolved = { 0 };
+        struct kp_edits resolved = {0};
         r = kp_edits_resolve(&dev->edits, &resolved, reterr);
         if (r >= 0) {
                 cd = cdi_spec_add_device(spec, name);
@@ -93,8 +93,8 @@ static int build_spec(const struct kp_inventory *inv, const struct kp_claim *cla
                         groups = hd_realloc_array(groups, n_groups + 1, sizeof(*groups));
                         groups[n_groups++] = dev->group;
                 }
-                ret->devices = hd_realloc_array(ret->devices, ret->n_devices + 1,
-                                                sizeof(*ret->devices));
+                ret->devices =
+                        hd_realloc_array(ret->devices, ret->n_devices + 1, sizeof(*ret->devices));
                 ret->devices[ret->n_devices++] = (struct kp_prepared_device){
                         .request = hd_strdup(res->request),
                         .pool = hd_strdup(res->pool),
@@ -105,9 +105,9 @@ static int build_spec(const struct kp_inventory *inv, const struct kp_claim *cla
         }
 
         /* Common edits of every group involved, once each, at spec level. */
-        struct kp_edits common = { 0 };
+        struct kp_edits common = {0};
         for (size_t g = 0; g < n_groups && r >= 0; g++) {
-                struct kp_edits one = { 0 };
+                struct kp_edits one = {0};
                 r = kp_group_common_edits(groups[g], &one, reterr);
                 if (r >= 0)
                         kp_edits_merge(&common, &one);
@@ -132,8 +132,7 @@ int kp_prepare_claim(const struct kp_inventory *inv, const struct kp_claim *clai
         if (r < 0)
                 return hd_error_wrap(reterr, "prepare claim");
         if (!claim->allocated)
-                return hd_error_setf(reterr, EINVAL, "prepare claim %s: not allocated",
-                                     claim->uid);
+                return hd_error_setf(reterr, EINVAL, "prepare claim %s: not allocated", claim->uid);
         r = cdi_claim_spec_file_name(params->driver, claim->uid, &file, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "prepare claim %s", claim->uid);

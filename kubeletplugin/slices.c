@@ -63,11 +63,10 @@ static json_t *slice_new(const struct kp_slice_params *p, size_t count, json_t *
 {
         _cleanup_free_ char *gen_name = hd_asprintf("%s-%s-", p->node, p->driver);
         return json_pack("{ss ss s{ss} s{ss ss s{ss sI sI} so}}", "apiVersion",
-                         "resource.k8s.io/v1", "kind", "ResourceSlice", "metadata",
-                         "generateName", gen_name, "spec", "driver", p->driver, "nodeName",
-                         p->node, "pool", "name", p->node, "generation",
-                         (json_int_t)p->generation, "resourceSliceCount", (json_int_t)count,
-                         "devices", devices);
+                         "resource.k8s.io/v1", "kind", "ResourceSlice", "metadata", "generateName",
+                         gen_name, "spec", "driver", p->driver, "nodeName", p->node, "pool", "name",
+                         p->node, "generation", (json_int_t)p->generation, "resourceSliceCount",
+                         (json_int_t)count, "devices", devices);
 }
 
 int kp_slices_build(const struct kp_inventory *inv, const struct kp_slice_params *params,

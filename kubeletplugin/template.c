@@ -14,8 +14,8 @@ static const struct {
         const char *name;
         unsigned flag;
 } tvars[] = {
-        { "index", KP_TVAR_INDEX }, { "name", KP_TVAR_NAME },   { "path", KP_TVAR_PATH },
-        { "major", KP_TVAR_MAJOR }, { "minor", KP_TVAR_MINOR }, { "device", KP_TVAR_DEVICE },
+        {"index", KP_TVAR_INDEX}, {"name", KP_TVAR_NAME},   {"path", KP_TVAR_PATH},
+        {"major", KP_TVAR_MAJOR}, {"minor", KP_TVAR_MINOR}, {"device", KP_TVAR_DEVICE},
 };
 
 static void allowed_list(struct hd_strbuf *b, unsigned allowed, size_t n_captures)
@@ -118,7 +118,7 @@ static int check_cb(const char *var, size_t len, void *userdata, struct hd_strbu
 
 bool kp_template_has_vars(const char *tmpl)
 {
-        struct check_ctx c = { tmpl, KP_TVAR_ALL, KP_GLOB_CAPTURES_MAX, 0 };
+        struct check_ctx c = {tmpl, KP_TVAR_ALL, KP_GLOB_CAPTURES_MAX, 0};
         walk(tmpl, check_cb, &c, NULL, NULL);
         return c.n_vars > 0;
 }
@@ -126,7 +126,7 @@ bool kp_template_has_vars(const char *tmpl)
 int kp_template_check(const char *tmpl, unsigned allowed, size_t n_captures,
                       struct hd_error *reterr)
 {
-        struct check_ctx c = { tmpl, allowed, n_captures, 0 };
+        struct check_ctx c = {tmpl, allowed, n_captures, 0};
         return walk(tmpl, check_cb, &c, NULL, reterr);
 }
 

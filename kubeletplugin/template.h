@@ -11,9 +11,9 @@
 struct hd_error;
 
 enum {
-        KP_TVAR_INDEX = 1 << 0,  /* position of the device in its group (0-based, by path) */
-        KP_TVAR_NAME = 1 << 1,   /* last component of the host path */
-        KP_TVAR_PATH = 1 << 2,   /* host path */
+        KP_TVAR_INDEX = 1 << 0, /* position of the device in its group (0-based, by path) */
+        KP_TVAR_NAME = 1 << 1,  /* last component of the host path */
+        KP_TVAR_PATH = 1 << 2,  /* host path */
         KP_TVAR_MAJOR = 1 << 3,
         KP_TVAR_MINOR = 1 << 4,
         KP_TVAR_DEVICE = 1 << 5, /* the device's (base) name in the ResourceSlice */
