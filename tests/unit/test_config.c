@@ -299,6 +299,27 @@ static void test_attr_value_check(void **state)
         hd_error_done(&e);
 }
 
+#ifndef HOSTDEV_SOURCE_DIR
+#define HOSTDEV_SOURCE_DIR "."
+#endif
+
+/* Every shipped example loads. */
+static void test_examples_load(void **state)
+{
+        const char *names[] = { "mock-gpus", "fuse", "serial", "nvidia", "amd", "kvm-tun" };
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                char *path = hd_asprintf("%s/deploy/examples/%s.yaml", HOSTDEV_SOURCE_DIR,
+                                         names[i]);
+                struct kp_config *c = NULL;
+                struct hd_error e = HD_ERROR_INIT;
+                if (kp_config_load(path, &c, &e) < 0)
+                        fail_msg("%s", hd_error_message(&e));
+                assert_true(c->n_groups >= 1);
+                kp_config_free(c);
+                free(path);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -360,6 +381,7 @@ int main(void)
                 cmocka_unit_test(test_full_group),
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_attr_value_check),
+                cmocka_unit_test(test_examples_load),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
