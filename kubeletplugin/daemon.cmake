@@ -1,6 +1,7 @@
 # hostdev-kubelet-plugin: the DRA node daemon. Included from the top-level CMakeLists.txt after
 # every module folder, so it can link all of them.
 set(kpd ${CMAKE_SOURCE_DIR}/kubeletplugin)
-add_library(hostdev_kpd STATIC ${kpd}/checkpoint.c)
+add_library(hostdev_kpd STATIC ${kpd}/checkpoint.c ${kpd}/opaque.c ${kpd}/driver.c)
 target_link_libraries(hostdev_kpd PUBLIC hostdev_kp hostdev_rpc hostdev_proto hostdev_base)
 hd_add_unit_test(test_checkpoint hostdev_kpd)
+hd_add_unit_test(test_driver hostdev_kpd)

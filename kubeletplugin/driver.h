@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The node driver's state and per-claim logic, independent of gRPC and of how claims are
+ * fetched: the DRA service calls kp_driver_prepare()/kp_driver_unprepare() once per claim.
+ *
+ * Calls for different claims run concurrently; calls for the same claim UID are serialized.
+ * A prepare records PrepareStarted in the checkpoint (which also reserves the devices), writes
+ * the per-claim CDI spec, then records PrepareCompleted; any failure rolls back in reverse.
+ * Preparing a prepared claim returns the recorded answer; unpreparing an unknown claim works. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "kubeletplugin/checkpoint.h"
+#include "kubeletplugin/config.h"
+#include "kubeletplugin/discovery.h"
+
+struct hd_error;
+struct kp_driver;
+
+/* Fetch ResourceClaim NAMESPACE/NAME (e.g. GET from the API server). Returns 0 with a new JSON
+ * reference, -ENOENT when it does not exist, or another -errno with RETERR set. */
+typedef int (*kp_claim_fetch_cb)(void *userdata, const char *namespace, const char *name,
+                                 json_t **ret_claim, struct hd_error *reterr);
+
+struct kp_driver_options {
+        const char *driver;          /* driver name */
+        const char *node;            /* node name = pool name */
+        const char *cdi_root;        /* per-claim specs go here */
+        const char *checkpoint_path; /* <plugins-dir>/<driver>/checkpoint.json */
+        kp_claim_fetch_cb fetch;
+        void *fetch_userdata;
+};
+
+struct kp_claim_ref {
+        const char *namespace;
+        const char *name;
+        const char *uid;
+};
+
+/* New driver over CONFIG (borrowed, must outlive it) and INV (taken). Nothing is read yet. */
+struct kp_driver *kp_driver_new(const struct kp_driver_options *opts,
+                                const struct kp_config *config, struct kp_inventory *inv);
+struct kp_driver *kp_driver_free(struct kp_driver *d);
+
+/* Load the checkpoint and repair drift: a corrupt file is moved aside and rebuilt from the CDI
+ * specs we own; PrepareStarted leftovers are undone; PrepareCompleted claims whose spec is
+ * missing (tmpfs CDI dir wiped by a reboot) get it rewritten; claims the API server no longer
+ * has (404 or another UID) are unprepared. Problems are logged, never fatal, unless the
+ * checkpoint cannot be written at all. Returns 0 or -errno. */
+int kp_driver_start(struct kp_driver *d, struct hd_error *reterr);
+
+/* Prepare one claim. On success *RET (zeroed by the caller; release with kp_ckpt_claim_done())
+ * holds the devices with their CDI IDs. Returns 0 or -errno with RETERR set to the message the
+ * kubelet should see for this claim. */
+int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
+                      struct kp_ckpt_claim *ret, struct hd_error *reterr);
+
+/* Unprepare one claim: remove its spec and checkpoint entry. Unknown claims succeed. */
+int kp_driver_unprepare(struct kp_driver *d, const struct kp_claim_ref *ref,
+                        struct hd_error *reterr);
+
+/* Swap in a freshly discovered inventory (hot-plug); the old one is freed once no prepare
+ * uses it. Takes INV. */
+void kp_driver_set_inventory(struct kp_driver *d, struct kp_inventory *inv);
+
+/* Run FN with the current inventory under the inventory read lock. */
+void kp_driver_with_inventory(struct kp_driver *d,
+                              void (*fn)(const struct kp_inventory *inv, void *userdata),
+                              void *userdata);
+
+/* Number of claims currently recorded as prepared. */
+size_t kp_driver_prepared_claims(struct kp_driver *d);

@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for the node driver core (kubeletplugin/driver.c): prepare/unprepare against a
+ * temporary tree of real device nodes, a fake claim source, the checkpoint and start-up repair.
+ * Needs root for mknod; skipped with a message otherwise. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "base/fileio.h"
+#include "base/strutil.h"
+#include "kubeletplugin/checkpoint.h"
+#include "kubeletplugin/config.h"
+#include "kubeletplugin/discovery.h"
+#include "kubeletplugin/driver.h"
+
+#define DRIVER "hostdev.example.com"
+#define NODE "node-a"
+#define UID_A "aaaaaaaa-0000-4000-8000-000000000001"
+#define UID_B "bbbbbbbb-0000-4000-8000-000000000002"
+#define UID_C "cccccccc-0000-4000-8000-000000000003"
+
+struct fixture {
+        char *root, *cdi, *ckpt;
+        struct kp_config *config;
+        struct kp_driver *driver;
+        json_t *claims; /* "ns/name" -> claim object */
+        int fetch_error; /* forced fetch result when non-zero */
+        int fetch_calls;
+};
+
+static int fake_fetch(void *ud, const char *ns, const char *name, json_t **ret,
+                      struct hd_error *reterr)
+{
+        struct fixture *f = ud;
+        f->fetch_calls++;
+        if (f->fetch_error)
+                return hd_error_setf(reterr, -f->fetch_error, "injected API failure");
+        _cleanup_free_ char *key = hd_asprintf("%s/%s", ns, name);
+        json_t *c = json_object_get(f->claims, key);
+        if (!c)
+                return -ENOENT;
+        *ret = json_deep_copy(c);
+        return 0;
+}
+
+/* Store claim NS/NAME with UID; RESULTS is "driver:pool:device:request,..."; CONFIG optional
+ * JSON array for status.allocation.devices.config. ALLOCATED false drops status.allocation. */
+static void put_claim(struct fixture *f, const char *name, const char *uid, const char *results,
+                      const char *config, bool allocated)
+{
+        json_t *res = json_array();
+        _cleanup_free_ char *copy = hd_strdup(results);
+        for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+             tok = strtok_r(NULL, ",", &save)) {
+                char drv[64], pool[64], dev[64], req[64];
+                assert_int_equal(sscanf(tok, "%63[^:]:%63[^:]:%63[^:]:%63s", drv, pool, dev, req), 4);
+                json_array_append_new(res, json_pack("{s:s,s:s,s:s,s:s}", "driver", drv, "pool",
+                                                     pool, "device", dev, "request", req));
+        }
+        json_t *cfg = config ? json_loads(config, 0, NULL) : json_array();
+        assert_non_null(cfg);
+        json_t *status = allocated ? json_pack("{s:{s:{s:o,s:o}}}", "allocation", "devices",
+                                               "results", res, "config", cfg)
+                                   : (json_decref(res), json_decref(cfg), json_object());
+        json_t *obj = json_pack("{s:s,s:s,s:{s:s,s:s,s:s},s:{},s:o}", "apiVersion",
+                                "resource.k8s.io/v1", "kind", "ResourceClaim", "metadata", "name",
+                                name, "namespace", "ns", "uid", uid, "spec", "status", status);
+        _cleanup_free_ char *key = hd_asprintf("ns/%s", name);
+        json_object_set_new(f->claims, key, obj);
+}
+
+static void mknode(struct fixture *f, int i)
+{
+        _cleanup_free_ char *p = hd_asprintf("%s/dev/mock/device_%d", f->root, i);
+        unlink(p);
+        assert_int_equal(mknod(p, S_IFCHR | 0666, makedev(1, 3)), 0);
+}
+
+static struct kp_driver *new_driver(struct fixture *f)
+{
+        struct kp_inventory *inv = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(kp_discover(f->config, &inv, &e), 0);
+        struct kp_driver_options o = { .driver = DRIVER, .node = NODE, .cdi_root = f->cdi,
+                                       .checkpoint_path = f->ckpt, .fetch = fake_fetch,
+                                       .fetch_userdata = f };
+        struct kp_driver *d = kp_driver_new(&o, f->config, inv);
+        int r = kp_driver_start(d, &e);
+        if (r < 0)
+                fail_msg("start: %s", e.message);
+        hd_error_done(&e);
+        return d;
+}
+
+static int setup(void **state)
+{
+        if (getuid() != 0)
+                return 0;
+        struct fixture *f = hd_malloc0(sizeof(*f));
+        char t[] = "/tmp/hddrvXXXXXX";
+        assert_non_null(mkdtemp(t));
+        f->root = hd_strdup(t);
+        f->cdi = hd_asprintf("%s/cdi", t);
+        f->ckpt = hd_asprintf("%s/checkpoint.json", t);
+        _cleanup_free_ char *dev = hd_asprintf("%s/dev/mock", t);
+        assert_int_equal(hd_mkdir_p(dev, 0755, NULL), 0);
+        assert_int_equal(hd_mkdir_p(f->cdi, 0755, NULL), 0);
+        for (int i = 0; i < 4; i++)
+                mknode(f, i);
+        _cleanup_free_ char *yaml = hd_asprintf(
+                "apiVersion: hostdev.example.com/v1alpha1\nkind: DeviceConfig\ngroups:\n"
+                "  - name: gpu\n"
+                "    match: {globs: [\"%s/dev/mock/device_*\"]}\n"
+                "    deviceName: \"mock-device-{1}\"\n"
+                "    containerPath: \"/dev/mock/{name}\"\n", t);
+        struct hd_error e = HD_ERROR_INIT;
+        if (kp_config_parse("test.yaml", yaml, strlen(yaml), &f->config, &e) < 0)
+                fail_msg("config: %s", e.message);
+        f->claims = json_object();
+        f->driver = new_driver(f);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fixture *f = *state;
+        if (!f)
+                return 0;
+        kp_driver_free(f->driver);
+        kp_config_free(f->config);
+        json_decref(f->claims);
+        _cleanup_free_ char *cmd = hd_asprintf("rm -rf '%s'", f->root);
+        assert_int_equal(system(cmd), 0);
+        free(f->root);
+        free(f->cdi);
+        free(f->ckpt);
+        free(f);
+        return 0;
+}
+
+#define NEED_ROOT(f)                                                                         \
+        do {                                                                                 \
+                if (!(f)) {                                                                  \
+                        print_message("skipped: mknod needs root\n");                         \
+                        skip();                                                              \
+                }                                                                            \
+        } while (0)
+
+static char *spec_path(struct fixture *f, const char *uid)
+{
+        return hd_asprintf("%s/k8s." DRIVER "-claim_%s.json", f->cdi, uid);
+}
+
+static int prepare(struct fixture *f, const char *name, const char *uid, struct kp_ckpt_claim *out,
+                   struct hd_error *e)
+{
+        struct kp_claim_ref ref = { "ns", name, uid };
+        return kp_driver_prepare(f->driver, &ref, out, e);
+}
+
+static void test_prepare_idempotent_and_unprepare(void **state)
+{
+        struct fixture *f = *state;
+        NEED_ROOT(f);
+        put_claim(f, "a", UID_A, DRIVER ":" NODE ":mock-device-0:gpus," DRIVER ":" NODE
+                                 ":mock-device-2:gpus/fast,other.example.com:" NODE ":x:gpus",
+                  NULL, true);
+        struct kp_ckpt_claim out = { 0 };
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(prepare(f, "a", UID_A, &out, &e), 0);
+        /* Only our driver's results. */
+        assert_int_equal(out.n_devices, 2);
+        assert_string_equal(out.devices[0].device, "mock-device-0");
+        assert_string_equal(out.devices[1].request, "gpus/fast");
+        assert_string_equal(out.devices[1].cdi_ids[0], "k8s." DRIVER "/claim=" UID_A "-mock-device-2");
+        _cleanup_free_ char *sp = spec_path(f, UID_A);
+        struct stat st1, st2;
+        assert_int_equal(stat(sp, &st1), 0);
+        assert_int_equal(kp_driver_prepared_claims(f->driver), 1);
+        kp_ckpt_claim_done(&out);
+
+        /* Again: same answer, no API call, spec not rewritten. */
+        int calls = f->fetch_calls;
+        assert_int_equal(prepare(f, "a", UID_A, &out, &e), 0);
+        assert_int_equal(f->fetch_calls, calls);
+        assert_int_equal(out.n_devices, 2);
+        assert_int_equal(stat(sp, &st2), 0);
+        assert_int_equal(st1.st_ino, st2.st_ino);
+        kp_ckpt_claim_done(&out);
+
+        /* The checkpoint on disk says completed. */
+        struct kp_checkpoint *cp = NULL;
+        char *aside = NULL;
+        assert_int_equal(kp_checkpoint_load(f->ckpt, &cp, &aside, &e), 0);
+        assert_int_equal(cp->n_claims, 1);
+        assert_int_equal(cp->claims[0].state, KP_PREPARE_COMPLETED);
+        kp_checkpoint_free(cp);
+
+        struct kp_claim_ref ref = { "ns", "a", UID_A };
+        assert_int_equal(kp_driver_unprepare(f->driver, &ref, &e), 0);
+        assert_int_equal(access(sp, F_OK), -1);
+        assert_int_equal(kp_driver_prepared_claims(f->driver), 0);
+        /* Unknown claim: success. */
+        struct kp_claim_ref unknown = { "ns", "zz", UID_C };
+        assert_int_equal(kp_driver_unprepare(f->driver, &unknown, &e), 0);
+        hd_error_done(&e);
+}
+
+static void test_prepare_failures_fail_only_that_claim(void **state)
+{
+        struct fixture *f = *state;
+        NEED_ROOT(f);
+        struct kp_ckpt_claim out = { 0 };
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(prepare(f, "missing", UID_A, &out, &e), -ENOENT);
+        assert_string_equal(e.message, "ResourceClaim ns/missing not found");
+
+        put_claim(f, "replaced", UID_B, DRIVER ":" NODE ":mock-device-0:gpus", NULL, true);
+        assert_int_equal(prepare(f, "replaced", UID_A, &out, &e), -ESTALE);
+        assert_non_null(strstr(e.message, "deleted and replaced"));
+
+        put_claim(f, "pending", UID_A, "", NULL, false);
+        assert_int_equal(prepare(f, "pending", UID_A, &out, &e), -EINVAL);
+        assert_non_null(strstr(e.message, "is not allocated"));
+
+        f->fetch_error = ECONNREFUSED;
+        assert_true(prepare(f, "pending", UID_A, &out, &e) < 0);
+        assert_non_null(strstr(e.message, "get ResourceClaim ns/pending: injected API failure"));
+        f->fetch_error = 0;
+
+        assert_int_equal(prepare(f, "x", "../../etc", &out, &e), -EINVAL);
+
+        /* A device whose node vanished: fails, no spec, no checkpoint entry left behind. */
+        _cleanup_free_ char *n3 = hd_asprintf("%s/dev/mock/device_3", f->root);
+        unlink(n3);
+        put_claim(f, "gone", UID_C, DRIVER ":" NODE ":mock-device-3:gpus", NULL, true);
+        assert_true(prepare(f, "gone", UID_C, &out, &e) < 0);
+        assert_non_null(strstr(e.message, "mock-device-3"));
+        _cleanup_free_ char *sp = spec_path(f, UID_C);
+        assert_int_equal(access(sp, F_OK), -1);
+        assert_int_equal(kp_driver_prepared_claims(f->driver), 0);
+        mknode(f, 3);
+        /* Unknown device name. */
+        put_claim(f, "ghost", UID_C, DRIVER ":" NODE ":mock-device-9:gpus", NULL, true);
+        assert_int_equal(prepare(f, "ghost", UID_C, &out, &e), -ENODEV);
+        hd_error_done(&e);
+}
+
+static void test_device_held_by_other_claim(void **state)
+{
+        struct fixture *f = *state;
+        NEED_ROOT(f);
+        put_claim(f, "a", UID_A, DRIVER ":" NODE ":mock-device-1:gpus", NULL, true);
+        put_claim(f, "b", UID_B, DRIVER ":" NODE ":mock-device-1:gpus", NULL, true);
+        struct kp_ckpt_claim out = { 0 };
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(prepare(f, "a", UID_A, &out, &e), 0);
+        kp_ckpt_claim_done(&out);
+        assert_int_equal(prepare(f, "b", UID_B, &out, &e), -EBUSY);
+        assert_string_equal(e.message, "device 'mock-device-1' is already in use by "
+                                       "ResourceClaim ns/a (uid " UID_A ")");
+        /* A pool that is not ours is ignored: nothing to prepare, success without a spec. */
+        put_claim(f, "c", UID_C, DRIVER ":other-node:mock-device-1:gpus", NULL, true);
+        assert_int_equal(prepare(f, "c", UID_C, &out, &e), 0);
+        assert_int_equal(out.n_devices, 0);
+        kp_ckpt_claim_done(&out);
+        hd_error_done(&e);
+}
+
+static void test_opaque_env(void **state)
+{
+        struct fixture *f = *state;
+        NEED_ROOT(f);
+        const char *cfg =
+                "[{\"source\":\"FromClaim\",\"requests\":[\"gpus\"],\"opaque\":{\"driver\":\"" DRIVER
+                "\",\"parameters\":{\"apiVersion\":\"" DRIVER "/v1alpha1\",\"kind\":\"HostDeviceConfig\","
+                "\"env\":{\"MODE\":\"claim\",\"EXTRA\":\"1\"}}}},"
+                "{\"source\":\"FromClass\",\"opaque\":{\"driver\":\"" DRIVER "\",\"parameters\":{"
+                "\"apiVersion\":\"" DRIVER "/v1alpha1\",\"kind\":\"HostDeviceConfig\","
+                "\"env\":{\"MODE\":\"class\",\"CLASS\":\"yes\"}}}},"
+                "{\"source\":\"FromClaim\",\"opaque\":{\"driver\":\"other.example.com\","
+                "\"parameters\":{\"whatever\":true}}}]";
+        put_claim(f, "a", UID_A, DRIVER ":" NODE ":mock-device-0:gpus," DRIVER ":" NODE
+                                 ":mock-device-1:other",
+                  cfg, true);
+        struct kp_ckpt_claim out = { 0 };
+        struct hd_error e = HD_ERROR_INIT;
+        if (prepare(f, "a", UID_A, &out, &e) < 0)
+                fail_msg("%s", e.message);
+        /* Class first, claim wins; the claim entry covers only request "gpus". */
+        char **env0 = out.devices[0].env, **env1 = out.devices[1].env;
+        assert_true(hd_strv_contains(env0, "MODE=claim"));
+        assert_true(hd_strv_contains(env0, "CLASS=yes"));
+        assert_true(hd_strv_contains(env0, "EXTRA=1"));
+        assert_true(hd_strv_contains(env1, "MODE=class"));
+        assert_false(hd_strv_contains(env1, "EXTRA=1"));
+        kp_ckpt_claim_done(&out);
+        /* The env is in the written spec. */
+        _cleanup_free_ char *sp = spec_path(f, UID_A);
+        _cleanup_free_ char *text = NULL;
+        assert_int_equal(hd_read_file(sp, 1 << 20, true, &text, NULL, NULL), 0);
+        assert_non_null(strstr(text, "MODE=claim"));
+
+        /* Trying to add a mount is refused, naming the field. */
+        const char *bad = "[{\"source\":\"FromClaim\",\"opaque\":{\"driver\":\"" DRIVER
+                          "\",\"parameters\":{\"apiVersion\":\"" DRIVER "/v1alpha1\",\"kind\":"
+                          "\"HostDeviceConfig\",\"mounts\":[{\"hostPath\":\"/etc\"}]}}}]";
+        put_claim(f, "b", UID_B, DRIVER ":" NODE ":mock-device-2:gpus", bad, true);
+        assert_int_equal(prepare(f, "b", UID_B, &out, &e), -EINVAL);
+        assert_non_null(strstr(e.message, "config[0] (FromClaim): unknown field 'mounts'"));
+        const char *badname = "[{\"source\":\"FromClaim\",\"opaque\":{\"driver\":\"" DRIVER
+                              "\",\"parameters\":{\"apiVersion\":\"" DRIVER "/v1alpha1\",\"kind\":"
+                              "\"HostDeviceConfig\",\"env\":{\"1BAD\":\"x\"}}}}]";
+        put_claim(f, "b", UID_B, DRIVER ":" NODE ":mock-device-2:gpus", badname, true);
+        assert_int_equal(prepare(f, "b", UID_B, &out, &e), -EINVAL);
+        assert_non_null(strstr(e.message, "env.1BAD: not a valid variable name"));
+        const char *badkind = "[{\"source\":\"FromClaim\",\"opaque\":{\"driver\":\"" DRIVER
+                              "\",\"parameters\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}}}]";
+        put_claim(f, "b", UID_B, DRIVER ":" NODE ":mock-device-2:gpus", badkind, true);
+        assert_int_equal(prepare(f, "b", UID_B, &out, &e), -EINVAL);
+        assert_non_null(strstr(e.message, "unsupported config"));
+        hd_error_done(&e);
+}
+
+static void test_start_repairs_drift(void **state)
+{
+        struct fixture *f = *state;
+        NEED_ROOT(f);
+        put_claim(f, "a", UID_A, DRIVER ":" NODE ":mock-device-0:gpus", NULL, true);
+        put_claim(f, "b", UID_B, DRIVER ":" NODE ":mock-device-1:gpus", NULL, true);
+        put_claim(f, "c", UID_C, DRIVER ":" NODE ":mock-device-2:gpus", NULL, true);
+        struct kp_ckpt_claim out = { 0 };
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(prepare(f, "a", UID_A, &out, &e), 0);
+        kp_ckpt_claim_done(&out);
+        assert_int_equal(prepare(f, "b", UID_B, &out, &e), 0);
+        kp_ckpt_claim_done(&out);
+        assert_int_equal(prepare(f, "c", UID_C, &out, &e), 0);
+        kp_ckpt_claim_done(&out);
+        f->driver = kp_driver_free(f->driver);
+
+        /* CDI dir wiped (reboot); claim c deleted from the API meanwhile. */
+        _cleanup_free_ char *sa = spec_path(f, UID_A), *sb = spec_path(f, UID_B),
+                            *sc = spec_path(f, UID_C);
+        unlink(sa);
+        unlink(sb);
+        json_object_del(f->claims, "ns/c");
+        f->driver = new_driver(f);
+        assert_int_equal(access(sa, F_OK), 0);
+        assert_int_equal(access(sb, F_OK), 0);
+        assert_int_equal(access(sc, F_OK), -1);
+        assert_int_equal(kp_driver_prepared_claims(f->driver), 2);
+        f->driver = kp_driver_free(f->driver);
+
+        /* Corrupt checkpoint: rebuilt from the specs, claims still unprepare. */
+        assert_int_equal(hd_atomic_write(f->ckpt, "garbage{", 8, 0600, NULL), 0);
+        f->driver = new_driver(f);
+        assert_int_equal(kp_driver_prepared_claims(f->driver), 2);
+        /* The rebuilt entries still reserve their devices. */
+        put_claim(f, "c", UID_C, DRIVER ":" NODE ":mock-device-0:gpus", NULL, true);
+        assert_int_equal(prepare(f, "c", UID_C, &out, &e), -EBUSY);
+        struct kp_claim_ref ra = { "ns", "a", UID_A };
+        assert_int_equal(kp_driver_unprepare(f->driver, &ra, &e), 0);
+        assert_int_equal(access(sa, F_OK), -1);
+        assert_int_equal(kp_driver_prepared_claims(f->driver), 1);
+        f->driver = kp_driver_free(f->driver);
+
+        /* A PrepareStarted leftover (crash between spec write and completion) is undone. */
+        struct kp_checkpoint *cp = NULL;
+        char *aside = NULL;
+        assert_int_equal(kp_checkpoint_load(f->ckpt, &cp, &aside, &e), 0);
+        assert_null(aside);
+        assert_int_equal(cp->n_claims, 1);
+        cp->claims[0].state = KP_PREPARE_STARTED;
+        assert_int_equal(kp_checkpoint_save(f->ckpt, cp, &e), 0);
+        kp_checkpoint_free(cp);
+        assert_int_equal(access(sb, F_OK), 0);
+        f->driver = new_driver(f);
+        assert_int_equal(access(sb, F_OK), -1);
+        assert_int_equal(kp_driver_prepared_claims(f->driver), 0);
+        hd_error_done(&e);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_prepare_idempotent_and_unprepare, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_prepare_failures_fail_only_that_claim, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_device_held_by_other_claim, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_opaque_env, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_start_repairs_drift, setup, teardown),
+        };
+        return cmocka_run_group_tests_name("driver", tests, NULL, NULL);
+}
