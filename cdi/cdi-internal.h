@@ -2,6 +2,8 @@
 /* Helpers shared by the cdi/ sources; not part of the interface. */
 #pragma once
 
+#include <jansson.h>
+
 #include "base/error.h"
 
 /* Prepend context to RETERR and evaluate to R. Unlike returning hd_error_wrap() directly this
@@ -27,3 +29,8 @@ static inline bool cdi_device_node_writes_host_path(const struct cdi_device_node
         return node->host_path && node->host_path[0] &&
                !(node->path && strcmp(node->host_path, node->path) == 0);
 }
+
+/* Decode ROOT (a JSON document tree, also produced from YAML) strictly into a new spec, then
+ * check its version and validate it; the body of cdi_spec_from_json(). */
+int cdi_spec_from_json_value(const json_t *root, struct cdi_spec **ret_spec,
+                             struct hd_error *reterr);

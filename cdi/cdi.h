@@ -256,8 +256,14 @@ int cdi_spec_to_json_checked(const struct cdi_spec *spec, char **ret_text, struc
  * our rules (cdi_spec_validate()). On success *RET_SPEC is a new spec the caller frees. Returns
  * 0 or -EINVAL. */
 int cdi_spec_from_json(const char *text, struct cdi_spec **ret_spec, struct hd_error *reterr);
+/* The same for a YAML document (the CDI library's default output format): YAML 1.1 scalars as
+ * the Go loader reads them (null/~, true/false, decimal/octal/hex integers; quoted scalars are
+ * strings), duplicate keys refused, aliases expanded up to a size cap. Errors from the YAML
+ * parser carry line and column. Returns 0 or -EINVAL. */
+int cdi_spec_from_yaml(const char *text, struct cdi_spec **ret_spec, struct hd_error *reterr);
 /* Read PATH (a regular file, symlink in the last component refused, at most
- * CDI_SPEC_MAX_SIZE) and cdi_spec_from_json() it. Returns 0 or -errno. */
+ * CDI_SPEC_MAX_SIZE) and parse it: cdi_spec_from_yaml() for names ending in .yaml or .yml,
+ * cdi_spec_from_json() otherwise. Returns 0 or -errno. */
 int cdi_spec_load_file(const char *path, struct cdi_spec **ret_spec, struct hd_error *reterr);
 
 /* ---------------------------------------------------------------------------------------- */

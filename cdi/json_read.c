@@ -401,19 +401,12 @@ static int parse_spec(const json_t *root, struct cdi_spec *spec, struct hd_error
         return 0;
 }
 
-int cdi_spec_from_json(const char *text, struct cdi_spec **ret_spec, struct hd_error *reterr)
+int cdi_spec_from_json_value(const json_t *root, struct cdi_spec **ret_spec,
+                             struct hd_error *reterr)
 {
-        _cleanup_cdi_spec_ struct cdi_spec *spec = NULL;
-        _cleanup_json_ json_t *root = NULL;
-        json_error_t jerr;
+        _cleanup_cdi_spec_ struct cdi_spec *spec = cdi_spec_new(NULL);
         int r;
 
-        root = json_loads(text ? text : "", JSON_REJECT_DUPLICATES, &jerr);
-        if (!root)
-                return hd_error_setf(reterr, EINVAL, "invalid JSON at line %d column %d: %s",
-                                     jerr.line, jerr.column, jerr.text);
-
-        spec = cdi_spec_new(NULL);
         r = parse_spec(root, spec, reterr);
         if (r < 0)
                 return r;
@@ -427,6 +420,18 @@ int cdi_spec_from_json(const char *text, struct cdi_spec **ret_spec, struct hd_e
         return 0;
 }
 
+int cdi_spec_from_json(const char *text, struct cdi_spec **ret_spec, struct hd_error *reterr)
+{
+        _cleanup_json_ json_t *root = NULL;
+        json_error_t jerr;
+
+        root = json_loads(text ? text : "", JSON_REJECT_DUPLICATES, &jerr);
+        if (!root)
+                return hd_error_setf(reterr, EINVAL, "invalid JSON at line %d column %d: %s",
+                                     jerr.line, jerr.column, jerr.text);
+        return cdi_spec_from_json_value(root, ret_spec, reterr);
+}
+
 int cdi_spec_load_file(const char *path, struct cdi_spec **ret_spec, struct hd_error *reterr)
 {
         _cleanup_free_ char *text = NULL;
@@ -438,7 +443,10 @@ int cdi_spec_load_file(const char *path, struct cdi_spec **ret_spec, struct hd_e
                 return r;
         if (strlen(text) != len)
                 return hd_error_setf(reterr, EINVAL, "%s: contains a NUL byte", path);
-        r = cdi_spec_from_json(text, ret_spec, reterr);
+        if (hd_endswith(path, ".yaml") || hd_endswith(path, ".yml"))
+                r = cdi_spec_from_yaml(text, ret_spec, reterr);
+        else
+                r = cdi_spec_from_json(text, ret_spec, reterr);
         if (r < 0)
                 return cdi_error_wrap(r, reterr, "%s", path);
         return 0;

@@ -360,11 +360,121 @@ static void test_read_rejects_shape(void **state)
                         "device \"d\": containerEdits.deviceNodes[0].permissions \"rwx\"");
 }
 
+static const char nvidia_like_yaml[] =
+        "---\n"
+        "cdiVersion: 0.5.0\n"
+        "kind: nvidia.com/gpu\n"
+        "devices:\n"
+        "- name: \"0\"\n"
+        "  containerEdits: &edits\n"
+        "    deviceNodes:\n"
+        "    - path: /dev/nvidia0\n"
+        "      hostPath: /dev/nvidia0\n"
+        "      type: c\n"
+        "      major: 195\n"
+        "      minor: 0\n"
+        "      fileMode: 0666\n"
+        "      permissions: rw\n"
+        "      uid: ~\n"
+        "- name: all\n"
+        "  containerEdits: *edits\n"
+        "containerEdits:\n"
+        "  env:\n"
+        "  - NVIDIA_VISIBLE_DEVICES=void\n"
+        "  hooks:\n"
+        "  - hookName: createContainer\n"
+        "    path: /usr/bin/nvidia-cdi-hook\n"
+        "    args: [nvidia-cdi-hook, update-ldcache, --folder, /usr/lib/x86_64-linux-gnu]\n"
+        "    timeout: 0x10\n"
+        "  mounts:\n"
+        "  - hostPath: /usr/lib/x86_64-linux-gnu/libcuda.so.535.54.03\n"
+        "    containerPath: /usr/lib/x86_64-linux-gnu/libcuda.so.535.54.03\n"
+        "    options: [ro, nosuid, nodev, bind]\n";
+
+static void test_read_yaml(void **state)
+{
+        _cleanup_cdi_spec_ struct cdi_spec *spec = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        struct cdi_device_node *n;
+
+        if (cdi_spec_from_yaml(nvidia_like_yaml, &spec, &e) < 0)
+                fail_msg("%s", hd_error_message(&e));
+        assert_string_equal(spec->cdi_version, "0.5.0");
+        assert_string_equal(spec->kind, "nvidia.com/gpu");
+        assert_int_equal(spec->n_devices, 2);
+        assert_string_equal(spec->devices[0]->name, "0");
+        n = spec->devices[0]->edits.device_nodes[0];
+        assert_int_equal(n->major, 195);
+        assert_true(n->has_minor);
+        assert_int_equal(n->minor, 0);
+        assert_int_equal(n->file_mode, 0666); /* YAML 1.1 octal, as go-yaml reads it */
+        assert_false(n->has_uid);             /* ~ is null: absent */
+        /* The alias gives the second device the same edits. */
+        assert_string_equal(spec->devices[1]->edits.device_nodes[0]->path, "/dev/nvidia0");
+        assert_int_equal(spec->edits.hooks[0]->timeout, 16);
+        assert_int_equal(hd_strv_len(spec->edits.hooks[0]->args), 4);
+        assert_string_equal(spec->edits.env[0], "NVIDIA_VISIBLE_DEVICES=void");
+        hd_error_done(&e);
+}
+
+static void assert_yaml_rejected(const char *yaml, const char *needle)
+{
+        struct cdi_spec *spec = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+
+        if (cdi_spec_from_yaml(yaml, &spec, &e) != -EINVAL)
+                fail_msg("accepted: %s", yaml);
+        assert_null(spec);
+        if (!strstr(hd_error_message(&e), needle))
+                fail_msg("message \"%s\" lacks \"%s\"", hd_error_message(&e), needle);
+        hd_error_done(&e);
+}
+
+#define YAML_HEAD "cdiVersion: 0.3.0\nkind: v.com/c\n"
+
+static void test_read_yaml_rejects(void **state)
+{
+        struct hd_error e = HD_ERROR_INIT;
+        struct hd_strbuf bomb = HD_STRBUF_INIT;
+        _cleanup_free_ char *bomb_text = NULL;
+
+        assert_yaml_rejected("", "empty document");
+        assert_yaml_rejected("cdiVersion: [\n", "invalid YAML at line");
+        assert_yaml_rejected(YAML_HEAD "kind: v.com/d\ndevices: []\n",
+                             "YAML line 3 column 1: duplicate key \"kind\"");
+        assert_yaml_rejected(YAML_HEAD "devices:\n- name: d\n  containerEdits:\n"
+                                       "    env: [A=1]\n    bogus: 1\n",
+                             "devices[0].containerEdits: unknown field \"bogus\"");
+        assert_yaml_rejected(YAML_HEAD "devices:\n- name: d\n  containerEdits:\n"
+                                       "    deviceNodes:\n    - path: /dev/x\n      major: one\n",
+                             "deviceNodes[0].major: expected an integer");
+        /* A quoted number is a string, as in the Go loader. */
+        assert_yaml_rejected(YAML_HEAD "devices:\n- name: d\n  containerEdits:\n"
+                                       "    deviceNodes:\n    - path: /dev/x\n      major: '1'\n",
+                             "deviceNodes[0].major: expected an integer");
+        assert_yaml_rejected(YAML_HEAD "devices:\n- name: d\n  containerEdits:\n"
+                                       "    deviceNodes:\n    - path: /dev/x\n"
+                                       "      hostPath: /dev/y\n",
+                             "too low");
+
+        /* Nested aliases that would expand to 10^9 nodes are cut off. */
+        hd_strbuf_puts(&bomb, YAML_HEAD "x0: &x0 [a, a, a, a, a, a, a, a, a, a]\n");
+        for (int i = 1; i < 10; i++)
+                hd_strbuf_printf(&bomb,
+                                 "x%d: &x%d [*x%d, *x%d, *x%d, *x%d, *x%d, *x%d, *x%d, "
+                                 "*x%d, *x%d, *x%d]\n",
+                                 i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1,
+                                 i - 1, i - 1);
+        bomb_text = hd_strbuf_take(&bomb);
+        assert_yaml_rejected(bomb_text, "document too large");
+        hd_error_done(&e);
+}
+
 static void test_load_file(void **state)
 {
         char dir[] = "/tmp/test_cdi_load.XXXXXX";
-        _cleanup_free_ char *good = NULL, *bad = NULL, *link = NULL;
-        _cleanup_cdi_spec_ struct cdi_spec *spec = NULL;
+        _cleanup_free_ char *good = NULL, *bad = NULL, *link = NULL, *yaml = NULL;
+        _cleanup_cdi_spec_ struct cdi_spec *spec = NULL, *yspec = NULL;
         struct hd_error e = HD_ERROR_INIT;
         FILE *f;
 
@@ -379,16 +489,23 @@ static void test_load_file(void **state)
         fputs("{\"cdiVersion\":\"0.3.0\"", f);
         fclose(f);
         assert_int_equal(symlink(good, link), 0);
+        yaml = hd_asprintf("%s/spec.yaml", dir);
+        f = fopen(yaml, "w");
+        fputs(nvidia_like_yaml, f);
+        fclose(f);
 
         assert_int_equal(cdi_spec_load_file(good, &spec, &e), 0);
         assert_string_equal(spec->kind, "v.com/c");
         assert_int_equal(cdi_spec_load_file(bad, &spec, &e), -EINVAL);
         assert_true(hd_startswith(hd_error_message(&e), bad));
         assert_true(cdi_spec_load_file(link, &spec, &e) < 0);
+        assert_int_equal(cdi_spec_load_file(yaml, &yspec, &e), 0);
+        assert_string_equal(yspec->kind, "nvidia.com/gpu");
 
         unlink(good);
         unlink(bad);
         unlink(link);
+        unlink(yaml);
         rmdir(dir);
         hd_error_done(&e);
 }
@@ -624,6 +741,8 @@ int main(void)
                 cmocka_unit_test(test_read_rejects_unknown_fields),
                 cmocka_unit_test(test_read_rejects_version),
                 cmocka_unit_test(test_read_rejects_shape),
+                cmocka_unit_test(test_read_yaml),
+                cmocka_unit_test(test_read_yaml_rejects),
                 cmocka_unit_test(test_load_file),
                 cmocka_unit_test_setup_teardown(test_specdir_write, setup_tmpdir, teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_specdir_refuses_symlink, setup_tmpdir,
