@@ -236,6 +236,7 @@ class PodWorker:
         self.wake = threading.Event()
         self.containers = {}
         self.claim_uids = {}     # pod claim name -> claim uid
+        self.cdi_ids = {}        # container name -> CDI IDs passed to podman
         self.phase = "Pending"
         self.stage = "prepare"
         self.terminated = False
@@ -326,7 +327,10 @@ class PodWorker:
 
     def _start_containers(self):
         spec = self.pod["spec"]
+        ev_obj = dict(self.pod, kind="Pod", apiVersion="v1")
         for ctr in spec.get("containers") or []:
+            if ctr["name"] in self.containers:
+                continue
             cdi_ids = self.k._cdi_ids_for(self, ctr)
             extra = {}
             if self.k.dp is not None:
@@ -336,8 +340,11 @@ class PodWorker:
             c = Container(ctr["name"], pname, cmd, self.dir)
             self.k.log.info("pod %s: starting container %s: %s", self.key, ctr["name"],
                             " ".join(shlex.quote(a) for a in cmd))
+            self.cdi_ids[ctr["name"]] = list(cdi_ids)
             c.start()
             self.containers[ctr["name"]] = c
+            self.k.events.event(ev_obj, "Normal", "Created", f"Created container {ctr['name']}")
+            self.k.events.event(ev_obj, "Normal", "Started", f"Started container {ctr['name']}")
         self._push_status()
 
     def _check_containers(self):
@@ -431,6 +438,9 @@ class PodWorker:
         grace = self.pod["spec"].get("terminationGracePeriodSeconds", 30)
         timeout = min(float(grace if grace is not None else 30), self.k.stop_timeout)
         for c in self.containers.values():
+            if c.poll() is None:
+                self.k.events.event(dict(self.pod, kind="Pod", apiVersion="v1"), "Normal",
+                                    "Killing", f"Stopping container {c.name}")
             c.stop(timeout)
         self.k.log.info("pod %s: containers stopped", self.key)
         self._release()
@@ -485,6 +495,8 @@ class Kubelet:
         self.health_unimplemented = {}
         self.dp = None
         self._lock = threading.RLock()
+        self._inflight = set()
+        self._inflight_cond = threading.Condition()
         self._plugins = {}        # reg path -> Plugin
         self._failed = {}         # reg path -> (mtime, next retry, backoff)
         self._wipe_at = {}        # driver -> deadline
@@ -878,6 +890,22 @@ class Kubelet:
                                    f"claim {cname}")
             w.claim_uids[pc["name"]] = c["metadata"]["uid"]
             claims.append(c)
+        # pods are prepared concurrently, but a claim that is being prepared for one pod is not
+        # sent again for another (a shared claim reaches the driver once)
+        uids = {c["metadata"]["uid"] for c in claims}
+        with self._inflight_cond:
+            while uids & self._inflight:
+                self._inflight_cond.wait(0.1)
+            self._inflight |= uids
+        try:
+            self._prepare_claims(w, ns, claims)
+        finally:
+            with self._inflight_cond:
+                self._inflight -= uids
+                self._inflight_cond.notify_all()
+        self._save_state()
+
+    def _prepare_claims(self, w, ns, claims):
         by_driver = {}
         for c in claims:
             uid = c["metadata"]["uid"]
@@ -922,7 +950,6 @@ class Kubelet:
                     self._prepared[r["uid"]]["drivers"][d] = devs
                 self.log.info("claim %s/%s prepared by %s: %s", ns, r["name"], d,
                               [x["cdi_device_ids"] for x in devs])
-        self._save_state()
 
     def _cdi_ids_for(self, w, ctr):
         ids = []

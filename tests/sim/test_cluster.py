@@ -97,8 +97,8 @@ def test_v1beta1_only_cluster_end_to_end(workdir):
         out = c.kubelets["node-a"].container_output("default", "b1", "ctr")
         assert done["status"]["phase"] == "Succeeded", out
         assert "seen" in out["stdout"]
-        cl = c.client.get(f"{R}/namespaces/default/resourceclaims/b1")
-        assert cl["status"]["allocation"]["devices"]["results"][0]["device"] == "d0"
+        w = c.kubelets["node-a"].worker("default", "b1")
+        assert w.cdi_ids["ctr"] == [f"k8s.{driver}/claim={w.claim_uids['gpu']}-d0"]
         assert plugin.calls("NodePrepareResources")[0]["version"] == "v1beta1"
         wait_for(lambda: not cdi_files(driver), what="CDI spec removed")
     finally:

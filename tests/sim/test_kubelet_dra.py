@@ -3,6 +3,7 @@ real podman container seeing the CDI device, unprepare, events, slice wiping."""
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -274,3 +275,41 @@ def test_plugin_returns_before_wipe_keeps_slices(env):
     env.kubelet.wait_registered(driver, 5)
     time.sleep(2.5)
     assert len(slices_of(client, driver)) == n
+
+
+def test_unprepare_retried_until_success(env):
+    driver, plugin = env.plugin(extra=["--fail-unprepare-times", "2"])
+    env.kubelet.wait_registered(driver, 5)
+    wait_for(lambda: slices_of(env.client, driver), what="slice")
+    setup_class_and_template(env.client, driver)
+    env.client.create("/api/v1/namespaces/default/pods", pod(
+        "r", "sleep 3600", claims=[("dev", {"resourceClaimTemplateName": "one-dev"})]))
+    env.kubelet.wait_pod_phase("default", "r", phases=("Running",), timeout=30)
+    w = env.kubelet.worker("default", "r")
+    assert w.cdi_ids["ctr"] == [f"k8s.{driver}/claim={w.claim_uids['dev']}-d0"]
+    env.client.delete("/api/v1/namespaces/default/pods/r")
+    wait_for(lambda: len(plugin.calls("NodeUnprepareResources")) >= 3, timeout=15,
+             what="three unprepare attempts")
+    # the pod object goes away only after the successful unprepare
+    wait_for(lambda: env.client.request("GET", "/api/v1/namespaces/default/pods/r")[0] == 404,
+             what="pod deleted")
+    assert not cdi_files(driver)
+    assert not env.kubelet.prepared_claims()
+    evs = {e["reason"] for e in pod_events(env.client, "r")}
+    assert {"Created", "Started", "Killing"} <= evs
+
+
+def test_killed_plugin_connection_drop_wipes_slices(env):
+    client = env.client
+    driver, plugin = env.plugin()
+    env.kubelet.wait_registered(driver, 5)
+    wait_for(lambda: slices_of(client, driver), what="slice")
+    plugin.stop(sig=signal.SIGKILL)   # sockets stay behind, nobody listens
+    wait_for(lambda: not env.kubelet.plugin_for(driver).connected, what="connection drop")
+    wait_for(lambda: not slices_of(client, driver), timeout=6, what="slices wiped")
+    # a new instance replaces the stale sockets and registers again
+    _, plugin2 = env.plugin(driver=driver)
+    p = wait_for(lambda: (env.kubelet.plugin_for(driver) or None) and
+                 env.kubelet.plugin_for(driver).connected and env.kubelet.plugin_for(driver),
+                 what="re-registered")
+    assert plugin2.calls("NotifyRegistrationStatus")[-1]["registered"] is True
