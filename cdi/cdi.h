@@ -140,8 +140,10 @@ struct cdi_device *cdi_spec_find_device(const struct cdi_spec *spec, const char 
 void cdi_annotations_set(struct cdi_annotations *a, const char *key, const char *value);
 /* The value of KEY or NULL. Borrowed. */
 const char *cdi_annotations_get(const struct cdi_annotations *a, const char *key);
+/* Free all keys and values and leave A empty. */
 void cdi_annotations_done(struct cdi_annotations *a);
 
+/* Initialise E as empty edits (an all-zero struct is also empty). */
 void cdi_edits_init(struct cdi_edits *e);
 /* Free everything E owns and leave it empty (re-initialised). */
 void cdi_edits_done(struct cdi_edits *e);
@@ -163,11 +165,14 @@ struct cdi_device_node *cdi_edits_add_device_node(struct cdi_edits *e, const cha
  * cdi_mount_add_option(). */
 struct cdi_mount *cdi_edits_add_mount(struct cdi_edits *e, const char *host_path,
                                       const char *container_path, const char *type);
+/* Append OPTION (copied), e.g. "ro", "nosuid", "bind". */
 void cdi_mount_add_option(struct cdi_mount *m, const char *option);
 /* Append a hook. Returns it (owned by E); add args/env with cdi_hook_add_arg/_env(). */
 struct cdi_hook *cdi_edits_add_hook(struct cdi_edits *e, const char *hook_name, const char *path);
+/* Append an argument (argv[0] included, as in OCI hooks) or a "K=V" entry; copied. */
 void cdi_hook_add_arg(struct cdi_hook *h, const char *arg);
 void cdi_hook_add_env(struct cdi_hook *h, const char *key_value);
+/* Append a supplementary group for the container process (needs cdiVersion 0.7.0). */
 void cdi_edits_add_additional_gid(struct cdi_edits *e, uint32_t gid);
 /* Append a network device (needs cdiVersion 1.1.0). Returns it (owned by E). */
 struct cdi_net_device *cdi_edits_add_net_device(struct cdi_edits *e, const char *host_name,
@@ -181,8 +186,9 @@ void cdi_device_node_set_permissions(struct cdi_device_node *node, const char *p
  * Returns 0, or -ENODEV (message names PATH_FOR_ERRORS) when ST is not a char/block device. */
 int cdi_device_node_fill_from_st(struct cdi_device_node *node, const struct stat *st,
                                  const char *path_for_errors, struct hd_error *reterr);
-/* stat() NODE's host path (its path when no host path is set) and fill type/major/minor, so
- * runtimes need not stat. Refuses a missing node (-ENOENT...) or one that is not a char/block
+/* stat() NODE's host path (its path when no host path is set; symlinks such as
+ * /dev/dri/by-path/... are followed to the node) and fill type/major/minor, so runtimes need
+ * not stat. Refuses a missing node (-ENOENT...) or one that is not a char/block
  * device (-ENODEV); the message names the path. Returns 0 or -errno. */
 int cdi_device_node_fill_from_stat(struct cdi_device_node *node, struct hd_error *reterr);
 
