@@ -11,31 +11,29 @@ Process mode: /usr/bin/python3 tests/sim/apiserver.py --workdir D [--versions v1
 """
 
 import argparse
-import http.server
 import json
 import os
 import re
 import secrets
-import select
 import signal
 import socket
-import socketserver
 import ssl
 import struct
-import subprocess
 import sys
 import threading
 import time
 import urllib.parse
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import sim_discovery as disc  # noqa: E402
 import sim_errors as E  # noqa: E402
-from sim_select import FieldSelector, LabelSelector  # noqa: E402
-from sim_store import Expired, Store, now_rfc3339  # noqa: E402
+from sim_admin import handle_admin  # noqa: E402
+from sim_http import Req, Server, go_json_error  # noqa: E402
+from sim_pki import atomic_write, make_certs  # noqa: E402
+from sim_store import Store, now_rfc3339  # noqa: E402
 from sim_types import builtin_types, crd_types  # noqa: E402
+from sim_watch import serve_watch  # noqa: E402
 
 PUBLIC_PATHS = ("/version", "/version/", "/healthz", "/livez", "/readyz")
 MASTERS = "system:masters"
@@ -43,187 +41,12 @@ PATCH_TYPES = {"application/merge-patch+json": "merge",
                "application/strategic-merge-patch+json": "strategic",
                "application/json-patch+json": "json",
                "application/apply-patch+yaml": "apply"}
-DEFAULT_WATCH_TIMEOUT = 1800
 INCLUSTER_SA = "system:serviceaccount:kube-system:hostdev-driver"
 
 
 class _Reset(Exception):
     """The connection was reset on purpose (fault injection)."""
 
-
-# -- certificates -----------------------------------------------------------------------------
-
-_CERT_CACHE = {}
-_CERT_LOCK = threading.Lock()
-
-
-def make_certs(d):
-    """CA + serving cert for 127.0.0.1/localhost, made once per process with the openssl CLI
-    (EC P-256) and copied into d."""
-    import shutil
-    import tempfile
-    with _CERT_LOCK:
-        src = _CERT_CACHE.get("dir")
-        if src is None or not os.path.exists(os.path.join(src, "server.key")):
-            src = tempfile.mkdtemp(prefix="hostdev-sim-pki-")
-            _make_certs(src)
-            _CERT_CACHE["dir"] = src
-    os.makedirs(d, exist_ok=True)
-    for n in ("ca.key", "ca.crt", "server.key", "server.crt"):
-        shutil.copyfile(os.path.join(src, n), os.path.join(d, n))
-        os.chmod(os.path.join(d, n), 0o600 if n.endswith(".key") else 0o644)
-    return os.path.join(d, "ca.crt"), os.path.join(d, "server.crt"), os.path.join(d, "server.key")
-
-
-def _make_certs(d):
-    os.makedirs(d, exist_ok=True)
-    ca_key, ca_crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.crt")
-    key, csr, crt = (os.path.join(d, n) for n in ("server.key", "server.csr", "server.crt"))
-    ext = os.path.join(d, "server.ext")
-
-    def run(*args):
-        subprocess.run(["openssl", *args], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE)
-
-    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", ca_key, "-out", ca_crt, "-days", "3", "-subj", "/CN=hostdev-sim-ca",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", key, "-out", csr, "-subj", "/CN=kube-apiserver")
-    with open(ext, "w") as f:
-        f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-                "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
-    run("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
-        "-out", crt, "-days", "3", "-extfile", ext)
-    return ca_crt, crt, key
-
-
-def _atomic_write(path, text, mode=0o600):
-    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
-# -- HTTP plumbing ----------------------------------------------------------------------------
-
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, sim, ctx):
-        self.sim = sim
-        self.ctx = ctx
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def finish_request(self, request, client_address):
-        try:
-            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            request.settimeout(30)
-            tls = self.ctx.wrap_socket(request, server_side=True)
-            tls.settimeout(None)
-        except (ssl.SSLError, OSError) as e:
-            self.sim.log(f"TLS handshake failed from {client_address}: {e}")
-            try:
-                request.close()
-            except OSError:
-                pass
-            return
-        self.sim._conns.add(tls)
-        try:
-            self.RequestHandlerClass(tls, client_address, self)
-        finally:
-            self.sim._conns.discard(tls)
-            try:
-                tls.close()
-            except OSError:
-                pass
-
-    def handle_error(self, request, client_address):
-        self.sim.log(f"handler error for {client_address}: {sys.exc_info()[1]!r}")
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "hostdev-apiserver-sim"
-    sys_version = ""
-
-    def log_message(self, fmt, *args):  # routed to the simulator log instead of stderr
-        self.server.sim.log("http: " + (fmt % args))
-
-    def do_GET(self):
-        self.server.sim.handle(self, "GET")
-
-    def do_POST(self):
-        self.server.sim.handle(self, "POST")
-
-    def do_PUT(self):
-        self.server.sim.handle(self, "PUT")
-
-    def do_PATCH(self):
-        self.server.sim.handle(self, "PATCH")
-
-    def do_DELETE(self):
-        self.server.sim.handle(self, "DELETE")
-
-
-class _Req:
-    """Per-request state: parsed URL, identity, the request-log entry."""
-
-    def __init__(self, h, method):
-        self.h = h
-        self.method = method
-        u = urllib.parse.urlsplit(h.path)
-        self.path = u.path
-        self.query = u.query
-        self.params = {k: v[-1] for k, v in urllib.parse.parse_qs(u.query,
-                                                                  keep_blank_values=True).items()}
-        self.user = None
-        self.groups = ()
-        self.audit_id = str(uuid.uuid4())
-        self.entry = {"time": time.time(), "method": method, "path": self.path,
-                      "query": self.query, "verb": method.lower(), "apiGroup": None,
-                      "apiVersion": None, "resource": None, "subresource": None,
-                      "namespace": None, "name": None, "user": None,
-                      "userAgent": h.headers.get("User-Agent", ""), "code": None}
-        self.body_raw = None
-
-    def read_body(self):
-        if self.body_raw is not None:
-            return self.body_raw
-        h = self.h
-        if h.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                line = h.rfile.readline()
-                n = int(line.split(b";")[0].strip() or b"0", 16)
-                if n == 0:
-                    h.rfile.readline()
-                    break
-                data += h.rfile.read(n)
-                h.rfile.readline()
-        else:
-            n = int(h.headers.get("Content-Length") or 0)
-            data = h.rfile.read(n) if n else b""
-        self.body_raw = data
-        return data
-
-
-def _go_json_error(text, err):
-    pos = err.pos
-    ch = text[pos] if pos < len(text) else None
-    if ch is None:
-        return "unexpected end of JSON input"
-    prev = text[:pos].rstrip()[-1:] if text[:pos].rstrip() else ""
-    what = "looking for beginning of object key string" if prev in ("{", ",") and \
-        err.msg.startswith("Expecting property name") else "looking for beginning of value"
-    if err.msg.startswith("Expecting ',' delimiter") or err.msg.startswith("Expecting ':'"):
-        what = "after object key:value pair" if "','" in err.msg else "after object key"
-    return f"invalid character '{ch}' {what}"
 
 
 class ApiServer:
@@ -287,7 +110,7 @@ class ApiServer:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(crt, key)
-        self._httpd = _Server(self, ctx)
+        self._httpd = Server(self, ctx)
         self.port = self._httpd.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}"
         self.token = "admin-" + secrets.token_hex(16)
@@ -301,8 +124,8 @@ class ApiServer:
         os.makedirs(self.incluster_dir, exist_ok=True)
         with open(self.ca_path) as f:
             ca_pem = f.read()
-        _atomic_write(os.path.join(self.incluster_dir, "ca.crt"), ca_pem, 0o644)
-        _atomic_write(os.path.join(self.incluster_dir, "namespace"), self.incluster_namespace,
+        atomic_write(os.path.join(self.incluster_dir, "ca.crt"), ca_pem, 0o644)
+        atomic_write(os.path.join(self.incluster_dir, "namespace"), self.incluster_namespace,
                       0o644)
         self._write_incluster_token()
         self._write_kubeconfig()
@@ -353,10 +176,10 @@ class ApiServer:
             "    namespace: default\n"
             "current-context: sim\n"
             f"users:\n- name: admin\n  user:\n    token: {self.token}\n")
-        _atomic_write(self.kubeconfig_path, text)
+        atomic_write(self.kubeconfig_path, text)
 
     def _write_incluster_token(self):
-        _atomic_write(os.path.join(self.incluster_dir, "token"), self.incluster_token, 0o644)
+        atomic_write(os.path.join(self.incluster_dir, "token"), self.incluster_token, 0o644)
 
     # -- tokens ---------------------------------------------------------------------------
     def add_token(self, token, user, groups=()):
@@ -462,12 +285,12 @@ class ApiServer:
 
     # -- request handling -----------------------------------------------------------------
     def handle(self, h, method):
-        req = _Req(h, method)
+        req = Req(h, method)
         try:
             req.read_body()
             self._authenticate(req)
             if req.path.startswith("/_sim/"):
-                return self._admin(req)
+                return handle_admin(self, req)
             route = self._route(req)
             if self._latency > 0:
                 time.sleep(self._latency)
@@ -718,7 +541,7 @@ class ApiServer:
         except ValueError as err:
             raise E.bad_request(
                 f"the object provided is unrecognized (must be of type {rt.kind}): couldn't get "
-                f"version/kind; json parse error: {_go_json_error(text, err)} ({text[:50]})"
+                f"version/kind; json parse error: {go_json_error(text, err)} ({text[:50]})"
             ) from None
         if not isinstance(body, dict):
             raise E.bad_request(f"the object provided is unrecognized (must be of type "
@@ -772,7 +595,7 @@ class ApiServer:
         mgr = self._manager(req)
         gv = rt.api_version(version)
         if verb == "watch":
-            return self._watch(req, rt, version, ns)
+            return serve_watch(self, req, rt, version, ns)
         if verb == "list":
             items, md = st.list(rt, ns, req.params)
             return self._send_json(req, 200, self._render_list(req, rt, version, items, md))
@@ -928,208 +751,6 @@ class ApiServer:
                                   subresource="status", check_rv=False)
             except E.ApiException as e:
                 self.log(f"CRD status update failed: {e.body}")
-
-    # -- watch ------------------------------------------------------------------------------
-    def _watch(self, req, rt, version, ns):
-        p = req.params
-        label = LabelSelector.parse(p.get("labelSelector", ""))
-        field = FieldSelector.parse(p.get("fieldSelector", ""), rt)
-        sie = p.get("sendInitialEvents")
-        rvm = p.get("resourceVersionMatch", "")
-        if sie is not None and rvm != "NotOlderThan":
-            raise E.ApiException(422, E.status_body(
-                422, "Invalid", 'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: '
-                                'Forbidden: sendInitialEvents requires setting '
-                                'resourceVersionMatch to NotOlderThan',
-                {"group": "meta.k8s.io", "kind": "ListOptions", "causes": [
-                    {"reason": "FieldValueForbidden",
-                     "message": "Forbidden: sendInitialEvents requires setting "
-                                "resourceVersionMatch to NotOlderThan",
-                     "field": "resourceVersionMatch"}]}))
-        try:
-            timeout = float(p.get("timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
-        except ValueError:
-            raise E.bad_request("invalid timeoutSeconds") from None
-        bookmarks = p.get("allowWatchBookmarks") in ("true", "1", "True")
-        rv_s = p.get("resourceVersion", "")
-        try:
-            rv_n = int(rv_s) if rv_s not in ("", "0") else None
-        except ValueError:
-            raise E.bad_request(f'invalid resource version: "{rv_s}"') from None
-        if sie == "true":
-            initial, from_rv = True, None
-        elif sie == "false":
-            initial, from_rv = False, rv_n
-        elif rv_n is None:
-            initial, from_rv = True, None
-        else:
-            initial, from_rv = False, rv_n
-        forced = False
-        with self._faults_lock:
-            if self._force_410 > 0:
-                self._force_410 -= 1
-                forced = True
-        h = req.h
-        try:
-            if forced:
-                raise Expired(rv_n if rv_n is not None else 0, self.store.current_rv())
-            init, backlog, w, cur = self.store.open_watch(rt, from_rv, initial)
-        except Expired as ex:
-            self._watch_headers(req)
-            self._chunk(h, {"type": "ERROR", "object": E.status_body(
-                410, "Expired", str(ex))})
-            self._end_chunks(h)
-            return
-        start = time.monotonic()
-        deadline = start + timeout
-        try:
-            self._watch_headers(req)
-
-            def ok(o):
-                if rt.namespaced and ns and o["metadata"].get("namespace") != ns:
-                    return False
-                return label.matches(o["metadata"].get("labels")) and field.matches(o, rt)
-
-            def send(etype, o):
-                self._chunk(h, {"type": etype, "object": rt.render(o, version)})
-
-            def deliver(ev):
-                erv, _sk, etype, obj, old = ev
-                if etype == "ADDED":
-                    if ok(obj):
-                        send("ADDED", obj)
-                elif etype == "DELETED":
-                    if ok(obj):
-                        send("DELETED", obj)
-                else:
-                    mn, mo = ok(obj), ok(old)
-                    if mn and mo:
-                        send("MODIFIED", obj)
-                    elif mn:
-                        send("ADDED", obj)
-                    elif mo:
-                        gone = dict(old)
-                        gone["metadata"] = dict(old["metadata"], resourceVersion=str(erv))
-                        send("DELETED", gone)
-
-            if init is not None:
-                for o in init:
-                    if ok(o):
-                        send("ADDED", o)
-                if bookmarks:
-                    self._chunk(h, {"type": "BOOKMARK", "object": rt.bookmark(
-                        version, cur, {"k8s.io/initial-events-end": "true"})})
-            for ev in backlog:
-                deliver(ev)
-            marks = []
-            if bookmarks:
-                t = start + self.bookmark_interval
-                while t < deadline:
-                    marks.append(t)
-                    t += self.bookmark_interval
-                if timeout >= self.bookmark_min_timeout:
-                    marks += [deadline - d for d in self.bookmark_before_deadline]
-                marks.sort()
-            while True:
-                now = time.monotonic()
-                while marks and marks[0] <= now:
-                    marks.pop(0)
-                    self._chunk(h, {"type": "BOOKMARK", "object": rt.bookmark(
-                        version, self.store.current_rv())})
-                if now >= deadline or self._watch_stop.is_set():
-                    break
-                if self._client_gone(h):
-                    h.close_connection = True
-                    return
-                wait = min([deadline] + marks[:1]) - now
-                try:
-                    ev = w.q.get(timeout=max(0.0, min(wait, 0.5)))
-                except Exception:  # queue.Empty
-                    continue
-                if ev is None:
-                    break
-                deliver(ev)
-            self._end_chunks(h)
-        finally:
-            self.store.close_watch(w)
-
-    @staticmethod
-    def _client_gone(h):
-        """A watching client sends nothing; readable means it closed the connection."""
-        try:
-            r, _, _ = select.select([h.connection], [], [], 0)
-        except (OSError, ValueError):
-            return True
-        return bool(r)
-
-    def _watch_headers(self, req):
-        h = req.h
-        self._record(req, 200)
-        h.send_response(200)
-        h.send_header("Audit-Id", req.audit_id)
-        h.send_header("Cache-Control", "no-cache, private")
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Transfer-Encoding", "chunked")
-        h.end_headers()
-        h.wfile.flush()
-
-    @staticmethod
-    def _chunk(h, event):
-        data = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-        h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        h.wfile.flush()
-
-    @staticmethod
-    def _end_chunks(h):
-        h.wfile.write(b"0\r\n\r\n")
-        h.wfile.flush()
-
-    # -- admin endpoint -------------------------------------------------------------------------
-    def _admin(self, req):
-        if MASTERS not in req.groups:
-            raise E.ApiException(403, E.status_body(
-                403, "Forbidden", f'forbidden: User "{req.user}" cannot {req.method.lower()} '
-                                  f'path "{req.path}"', {}))
-        raw = req.read_body()
-        try:
-            body = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            raise E.bad_request("admin body must be JSON") from None
-        op = req.path[len("/_sim/"):].strip("/")
-        m = req.method
-        result = {"ok": True}
-        if op == "latency" and m == "POST":
-            self.inject_latency(body.get("seconds", 0))
-        elif op == "fail" and m == "POST":
-            self.fail_next(body.get("n", 1), body.get("code", 500), body.get("retry_after"),
-                           body.get("match"), body.get("method"))
-        elif op == "reset" and m == "POST":
-            self.reset_next(body.get("n", 1), body.get("match"), body.get("method"))
-        elif op == "close-watches" and m == "POST":
-            self.close_watches()
-        elif op == "force-410" and m == "POST":
-            self.force_410_next_watch(body.get("n", 1))
-        elif op == "compact" and m == "POST":
-            self.compact()
-        elif op == "clear-faults" and m == "POST":
-            self.clear_faults()
-        elif op == "requests" and m == "GET":
-            result = {"items": self.request_log()}
-        elif op == "requests" and m == "DELETE":
-            self.clear_request_log()
-        elif op == "rotate-token" and m == "POST":
-            result = {"token": self.rotate_token()}
-        elif op == "rotate-incluster-token" and m == "POST":
-            result = {"token": self.rotate_incluster_token()}
-        elif op == "tokens" and m == "POST":
-            self.add_token(body["token"], body["user"], body.get("groups", ()))
-        elif op == "state" and m == "GET":
-            result = {"resourceVersion": self.store.current_rv(),
-                      "compactedResourceVersion": self.store.compacted_rv,
-                      "openWatches": len(self.store.watchers)}
-        else:
-            raise E.resource_not_found()
-        return self._send_json(req, 200, result)
 
 
 def main(argv=None):

@@ -67,17 +67,18 @@ def resource_not_found():
 
 def method_not_allowed(method):
     return ApiException(405, status_body(405, "MethodNotAllowed",
-                                         f"the server does not allow this method on the requested resource",
+                                         "the server does not allow this method on the requested "
+                                         "resource",
                                          {}))
 
 
 def unsupported_media_type(ct):
     return ApiException(415, status_body(415, "UnsupportedMediaType",
-                                         f'the body of the request was in an unknown format - '
-                                         f'accepted media types include: application/json-patch+json, '
-                                         f'application/merge-patch+json, '
-                                         f'application/apply-patch+yaml, '
-                                         f'application/strategic-merge-patch+json'))
+                                         'the body of the request was in an unknown format - '
+                                         'accepted media types include: application/json-patch+json, '
+                                         'application/merge-patch+json, '
+                                         'application/apply-patch+yaml, '
+                                         'application/strategic-merge-patch+json'))
 
 
 # -- field errors ---------------------------------------------------------------------------

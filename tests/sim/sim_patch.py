@@ -85,7 +85,7 @@ def _pointer(path):
     if path == "":
         return []
     if not path.startswith("/"):
-        raise bad_request(f'the server rejected our request due to an error in our request')
+        raise bad_request("the server rejected our request due to an error in our request")
     return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
 
 
@@ -179,8 +179,8 @@ def json_patch(doc, ops):
             doc = _add(doc, parts, v)
         elif kind == "test":
             if _walk(doc, parts) != op.get("value"):
-                raise _patch_failed(f"the server rejected our request due to an error in our "
-                                    f"request")
+                raise _patch_failed("the server rejected our request due to an error in our "
+                                    "request")
         else:
             raise bad_request(f"Unexpected kind: {kind}")
     return doc

@@ -15,7 +15,6 @@ import json
 import queue
 import random
 import threading
-import time
 import uuid
 
 import sim_errors as E
