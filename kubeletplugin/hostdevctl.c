@@ -447,6 +447,9 @@ int main(int argc, char **argv)
                         bool help = argc >= 3 &&
                                     (hd_streq(argv[2], "--help") || hd_streq(argv[2], "-h"));
                         FILE *f = help ? stdout : stderr;
+                        if (!help)
+                                fprintf(f, "hostdevctl: 'cdi' needs a subcommand: generate or "
+                                           "validate\n");
                         fprintf(f, "Usage: hostdevctl cdi generate|validate ...\n");
                         usage_one(f, &commands[2]);
                         usage_one(f, &commands[3]);
