@@ -46,6 +46,7 @@ void kp_edits_spec_done(struct kp_edits_spec *e)
         }
         free(e->mounts);
         hd_strv_free(e->env);
+        free(e->env_marks);
         for (size_t i = 0; i < e->n_hooks; i++) {
                 free(e->hooks[i].hook_name);
                 free(e->hooks[i].path);
@@ -65,6 +66,8 @@ struct kp_config *kp_config_free(struct kp_config *c)
                 free(g->name);
                 hd_strv_free(g->paths);
                 hd_strv_free(g->globs);
+                free(g->path_marks);
+                free(g->glob_marks);
                 free(g->device_name);
                 free(g->container_path);
                 free(g->permissions);
@@ -231,7 +234,7 @@ static int check_edits(struct checker *k, const struct kp_group *g, const struct
                         if (r < 0)
                                 return r;
                 }
-                r = check_permissions(k, n->mark, n->permissions);
+                r = check_permissions(k, n->permissions_mark, n->permissions);
                 if (r < 0)
                         return r;
         }
@@ -265,15 +268,13 @@ static int check_edits(struct checker *k, const struct kp_group *g, const struct
                                 return r;
                 }
         }
-        for (char **env = e->env; env && *env; env++) {
-                const char *eq = strchr(*env, '=');
-                if (!eq || eq == *env)
-                        return cerr(k, g->mark,
-                                    "group '%s' %s: env entry '%s' must have the form "
-                                    "KEY=VALUE",
-                                    g->name, where, *env);
-                if (kp_template_check(*env, allowed, caps, k->err) < 0)
-                        return cwrap(k, g->mark, where);
+        for (size_t i = 0; e->env && e->env[i]; i++) {
+                const char *env = e->env[i], *eq = strchr(env, '=');
+                if (!eq || eq == env)
+                        return cerr(k, e->env_marks[i],
+                                    "%s: env entry '%s' must have the form KEY=VALUE", where, env);
+                if (kp_template_check(env, allowed, caps, k->err) < 0)
+                        return cwrap(k, e->env_marks[i], where);
         }
         for (size_t i = 0; i < e->n_hooks; i++) {
                 const struct kp_hook_spec *h = &e->hooks[i];
@@ -325,55 +326,56 @@ static int check_group(struct checker *k, struct kp_group *g)
         int r;
 
         if (!kp_is_dns_label(g->name) || !(g->name[0] >= 'a' && g->name[0] <= 'z'))
-                return cerr(k, g->mark,
+                return cerr(k, g->name_mark,
                             "group name '%s' must be a lowercase DNS label starting with a "
                             "letter (a-z, 0-9, '-', at most 63), e.g. 'gpu'",
                             g->name);
 
         /* Captures usable in templates: the fewest any match source provides. */
         g->n_captures = hd_strv_len(g->paths) > 0 ? 0 : KP_GLOB_CAPTURES_MAX;
-        for (char **p = g->paths; p && *p; p++) {
-                if ((*p)[0] != '/')
-                        return cerr(k, g->mark,
+        for (size_t i = 0; g->paths && g->paths[i]; i++) {
+                const char *p = g->paths[i];
+                if (p[0] != '/')
+                        return cerr(k, g->path_marks[i],
                                     "group '%s': path '%s' is a relative path; use an absolute "
                                     "path such as '/dev/%s'",
-                                    g->name, *p, *p);
-                if (kp_glob_is_pattern(*p))
-                        return cerr(k, g->mark,
+                                    g->name, p, p);
+                if (kp_glob_is_pattern(p))
+                        return cerr(k, g->path_marks[i],
                                     "group '%s': path '%s' holds glob characters; move it to "
                                     "'globs'",
-                                    g->name, *p);
+                                    g->name, p);
         }
-        for (char **p = g->globs; p && *p; p++) {
+        for (size_t i = 0; g->globs && g->globs[i]; i++) {
                 size_t caps = 0;
-                if (kp_glob_check(*p, &caps, k->err) < 0)
-                        return cwrap(k, g->mark, g->name);
+                if (kp_glob_check(g->globs[i], &caps, k->err) < 0)
+                        return cwrap(k, g->glob_marks[i], NULL);
                 if (caps < g->n_captures)
                         g->n_captures = caps;
         }
         if (g->device_name) {
                 unsigned allowed = KP_TVAR_ALL & ~KP_TVAR_DEVICE;
                 if (kp_template_check(g->device_name, allowed, g->n_captures, k->err) < 0)
-                        return cwrap(k, g->mark, "deviceName");
+                        return cwrap(k, g->device_name_mark, "deviceName");
                 if (!kp_template_has_vars(g->device_name) && !kp_is_dns_label(g->device_name))
-                        return cerr(k, g->mark,
+                        return cerr(k, g->device_name_mark,
                                     "deviceName '%s' is not a lowercase DNS label (a-z, 0-9, "
                                     "'-', at most 63); fix it or use a template like 'gpu-{index}'",
                                     g->device_name);
                 if (!kp_template_has_vars(g->device_name) &&
                     hd_strv_len(g->paths) + hd_strv_len(g->globs) > 1)
-                        return cerr(k, g->mark,
+                        return cerr(k, g->device_name_mark,
                                     "deviceName '%s' has no template variable but the group "
                                     "matches several paths; add one such as {index}",
                                     g->device_name);
         }
         if (g->container_path) {
-                r = check_path_tmpl(k, g->mark, "containerPath", g->container_path, KP_TVAR_ALL,
-                                    g->n_captures);
+                r = check_path_tmpl(k, g->container_path_mark, "containerPath", g->container_path,
+                                    KP_TVAR_ALL, g->n_captures);
                 if (r < 0)
                         return r;
         }
-        r = check_permissions(k, g->mark, g->permissions);
+        r = check_permissions(k, g->permissions_mark, g->permissions);
         if (r < 0)
                 return r;
         r = check_attrs(k, g);
@@ -393,6 +395,7 @@ static int check_static_names(struct checker *k)
                 char *name;
                 const char *path;
                 const struct kp_group *g;
+                struct kp_mark mark;
         } *seen = NULL;
         size_t n = 0;
         int r = 0;
@@ -404,36 +407,36 @@ static int check_static_names(struct checker *k)
                      kp_template_check(g->device_name, KP_TVAR_INDEX | KP_TVAR_NAME | KP_TVAR_PATH,
                                        0, NULL) < 0))
                         continue; /* names depend on matches or stat results */
-                size_t idx = 0;
-                for (char **p = g->paths; p && *p && r == 0; p++, idx++) {
+                for (size_t idx = 0; g->paths && g->paths[idx] && r == 0; idx++) {
+                        const char *p = g->paths[idx];
+                        struct kp_mark mark = g->path_marks[idx];
                         char *name = NULL;
                         if (g->device_name) {
-                                const char *base = strrchr(*p, '/') + 1;
-                                struct kp_template_vars v = {
-                                        .index = idx, .name = base, .path = *p};
+                                const char *base = strrchr(p, '/') + 1;
+                                struct kp_template_vars v = {.index = idx, .name = base, .path = p};
                                 if (kp_template_render(g->device_name, &v, &name, NULL) < 0)
                                         continue;
                         } else {
-                                name = kp_device_name_from_path(*p);
+                                name = kp_device_name_from_path(p);
                                 if (!name) {
-                                        r = cerr(k, g->mark,
+                                        r = cerr(k, mark,
                                                  "group '%s': no device name can be derived from "
                                                  "path '%s'; set 'deviceName'",
-                                                 g->name, *p);
+                                                 g->name, p);
                                         break;
                                 }
                         }
                         for (size_t i = 0; i < n && r == 0; i++)
                                 if (hd_streq(seen[i].name, name))
-                                        r = cerr(k, g->mark,
+                                        r = cerr(k, mark,
                                                  "device name '%s' of path '%s' (group '%s') "
-                                                 "is also the name of path '%s' (group '%s', line "
-                                                 "%u); set a distinct 'deviceName' or remove one "
-                                                 "path",
-                                                 name, *p, g->name, seen[i].path, seen[i].g->name,
-                                                 seen[i].g->mark.line);
+                                                 "is also the name of path '%s' (group '%s', "
+                                                 "line %u column %u); set a distinct "
+                                                 "'deviceName' or remove one path",
+                                                 name, p, g->name, seen[i].path, seen[i].g->name,
+                                                 seen[i].mark.line, seen[i].mark.column);
                         seen = hd_realloc_array(seen, n + 1, sizeof(*seen));
-                        seen[n++] = (struct entry){name, *p, g};
+                        seen[n++] = (struct entry){name, p, g, mark};
                 }
         }
         for (size_t i = 0; i < n; i++)
@@ -450,10 +453,10 @@ int kp_config_check(const struct kp_config *c, struct hd_error *reterr)
         for (size_t i = 0; i < c->n_groups; i++) {
                 for (size_t j = 0; j < i; j++)
                         if (hd_streq(c->groups[i].name, c->groups[j].name))
-                                return cerr(&k, c->groups[i].mark,
+                                return cerr(&k, c->groups[i].name_mark,
                                             "duplicate group name '%s' (first at line %u); "
                                             "group names must be unique",
-                                            c->groups[i].name, c->groups[j].mark.line);
+                                            c->groups[i].name, c->groups[j].name_mark.line);
                 r = check_group(&k, &c->groups[i]);
                 if (r < 0)
                         return r;

@@ -39,6 +39,7 @@ struct kp_node_spec {
         char *permissions;
         bool optional; /* missing on the host → left out instead of failing */
         struct kp_mark mark;
+        struct kp_mark permissions_mark;
 };
 
 /* A bind mount. In commonEdits HOST_PATH may be a glob: every match is mounted at its own path
@@ -67,7 +68,8 @@ struct kp_edits_spec {
         size_t n_nodes;
         struct kp_mount_spec *mounts;
         size_t n_mounts;
-        char **env; /* "KEY=VALUE" templates */
+        char **env;                /* "KEY=VALUE" templates */
+        struct kp_mark *env_marks; /* one per env entry */
         struct kp_hook_spec *hooks;
         size_t n_hooks;
 };
@@ -85,8 +87,10 @@ struct kp_group {
         size_t n_attrs;
         struct kp_edits_spec device_edits;
         struct kp_edits_spec common_edits;
-        size_t n_captures; /* glob captures every match provides ({1}..{n}) */
-        struct kp_mark mark;
+        size_t n_captures;   /* glob captures every match provides ({1}..{n}) */
+        struct kp_mark mark; /* the group's mapping */
+        struct kp_mark name_mark, device_name_mark, container_path_mark, permissions_mark;
+        struct kp_mark *path_marks, *glob_marks; /* one per entry of paths / globs */
 };
 
 struct kp_config {

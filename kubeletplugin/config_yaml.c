@@ -28,11 +28,15 @@ struct ydec {
 
 typedef int (*ydec_fn)(struct ydec *d, yaml_node_t *n, const char *key, void *field);
 
+#define NO_MARK SIZE_MAX
+
 struct yfield {
         const char *key;
         ydec_fn fn;
         size_t offset;
         bool required;
+        size_t mark_offset;  /* struct kp_mark: where the value starts, or NO_MARK */
+        size_t marks_offset; /* struct kp_mark *: one per list entry, or NO_MARK */
 };
 
 static struct kp_mark mark_of(const yaml_node_t *n)
@@ -232,6 +236,16 @@ static int dec_fields(struct ydec *d, yaml_node_t *n, const char *what, const st
                 r = table[i].fn(d, v, table[i].key, (char *)obj + table[i].offset);
                 if (r < 0)
                         return r;
+                if (table[i].mark_offset != NO_MARK)
+                        *(struct kp_mark *)((char *)obj + table[i].mark_offset) = mark_of(v);
+                if (table[i].marks_offset != NO_MARK && v->type == YAML_SEQUENCE_NODE) {
+                        size_t count =
+                                (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+                        struct kp_mark *marks = hd_new0(struct kp_mark, count ? count : 1);
+                        for (size_t j = 0; j < count; j++)
+                                marks[j] = mark_of(node(d, v->data.sequence.items.start[j]));
+                        *(struct kp_mark **)((char *)obj + table[i].marks_offset) = marks;
+                }
         }
         for (size_t i = 0; i < n_table; i++)
                 if (table[i].required && !(seen & (UINT64_C(1) << i)))
@@ -266,13 +280,22 @@ static int dec_list(struct ydec *d, yaml_node_t *n, const char *key, size_t max,
         return 0;
 }
 
-#define F(key, fn, type, member)                       \
-        {                                              \
-                key, fn, offsetof(type, member), false \
+#define F(key, fn, type, member)                                         \
+        {                                                                \
+                key, fn, offsetof(type, member), false, NO_MARK, NO_MARK \
         }
-#define FR(key, fn, type, member)                     \
-        {                                             \
-                key, fn, offsetof(type, member), true \
+#define FR(key, fn, type, member)                                       \
+        {                                                               \
+                key, fn, offsetof(type, member), true, NO_MARK, NO_MARK \
+        }
+/* Also record where the value starts (FM) or where each list entry starts (FL). */
+#define FM(key, fn, type, member, mark)                                               \
+        {                                                                             \
+                key, fn, offsetof(type, member), false, offsetof(type, mark), NO_MARK \
+        }
+#define FL(key, fn, type, member, marks)                                               \
+        {                                                                              \
+                key, fn, offsetof(type, member), false, NO_MARK, offsetof(type, marks) \
         }
 
 /* ---- edits ---- */
@@ -280,7 +303,7 @@ static int dec_list(struct ydec *d, yaml_node_t *n, const char *key, size_t max,
 static const struct yfield node_fields[] = {
         FR("path", dec_string, struct kp_node_spec, path),
         F("hostPath", dec_string, struct kp_node_spec, host_path),
-        F("permissions", dec_string, struct kp_node_spec, permissions),
+        FM("permissions", dec_string, struct kp_node_spec, permissions, permissions_mark),
         F("optional", dec_bool, struct kp_node_spec, optional),
 };
 
@@ -346,7 +369,7 @@ static int dec_hooks(struct ydec *d, yaml_node_t *n, const char *key, void *fiel
 static const struct yfield edits_fields[] = {
         F("deviceNodes", dec_nodes, struct kp_edits_spec, nodes),
         F("mounts", dec_mounts, struct kp_edits_spec, mounts),
-        F("env", dec_strv, struct kp_edits_spec, env),
+        FL("env", dec_strv, struct kp_edits_spec, env, env_marks),
         F("hooks", dec_hooks, struct kp_edits_spec, hooks),
 };
 
@@ -424,21 +447,22 @@ static int dec_attrs(struct ydec *d, yaml_node_t *n, const char *key, void *fiel
 static int dec_match(struct ydec *d, yaml_node_t *n, const char *key, void *field);
 
 static const struct yfield group_fields[] = {
-        FR("name", dec_string, struct kp_group, name),
+        {"name", dec_string, offsetof(struct kp_group, name), true,
+         offsetof(struct kp_group, name_mark), NO_MARK},
         FR("match", dec_match, struct kp_group, paths),
         F("optional", dec_bool, struct kp_group, optional),
         F("count", dec_count, struct kp_group, count),
-        F("deviceName", dec_string, struct kp_group, device_name),
-        F("containerPath", dec_string, struct kp_group, container_path),
-        F("permissions", dec_string, struct kp_group, permissions),
+        FM("deviceName", dec_string, struct kp_group, device_name, device_name_mark),
+        FM("containerPath", dec_string, struct kp_group, container_path, container_path_mark),
+        FM("permissions", dec_string, struct kp_group, permissions, permissions_mark),
         F("attributes", dec_attrs, struct kp_group, attrs),
         F("deviceEdits", dec_edits, struct kp_group, device_edits),
         F("commonEdits", dec_edits, struct kp_group, common_edits),
 };
 
 static const struct yfield match_fields[] = {
-        F("paths", dec_strv, struct kp_group, paths),
-        F("globs", dec_strv, struct kp_group, globs),
+        FL("paths", dec_strv, struct kp_group, paths, path_marks),
+        FL("globs", dec_strv, struct kp_group, globs, glob_marks),
 };
 
 static int dec_match(struct ydec *d, yaml_node_t *n, const char *key, void *field)

@@ -89,15 +89,15 @@ ERR_TEST(test_no_groups, HDR, 3, 8, "'groups' must be a list, got a scalar")
 ERR_TEST(test_syntax_error, HDR "  - name: [gpu\n", 5, 1, "YAML syntax error")
 ERR_TEST(test_second_document, HDR G "---\nfoo: 1\n", 6, 1,
          "a second YAML document; put all groups in one document")
-ERR_TEST(test_bad_glob_bracket, HDR "  - name: tty\n    match: {globs: [\"/dev/tty[USB*\"]}\n", 4,
-         5, "glob '/dev/tty[USB*': '[' at offset 8 is not closed")
-ERR_TEST(test_bad_glob_relative, HDR "  - name: tty\n    match: {globs: [\"dev/tty*\"]}\n", 4, 5,
+ERR_TEST(test_bad_glob_bracket, HDR "  - name: tty\n    match: {globs: [\"/dev/tty[USB*\"]}\n", 5,
+         21, "glob '/dev/tty[USB*': '[' at offset 8 is not closed")
+ERR_TEST(test_bad_glob_relative, HDR "  - name: tty\n    match: {globs: [\"dev/tty*\"]}\n", 5, 21,
          "glob 'dev/tty*' is not an absolute path; start it with '/'")
-ERR_TEST(test_bad_glob_recursive, HDR "  - name: tty\n    match: {globs: [\"/dev/**/x\"]}\n", 4, 5,
+ERR_TEST(test_bad_glob_recursive, HDR "  - name: tty\n    match: {globs: [\"/dev/**/x\"]}\n", 5, 21,
          "'**' does not recurse here")
-ERR_TEST(test_relative_path, HDR "  - name: tty\n    match: {paths: [ttyUSB0]}\n", 4, 5,
+ERR_TEST(test_relative_path, HDR "  - name: tty\n    match: {paths: [ttyUSB0]}\n", 5, 21,
          "path 'ttyUSB0' is a relative path; use an absolute path such as '/dev/ttyUSB0'")
-ERR_TEST(test_glob_in_paths, HDR "  - name: tty\n    match: {paths: [\"/dev/tty*\"]}\n", 4, 5,
+ERR_TEST(test_glob_in_paths, HDR "  - name: tty\n    match: {paths: [\"/dev/tty*\"]}\n", 5, 21,
          "holds glob characters; move it to 'globs'")
 ERR_TEST(test_relative_mount, HDR G "    deviceEdits: {mounts: [{hostPath: lib/x.so}]}\n", 6, 28,
          "mount hostPath 'lib/x.so' is a relative path")
@@ -108,22 +108,22 @@ ERR_TEST(test_relative_hook,
          "hook path 'bin/hook' is a relative path")
 ERR_TEST(test_bad_hook_name, HDR G "    commonEdits: {hooks: [{hookName: later, path: /bin/h}]}\n",
          6, 27, "unknown hookName 'later'; use prestart, createRuntime")
-ERR_TEST(test_bad_env, HDR G "    deviceEdits: {env: [NOEQUALS]}\n", 4, 5,
+ERR_TEST(test_bad_env, HDR G "    deviceEdits: {env: [NOEQUALS]}\n", 6, 25,
          "env entry 'NOEQUALS' must have the form KEY=VALUE")
-ERR_TEST(test_duplicate_group, HDR G "  - name: gpu\n    match: {paths: [/dev/null]}\n", 6, 5,
+ERR_TEST(test_duplicate_group, HDR G "  - name: gpu\n    match: {paths: [/dev/null]}\n", 6, 11,
          "duplicate group name 'gpu' (first at line 4); group names must be unique")
-ERR_TEST(test_bad_group_name, HDR "  - name: GPU_0\n    match: {paths: [/dev/null]}\n", 4, 5,
+ERR_TEST(test_bad_group_name, HDR "  - name: GPU_0\n    match: {paths: [/dev/null]}\n", 4, 11,
          "group name 'GPU_0' must be a lowercase DNS label starting with a letter")
 ERR_TEST(test_duplicate_device_names,
          HDR "  - name: a\n    match: {paths: [/dev/a_b]}\n  - name: b\n    match: {paths: "
              "[/dev/a-b]}\n",
-         6, 5,
+         7, 21,
          "device name 'a-b' of path '/dev/a-b' (group 'b') is also the name of path '/dev/a_b' "
-         "(group 'a', line 4)")
+         "(group 'a', line 5 column 21)")
 ERR_TEST(test_literal_device_name_many_paths,
-         HDR "  - name: a\n    match: {paths: [/dev/a, /dev/b]}\n    deviceName: dev\n", 4, 5,
+         HDR "  - name: a\n    match: {paths: [/dev/a, /dev/b]}\n    deviceName: dev\n", 6, 17,
          "deviceName 'dev' has no template variable but the group matches several paths")
-ERR_TEST(test_bad_device_name, HDR G "    deviceName: Dev_0\n", 4, 5,
+ERR_TEST(test_bad_device_name, HDR G "    deviceName: Dev_0\n", 6, 17,
          "deviceName 'Dev_0' is not a lowercase DNS label")
 ERR_TEST(test_bad_attr_name, HDR G "    attributes: {bad-name: {string: x}}\n", 6, 18,
          "attribute name 'bad-name' is not a C identifier")
@@ -154,25 +154,25 @@ ERR_TEST(test_attr_not_semver, HDR G "    attributes: {fw: {version: \"6.19.14.3
          18, "attribute 'fw': '6.19.14.31400000' is not a SemVer 2.0.0 version")
 ERR_TEST(test_attr_unquoted_template, HDR G "    attributes: {idx: {int: {index}}}\n", 6, 29,
          "'int' must be a scalar value or template, got a mapping; quote templates")
-ERR_TEST(test_bad_permissions, HDR G "    permissions: rwx\n", 4, 5,
+ERR_TEST(test_bad_permissions, HDR G "    permissions: rwx\n", 6, 18,
          "permissions 'rwx' must be a non-repeating subset of 'rwm'")
 ERR_TEST(test_repeated_permissions,
-         HDR G "    deviceEdits: {deviceNodes: [{path: /dev/x, permissions: rr}]}\n", 6, 33,
+         HDR G "    deviceEdits: {deviceNodes: [{path: /dev/x, permissions: rr}]}\n", 6, 61,
          "permissions 'rr' must be a non-repeating subset of 'rwm'")
-ERR_TEST(test_bad_template_var, HDR G "    deviceName: \"gpu-{foo}\"\n", 4, 5,
+ERR_TEST(test_bad_template_var, HDR G "    deviceName: \"gpu-{foo}\"\n", 6, 17,
          "deviceName: template 'gpu-{foo}': unknown or unavailable variable '{foo}'; use one of: "
          "{index}, {name}, {path}, {major}, {minor}, {1}..{1}")
-ERR_TEST(test_template_capture_missing, HDR G "    deviceName: \"gpu-{2}\"\n", 4, 5,
+ERR_TEST(test_template_capture_missing, HDR G "    deviceName: \"gpu-{2}\"\n", 6, 17,
          "'{2}' needs glob wildcard 2 but the group's matches provide 1")
 ERR_TEST(test_template_unclosed, HDR G "    attributes: {x: {string: \"a{index\"}}\n", 6, 18,
          "'{' at offset 1 is not closed")
-ERR_TEST(test_template_in_common, HDR G "    commonEdits: {env: [\"DEV={index}\"]}\n", 4, 5,
+ERR_TEST(test_template_in_common, HDR G "    commonEdits: {env: [\"DEV={index}\"]}\n", 6, 25,
          "commonEdits: template 'DEV={index}': unknown or unavailable variable '{index}'; use "
          "one of: none")
 ERR_TEST(test_capture_with_paths,
          HDR "  - name: a\n    match: {paths: [/dev/a]}\n"
              "    deviceName: \"a-{1}\"\n",
-         4, 5, "'{1}' needs glob wildcard 1 but the group's matches provide 0")
+         6, 17, "'{1}' needs glob wildcard 1 but the group's matches provide 0")
 ERR_TEST(test_glob_mount_in_device_edits,
          HDR G "    deviceEdits: {mounts: [{hostPath: \"/usr/lib/libx.so.*\"}]}\n", 6, 28,
          "globs in mounts are expanded only in commonEdits")
@@ -306,10 +306,10 @@ static void test_attr_value_check(void **state)
 /* Every shipped example loads. */
 static void test_examples_load(void **state)
 {
-        const char *names[] = { "mock-gpus", "fuse", "serial", "nvidia", "amd", "kvm-tun" };
+        const char *names[] = {"mock-gpus", "fuse", "serial", "nvidia", "amd", "kvm-tun"};
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-                char *path = hd_asprintf("%s/deploy/examples/%s.yaml", HOSTDEV_SOURCE_DIR,
-                                         names[i]);
+                char *path =
+                        hd_asprintf("%s/deploy/examples/%s.yaml", HOSTDEV_SOURCE_DIR, names[i]);
                 struct kp_config *c = NULL;
                 struct hd_error e = HD_ERROR_INIT;
                 if (kp_config_load(path, &c, &e) < 0)
