@@ -26,7 +26,7 @@ void kp_prepare_result_done(struct kp_prepare_result *r)
         *r = (struct kp_prepare_result){0};
 }
 
-/* Add device DEV to SPEC as NAME (once) and its group's common edits to *COMMON_GROUPS. */
+/* Append the entries of ENV (strv, may be NULL) that CD does not hold yet. */
 static void add_env(struct cdi_device *cd, char *const *env)
 {
         for (size_t i = 0; env && env[i]; i++)
@@ -34,6 +34,8 @@ static void add_env(struct cdi_device *cd, char *const *env)
                         cdi_edits_add_env(&cd->edits, env[i]);
 }
 
+/* Add device DEV to SPEC as NAME, once, after checking its node and resolving its edits now;
+ * ENV (per-result extra entries) goes into that device's edits. */
 static int add_device(struct cdi_spec *spec, const struct kp_device *dev, const char *name,
                       char *const *env, struct hd_error *reterr)
 {
