@@ -1,7 +1,9 @@
 # hostdev-kubelet-plugin: the DRA node daemon. Included from the top-level CMakeLists.txt after
 # every module folder, so it can link all of them.
 set(kpd ${CMAKE_SOURCE_DIR}/kubeletplugin)
-add_library(hostdev_kpd STATIC ${kpd}/checkpoint.c ${kpd}/opaque.c ${kpd}/driver.c)
-target_link_libraries(hostdev_kpd PUBLIC hostdev_kp hostdev_rpc hostdev_proto hostdev_base)
+add_library(hostdev_kpd STATIC ${kpd}/checkpoint.c ${kpd}/opaque.c ${kpd}/driver.c
+            ${kpd}/dra_service.c ${kpd}/metrics.c ${kpd}/slice_publisher.c)
+target_link_libraries(hostdev_kpd PUBLIC hostdev_kp hostdev_kube hostdev_rpc hostdev_proto hostdev_base
+                      PkgConfig::MHD)
 hd_add_unit_test(test_checkpoint hostdev_kpd)
 hd_add_unit_test(test_driver hostdev_kpd)

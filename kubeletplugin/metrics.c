@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "kubeletplugin/metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "base/strutil.h"
+
+static const double buckets[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+#define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+struct histogram {
+        unsigned long counts[N_BUCKETS]; /* cumulative per bucket at render time */
+        unsigned long count;
+        double sum;
+};
+
+struct kp_metrics {
+        char *driver;
+        pthread_mutex_t lock; /* guards everything below */
+        unsigned long total[2][2]; /* [op][ok] */
+        struct histogram latency[2];
+        long inflight;
+        bool registered;
+        unsigned healthy, unhealthy, prepared;
+        unsigned long publish_ok, publish_errors;
+};
+
+struct kp_metrics *kp_metrics_new(const char *driver)
+{
+        struct kp_metrics *m = hd_malloc0(sizeof(*m));
+        m->driver = hd_strdup(driver);
+        pthread_mutex_init(&m->lock, NULL);
+        return m;
+}
+
+struct kp_metrics *kp_metrics_free(struct kp_metrics *m)
+{
+        if (!m)
+                return NULL;
+        pthread_mutex_destroy(&m->lock);
+        free(m->driver);
+        free(m);
+        return NULL;
+}
+
+void kp_metrics_observe(struct kp_metrics *m, enum kp_metric_op op, bool ok, double seconds)
+{
+        if (!m)
+                return;
+        pthread_mutex_lock(&m->lock);
+        m->total[op][ok]++;
+        struct histogram *h = &m->latency[op];
+        for (size_t i = 0; i < N_BUCKETS; i++)
+                if (seconds <= buckets[i])
+                        h->counts[i]++;
+        h->count++;
+        h->sum += seconds;
+        pthread_mutex_unlock(&m->lock);
+}
+
+#define SETTER(body)                                                                           \
+        do {                                                                                   \
+                if (!m)                                                                        \
+                        return;                                                                \
+                pthread_mutex_lock(&m->lock);                                                  \
+                body;                                                                          \
+                pthread_mutex_unlock(&m->lock);                                                \
+        } while (0)
+
+void kp_metrics_inflight(struct kp_metrics *m, int delta)
+{
+        SETTER(m->inflight += delta);
+}
+
+void kp_metrics_registered(struct kp_metrics *m, bool registered)
+{
+        SETTER(m->registered = registered);
+}
+
+void kp_metrics_set_devices(struct kp_metrics *m, unsigned healthy, unsigned unhealthy)
+{
+        SETTER(m->healthy = healthy; m->unhealthy = unhealthy);
+}
+
+void kp_metrics_set_prepared_claims(struct kp_metrics *m, unsigned n)
+{
+        SETTER(m->prepared = n);
+}
+
+void kp_metrics_slice_publish(struct kp_metrics *m, bool ok)
+{
+        SETTER(if (ok) m->publish_ok++; else m->publish_errors++);
+}
+
+char *kp_metrics_render(struct kp_metrics *m)
+{
+        static const char *const ops[2] = { "prepare", "unprepare" };
+        struct hd_strbuf b = HD_STRBUF_INIT;
+        pthread_mutex_lock(&m->lock);
+        for (int op = 0; op < 2; op++) {
+                hd_strbuf_printf(&b,
+                                 "# HELP hostdev_%s_claims_total Claims %sd, by result.\n"
+                                 "# TYPE hostdev_%s_claims_total counter\n",
+                                 ops[op], ops[op], ops[op]);
+                hd_strbuf_printf(&b, "hostdev_%s_claims_total{driver=\"%s\",result=\"success\"} %lu\n",
+                                 ops[op], m->driver, m->total[op][1]);
+                hd_strbuf_printf(&b, "hostdev_%s_claims_total{driver=\"%s\",result=\"error\"} %lu\n",
+                                 ops[op], m->driver, m->total[op][0]);
+                const struct histogram *h = &m->latency[op];
+                hd_strbuf_printf(&b,
+                                 "# HELP hostdev_%s_duration_seconds Time to %s one claim.\n"
+                                 "# TYPE hostdev_%s_duration_seconds histogram\n",
+                                 ops[op], ops[op], ops[op]);
+                for (size_t i = 0; i < N_BUCKETS; i++)
+                        hd_strbuf_printf(&b,
+                                         "hostdev_%s_duration_seconds_bucket{driver=\"%s\",le=\"%g\"} %lu\n",
+                                         ops[op], m->driver, buckets[i], h->counts[i]);
+                hd_strbuf_printf(&b,
+                                 "hostdev_%s_duration_seconds_bucket{driver=\"%s\",le=\"+Inf\"} %lu\n"
+                                 "hostdev_%s_duration_seconds_sum{driver=\"%s\"} %.6f\n"
+                                 "hostdev_%s_duration_seconds_count{driver=\"%s\"} %lu\n",
+                                 ops[op], m->driver, h->count, ops[op], m->driver, h->sum,
+                                 ops[op], m->driver, h->count);
+        }
+        hd_strbuf_printf(&b,
+                         "# HELP hostdev_requests_inflight DRA calls being served.\n"
+                         "# TYPE hostdev_requests_inflight gauge\n"
+                         "hostdev_requests_inflight{driver=\"%s\"} %ld\n"
+                         "# HELP hostdev_prepared_claims Claims currently prepared on this node.\n"
+                         "# TYPE hostdev_prepared_claims gauge\n"
+                         "hostdev_prepared_claims{driver=\"%s\"} %u\n"
+                         "# HELP hostdev_devices Published devices by health.\n"
+                         "# TYPE hostdev_devices gauge\n"
+                         "hostdev_devices{driver=\"%s\",health=\"healthy\"} %u\n"
+                         "hostdev_devices{driver=\"%s\",health=\"unhealthy\"} %u\n"
+                         "# HELP hostdev_slice_publish_total ResourceSlice writes, by result.\n"
+                         "# TYPE hostdev_slice_publish_total counter\n"
+                         "hostdev_slice_publish_total{driver=\"%s\",result=\"success\"} %lu\n"
+                         "hostdev_slice_publish_total{driver=\"%s\",result=\"error\"} %lu\n"
+                         "# HELP hostdev_slice_publish_errors_total Failed ResourceSlice writes.\n"
+                         "# TYPE hostdev_slice_publish_errors_total counter\n"
+                         "hostdev_slice_publish_errors_total{driver=\"%s\"} %lu\n"
+                         "# HELP hostdev_registered 1 once the kubelet accepted the plugin.\n"
+                         "# TYPE hostdev_registered gauge\n"
+                         "hostdev_registered{driver=\"%s\"} %d\n",
+                         m->driver, m->inflight, m->driver, m->prepared, m->driver, m->healthy,
+                         m->driver, m->unhealthy, m->driver, m->publish_ok, m->driver,
+                         m->publish_errors, m->driver, m->publish_errors, m->driver,
+                         m->registered ? 1 : 0);
+        pthread_mutex_unlock(&m->lock);
+        return hd_strbuf_take(&b);
+}
+
+/* --- HTTP ----------------------------------------------------------------------------------- */
+
+struct kp_http {
+        struct MHD_Daemon *daemon;
+        struct kp_metrics *metrics;
+        kp_healthz_cb healthz;
+        void *userdata;
+};
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
+                               char *body /* taken */)
+{
+        struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body,
+                                                                    MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(resp, "Content-Type", type);
+        enum MHD_Result r = MHD_queue_response(conn, status, resp);
+        MHD_destroy_response(resp);
+        return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **req_cls)
+{
+        struct kp_http *h = cls;
+        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+                return respond(conn, 405, "text/plain", hd_strdup("method not allowed\n"));
+        if (strcmp(url, "/metrics") == 0)
+                return respond(conn, 200, "text/plain; version=0.0.4",
+                               kp_metrics_render(h->metrics));
+        if (strcmp(url, "/healthz") == 0) {
+                struct hd_error e = HD_ERROR_INIT;
+                int r = h->healthz ? h->healthz(h->userdata, &e) : 0;
+                char *body = r < 0 ? hd_asprintf("unhealthy: %s\n", hd_error_message(&e))
+                                   : hd_strdup("ok\n");
+                hd_error_done(&e);
+                return respond(conn, r < 0 ? 503 : 200, "text/plain", body);
+        }
+        return respond(conn, 404, "text/plain", hd_strdup("not found\n"));
+}
+
+int kp_http_start(const char *addr, struct kp_metrics *m, kp_healthz_cb healthz, void *userdata,
+                  struct kp_http **ret, unsigned *ret_port, struct hd_error *reterr)
+{
+        const char *colon = strrchr(addr, ':');
+        if (!colon)
+                return hd_error_setf(reterr, EINVAL, "--metrics-addr '%s': expected host:port",
+                                     addr);
+        char *end = NULL;
+        long port = strtol(colon + 1, &end, 10);
+        if (!*(colon + 1) || *end || port < 0 || port > 65535)
+                return hd_error_setf(reterr, EINVAL, "--metrics-addr '%s': bad port", addr);
+        _cleanup_free_ char *host = hd_strndup(addr, (size_t)(colon - addr));
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        if (!*host || strcmp(host, "0.0.0.0") == 0)
+                sa.sin_addr.s_addr = htonl(INADDR_ANY);
+        else if (strcmp(host, "localhost") == 0)
+                sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+                return hd_error_setf(reterr, EINVAL, "--metrics-addr '%s': '%s' is not an IPv4 "
+                                     "address", addr, host);
+
+        struct kp_http *h = hd_malloc0(sizeof(*h));
+        h->metrics = m;
+        h->healthz = healthz;
+        h->userdata = userdata;
+        h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
+                                     NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &sa,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+        if (!h->daemon) {
+                free(h);
+                return hd_error_setf(reterr, EADDRINUSE, "cannot serve metrics on '%s'", addr);
+        }
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        if (ret_port)
+                *ret_port = info ? info->port : (unsigned)port;
+        *ret = h;
+        return 0;
+}
+
+struct kp_http *kp_http_stop(struct kp_http *h)
+{
+        if (!h)
+                return NULL;
+        MHD_stop_daemon(h->daemon);
+        free(h);
+        return NULL;
+}

@@ -1,0 +1,504 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "kubeletplugin/slice_publisher.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "base/strutil.h"
+#include "kube/kube.h"
+#include "kubeletplugin/metrics.h"
+
+#define MAX_DEVICES 128
+#define MAX_DEVICES_WITH_TAINTS 64
+
+struct kp_publisher {
+        char *driver, *node, *api_version, *field_selector;
+        struct kube_client *client;
+        struct kp_metrics *metrics;
+        int resync_ms;
+        struct kube_informer *informer;
+        pthread_t thread;
+        bool started;
+
+        pthread_mutex_t lock; /* guards everything below */
+        pthread_cond_t cond;
+        json_t *desired; /* array of v1 devices */
+        bool dirty, stopping, in_sync;
+        char *node_uid;
+};
+
+/* --- building slices -------------------------------------------------------------------------- */
+
+static bool has_taints(json_t *devices)
+{
+        size_t i;
+        json_t *d;
+        json_array_foreach(devices, i, d)
+        {
+                if (json_array_size(json_object_get(d, "taints")) > 0)
+                        return true;
+        }
+        return false;
+}
+
+/* v1 device → the served shape. v1beta1 nests everything but the name under "basic". */
+static json_t *device_for_version(json_t *dev, const char *api_version)
+{
+        if (!hd_streq(api_version, "v1beta1"))
+                return json_deep_copy(dev);
+        json_t *basic = json_object();
+        const char *key;
+        json_t *v;
+        json_object_foreach(dev, key, v)
+        {
+                if (!hd_streq(key, "name"))
+                        json_object_set(basic, key, v);
+        }
+        return json_pack("{s:O,s:o}", "name", json_object_get(dev, "name"), "basic", basic);
+}
+
+json_t *kp_slices_for_devices(json_t *devices, const char *driver, const char *node,
+                              const char *node_uid, const char *api_version, long long generation)
+{
+        size_t n = json_array_size(devices);
+        size_t per = has_taints(devices) ? MAX_DEVICES_WITH_TAINTS : MAX_DEVICES;
+        size_t chunks = n ? (n + per - 1) / per : 1; /* an empty pool still gets one slice */
+        json_t *out = json_array();
+        _cleanup_free_ char *api = hd_asprintf("resource.k8s.io/%s", api_version);
+        _cleanup_free_ char *gen_name = hd_asprintf("%s-%s-", node, driver);
+        for (size_t c = 0; c < chunks; c++) {
+                json_t *devs = json_array();
+                for (size_t i = c * per; i < n && i < (c + 1) * per; i++)
+                        json_array_append_new(devs, device_for_version(json_array_get(devices, i),
+                                                                       api_version));
+                json_t *meta = json_pack("{s:s}", "generateName", gen_name);
+                if (node_uid)
+                        json_object_set_new(
+                                meta, "ownerReferences",
+                                json_pack("[{s:s,s:s,s:s,s:s,s:b}]", "apiVersion", "v1", "kind",
+                                          "Node", "name", node, "uid", node_uid, "controller", 1));
+                json_t *spec = json_pack("{s:s,s:s,s:{s:s,s:I,s:I},s:o}", "driver", driver,
+                                         "nodeName", node, "pool", "name", node, "generation",
+                                         (json_int_t)generation, "resourceSliceCount",
+                                         (json_int_t)chunks, "devices", devs);
+                json_array_append_new(out, json_pack("{s:s,s:s,s:o,s:o}", "apiVersion", api,
+                                                     "kind", "ResourceSlice", "metadata", meta,
+                                                     "spec", spec));
+        }
+        return out;
+}
+
+/* --- comparing with what is stored ------------------------------------------------------------ */
+
+/* A copy of a stored device list without server-set taint timestamps. */
+static json_t *normalized_devices(json_t *devices)
+{
+        json_t *copy = json_deep_copy(devices ? devices : json_array());
+        size_t i, k;
+        json_t *d, *t;
+        json_array_foreach(copy, i, d)
+        {
+                json_t *holder = json_object_get(d, "basic") ? json_object_get(d, "basic") : d;
+                json_t *taints = json_object_get(holder, "taints");
+                json_array_foreach(taints, k, t)
+                        json_object_del(t, "timeAdded");
+                if (taints && json_array_size(taints) == 0)
+                        json_object_del(holder, "taints");
+        }
+        return copy;
+}
+
+static long long slice_generation(json_t *s)
+{
+        return json_integer_value(json_object_get(json_object_get(json_object_get(s, "spec"),
+                                                                  "pool"),
+                                                  "generation"));
+}
+
+/* true when EXISTING (stored slices) already carries WANT (built with any generation). */
+static bool matches(json_t *existing, json_t *want, const char *node_uid)
+{
+        if (json_array_size(existing) != json_array_size(want))
+                return false;
+        size_t n = json_array_size(want);
+        long long gen = n ? slice_generation(json_array_get(existing, 0)) : 0;
+        bool *used = hd_new0(bool, n ? n : 1);
+        bool ok = true;
+        for (size_t w = 0; w < n && ok; w++) {
+                json_t *wspec = json_object_get(json_array_get(want, w), "spec");
+                json_t *wdevs = json_object_get(wspec, "devices");
+                bool found = false;
+                for (size_t e = 0; e < n && !found; e++) {
+                        json_t *es = json_array_get(existing, e);
+                        json_t *espec = json_object_get(es, "spec");
+                        json_t *pool = json_object_get(espec, "pool");
+                        if (used[e] || slice_generation(es) != gen ||
+                            json_integer_value(json_object_get(pool, "resourceSliceCount")) !=
+                                    (json_int_t)n)
+                                continue;
+                        const char *owner = json_string_value(json_object_get(
+                                json_array_get(json_object_get(json_object_get(es, "metadata"),
+                                                               "ownerReferences"),
+                                               0),
+                                "uid"));
+                        if (node_uid && !hd_streq(owner, node_uid))
+                                continue;
+                        json_t *edevs = normalized_devices(json_object_get(espec, "devices"));
+                        if (json_equal(edevs, wdevs)) {
+                                used[e] = true;
+                                found = true;
+                        }
+                        json_decref(edevs);
+                }
+                ok = found;
+        }
+        free(used);
+        return ok;
+}
+
+/* --- reconcile -------------------------------------------------------------------------------- */
+
+static struct kube_resource slices_resource(const char *version)
+{
+        return (struct kube_resource){ "resource.k8s.io", version, "resourceslices" };
+}
+
+static void lookup_node_uid(struct kp_publisher *p)
+{
+        if (p->node_uid)
+                return;
+        struct kube_resource nodes = { "", "v1", "nodes" };
+        _cleanup_free_ char *path = kube_path(&nodes, NULL, p->node, NULL);
+        _cleanup_json_ json_t *obj = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        if (kube_get(p->client, path, &obj, &e) < 0) {
+                hd_log_warn("cannot look up the Node for slice owner references; publishing "
+                            "without one for now",
+                            "node", p->node, "err", hd_error_message(&e));
+                hd_error_done(&e);
+                return;
+        }
+        const char *uid = json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid"));
+        p->node_uid = hd_strdup(uid);
+}
+
+/* Remember what we wrote ({name, resourceVersion}; resourceVersion null for a delete) so the
+ * next pass waits until the watch has shown it: acting on a cache that has not seen our own
+ * create yet would create the slice twice. */
+static void note_written(json_t *written, json_t *obj, const char *deleted_name)
+{
+        json_t *meta = json_object_get(obj, "metadata");
+        if (deleted_name)
+                json_array_append_new(written, json_pack("{s:s,s:n}", "name", deleted_name,
+                                                         "resourceVersion"));
+        else if (meta)
+                json_array_append_new(written, json_pack("{s:O,s:O}", "name",
+                                                         json_object_get(meta, "name"),
+                                                         "resourceVersion",
+                                                         json_object_get(meta, "resourceVersion")));
+}
+
+static bool rv_at_least(const char *have, const char *want)
+{
+        if (!have || !want)
+                return false;
+        if (strcmp(have, want) == 0)
+                return true;
+        char *e1 = NULL, *e2 = NULL;
+        unsigned long long a = strtoull(have, &e1, 10), b = strtoull(want, &e2, 10);
+        return !*e1 && !*e2 && a >= b;
+}
+
+/* Wait (at most 3 s) until the informer cache reflects every write in WRITTEN. */
+static void wait_for_cache(struct kp_publisher *p, json_t *written)
+{
+        for (int tries = 0; tries < 150; tries++) {
+                bool all = true;
+                size_t i;
+                json_t *w;
+                json_array_foreach(written, i, w)
+                {
+                        const char *name = json_string_value(json_object_get(w, "name"));
+                        const char *rv = json_string_value(json_object_get(w, "resourceVersion"));
+                        _cleanup_json_ json_t *cur = kube_informer_get(p->informer, NULL, name);
+                        const char *cur_rv = json_string_value(json_object_get(
+                                json_object_get(cur, "metadata"), "resourceVersion"));
+                        if (rv ? !rv_at_least(cur_rv, rv) : cur != NULL)
+                                all = false;
+                }
+                pthread_mutex_lock(&p->lock);
+                bool stop = p->stopping;
+                pthread_mutex_unlock(&p->lock);
+                if (all || stop)
+                        return;
+                struct timespec ts = { 0, 20 * 1000000L };
+                nanosleep(&ts, NULL);
+        }
+}
+
+/* Make the stored slices equal WANT_DEVICES. Returns 0 when in sync, -EAGAIN after writing
+ * (the next pass confirms), other -errno to retry later. */
+static int reconcile(struct kp_publisher *p, json_t *want_devices)
+{
+        lookup_node_uid(p);
+        _cleanup_json_ json_t *existing = kube_informer_list(p->informer);
+        long long max_gen = 0;
+        size_t i;
+        json_t *s;
+        json_array_foreach(existing, i, s)
+        {
+                if (slice_generation(s) > max_gen)
+                        max_gen = slice_generation(s);
+        }
+        _cleanup_json_ json_t *want = kp_slices_for_devices(want_devices, p->driver, p->node,
+                                                           p->node_uid, p->api_version, max_gen);
+        if (matches(existing, want, p->node_uid))
+                return 0;
+
+        /* Content changed: write every slice with the next generation, reusing existing
+         * slices in place, then delete the ones left over. Consumers only use the highest
+         * generation, so a half-done update never mixes with the old pool. */
+        json_decref(want);
+        want = kp_slices_for_devices(want_devices, p->driver, p->node, p->node_uid,
+                                     p->api_version, max_gen + 1);
+        struct kube_resource res = slices_resource(p->api_version);
+        _cleanup_free_ char *collection = kube_path(&res, NULL, NULL, NULL);
+        struct hd_error e = HD_ERROR_INIT;
+        int r = 0;
+        _cleanup_json_ json_t *written = json_array();
+        size_t n_want = json_array_size(want), n_have = json_array_size(existing);
+        for (i = 0; i < n_want && r >= 0; i++) {
+                json_t *obj = json_array_get(want, i);
+                if (i < n_have) {
+                        json_t *old_meta = json_object_get(json_array_get(existing, i), "metadata");
+                        const char *name = json_string_value(json_object_get(old_meta, "name"));
+                        json_t *meta = json_object_get(obj, "metadata");
+                        json_object_set(meta, "name", json_object_get(old_meta, "name"));
+                        json_object_set(meta, "resourceVersion",
+                                        json_object_get(old_meta, "resourceVersion"));
+                        _cleanup_free_ char *path = kube_path(&res, NULL, name, NULL);
+                        _cleanup_json_ json_t *stored = NULL;
+                        r = kube_update(p->client, path, obj, &stored, &e);
+                        note_written(written, stored, NULL);
+                } else {
+                        _cleanup_json_ json_t *stored = NULL;
+                        r = kube_create(p->client, collection, obj, &stored, &e);
+                        note_written(written, stored, NULL);
+                }
+                kp_metrics_slice_publish(p->metrics, r >= 0);
+        }
+        for (i = n_want; i < n_have && r >= 0; i++) {
+                json_t *meta = json_object_get(json_array_get(existing, i), "metadata");
+                const char *name = json_string_value(json_object_get(meta, "name"));
+                _cleanup_free_ char *path = kube_path(&res, NULL, name, NULL);
+                _cleanup_json_ json_t *opts = json_pack(
+                        "{s:s,s:s,s:{s:O,s:O}}", "apiVersion", "v1", "kind", "DeleteOptions",
+                        "preconditions", "uid", json_object_get(meta, "uid"), "resourceVersion",
+                        json_object_get(meta, "resourceVersion"));
+                r = kube_delete(p->client, path, opts, NULL, &e);
+                if (r == -ENOENT)
+                        r = 0;
+                if (r >= 0)
+                        note_written(written, NULL, name);
+                kp_metrics_slice_publish(p->metrics, r >= 0);
+        }
+        if (r < 0) {
+                if (r == -ESTALE)
+                        hd_log_v(2, "slice changed under us; reconciling again", "err",
+                                 hd_error_message(&e));
+                else
+                        hd_log_error("cannot publish ResourceSlices", "node", p->node, "err",
+                                     hd_error_message(&e));
+        } else {
+                hd_log_info("published ResourceSlices", "node", p->node, "slices",
+                            HD_INT(n_want), "devices", HD_INT(json_array_size(want_devices)),
+                            "generation", HD_INT(max_gen + 1));
+        }
+        hd_error_done(&e);
+        wait_for_cache(p, written);
+        /* The next pass confirms what the watch now shows. */
+        return r < 0 ? r : -EAGAIN;
+}
+
+static void *publisher_main(void *arg)
+{
+        struct kp_publisher *p = arg;
+        int backoff_ms = 0;
+        pthread_mutex_lock(&p->lock);
+        while (!p->stopping) {
+                if (!p->dirty || backoff_ms > 0) {
+                        struct timespec until;
+                        clock_gettime(CLOCK_REALTIME, &until);
+                        long wait_ms = backoff_ms > 0 ? backoff_ms : p->resync_ms;
+                        until.tv_sec += wait_ms / 1000;
+                        until.tv_nsec += (wait_ms % 1000) * 1000000L;
+                        if (until.tv_nsec >= 1000000000L) {
+                                until.tv_sec++;
+                                until.tv_nsec -= 1000000000L;
+                        }
+                        int w = pthread_cond_timedwait(&p->cond, &p->lock, &until);
+                        if (p->stopping)
+                                break;
+                        if (w == ETIMEDOUT)
+                                p->dirty = true;
+                        backoff_ms = 0;
+                        if (!p->dirty)
+                                continue;
+                }
+                p->dirty = false;
+                json_t *want = json_incref(p->desired);
+                pthread_mutex_unlock(&p->lock);
+
+                int r = kube_informer_has_synced(p->informer) ? reconcile(p, want) : -EINPROGRESS;
+                json_decref(want);
+
+                pthread_mutex_lock(&p->lock);
+                p->in_sync = r == 0 && !p->dirty;
+                if (r == 0)
+                        pthread_cond_broadcast(&p->cond);
+                else if (r == -EAGAIN)
+                        p->dirty = true; /* confirm our writes right away */
+                else if (r == -EINPROGRESS)
+                        backoff_ms = 100; /* the first list is not in yet; on_synced wakes us */
+                else
+                        backoff_ms = 1000;
+                if (r != 0)
+                        p->dirty = true;
+        }
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
+}
+
+static void mark_dirty(struct kp_publisher *p)
+{
+        pthread_mutex_lock(&p->lock);
+        p->dirty = true;
+        p->in_sync = false;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+}
+
+static void on_add(json_t *obj, void *ud)
+{
+        mark_dirty(ud);
+}
+
+static void on_update(json_t *old_obj, json_t *obj, void *ud)
+{
+        mark_dirty(ud);
+}
+
+static void on_delete(json_t *obj, void *ud)
+{
+        struct kp_publisher *p = ud;
+        hd_log_v(1, "ResourceSlice deleted; reconciling", "slice",
+                 json_string_value(json_object_get(json_object_get(obj, "metadata"), "name")));
+        mark_dirty(p);
+}
+
+static void on_synced(void *ud)
+{
+        mark_dirty(ud);
+}
+
+static void on_error(const struct hd_error *err, void *ud)
+{
+        hd_log_v(1, "ResourceSlice watch failed; retrying", "err", hd_error_message(err));
+}
+
+struct kp_publisher *kp_publisher_new(const struct kp_publisher_options *o)
+{
+        struct kp_publisher *p = hd_malloc0(sizeof(*p));
+        p->driver = hd_strdup(o->driver);
+        p->node = hd_strdup(o->node);
+        p->api_version = hd_strdup(o->api_version ? o->api_version : "v1");
+        p->client = o->client;
+        p->metrics = o->metrics;
+        p->resync_ms = o->resync_ms > 0 ? o->resync_ms : 30000;
+        p->field_selector = hd_asprintf("spec.driver=%s,spec.nodeName=%s", p->driver, p->node);
+        p->desired = json_array();
+        pthread_mutex_init(&p->lock, NULL);
+        pthread_cond_init(&p->cond, NULL);
+        return p;
+}
+
+void kp_publisher_set_devices(struct kp_publisher *p, json_t *devices)
+{
+        pthread_mutex_lock(&p->lock);
+        json_decref(p->desired);
+        p->desired = devices;
+        p->dirty = true;
+        p->in_sync = false;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+}
+
+int kp_publisher_start(struct kp_publisher *p, struct hd_error *reterr)
+{
+        struct kube_informer_options io = {
+                .resource = slices_resource(p->api_version),
+                .field_selector = p->field_selector,
+        };
+        struct kube_informer_callbacks cbs = { on_add, on_update, on_delete, on_synced, on_error };
+        int r = kube_informer_new(p->client, &io, &cbs, p, &p->informer, reterr);
+        if (r < 0)
+                return r;
+        r = kube_informer_start(p->informer, reterr);
+        if (r < 0)
+                return r;
+        if (pthread_create(&p->thread, NULL, publisher_main, p) != 0)
+                return hd_error_setf(reterr, EAGAIN, "cannot start the slice publisher thread");
+        p->started = true;
+        return 0;
+}
+
+int kp_publisher_wait_in_sync(struct kp_publisher *p, int timeout_ms)
+{
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+        }
+        int r = 0;
+        pthread_mutex_lock(&p->lock);
+        while (!p->in_sync && r == 0)
+                if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT)
+                        r = -ETIMEDOUT;
+        pthread_mutex_unlock(&p->lock);
+        return r;
+}
+
+struct kp_publisher *kp_publisher_free(struct kp_publisher *p)
+{
+        if (!p)
+                return NULL;
+        /* Stop the informer first: its callbacks take p->lock. */
+        kube_informer_stop(p->informer);
+        pthread_mutex_lock(&p->lock);
+        p->stopping = true;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        if (p->started)
+                pthread_join(p->thread, NULL);
+        kube_informer_free(p->informer);
+        json_decref(p->desired);
+        pthread_cond_destroy(&p->cond);
+        pthread_mutex_destroy(&p->lock);
+        free(p->driver);
+        free(p->node);
+        free(p->api_version);
+        free(p->field_selector);
+        free(p->node_uid);
+        free(p);
+        return NULL;
+}
