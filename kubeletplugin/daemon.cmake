@@ -2,8 +2,14 @@
 # every module folder, so it can link all of them.
 set(kpd ${CMAKE_SOURCE_DIR}/kubeletplugin)
 add_library(hostdev_kpd STATIC ${kpd}/checkpoint.c ${kpd}/opaque.c ${kpd}/driver.c
-            ${kpd}/dra_service.c ${kpd}/metrics.c ${kpd}/slice_publisher.c)
-target_link_libraries(hostdev_kpd PUBLIC hostdev_kp hostdev_kube hostdev_rpc hostdev_proto hostdev_base
+            ${kpd}/dra_service.c ${kpd}/metrics.c)
+target_link_libraries(hostdev_kpd PUBLIC hostdev_kp hostdev_rpc hostdev_proto hostdev_base
                       PkgConfig::MHD)
 hd_add_unit_test(test_checkpoint hostdev_kpd)
 hd_add_unit_test(test_driver hostdev_kpd)
+
+# The parts that talk to the API server.
+if(TARGET hostdev_kube)
+        target_sources(hostdev_kpd PRIVATE ${kpd}/slice_publisher.c)
+        target_link_libraries(hostdev_kpd PUBLIC hostdev_kube)
+endif()
