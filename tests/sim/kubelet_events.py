@@ -81,6 +81,7 @@ class EventRecorder:
                 },
                 "reason": reason, "message": message, "source": src,
                 "firstTimestamp": ts, "lastTimestamp": ts, "count": 1, "type": etype,
+                "eventTime": None,
                 "reportingComponent": self.component,
                 "reportingInstance": self.host or self.component,
             }

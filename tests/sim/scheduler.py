@@ -477,7 +477,7 @@ class Scheduler:
                     body = {
                         "apiVersion": f"resource.k8s.io/{self.version}", "kind": "ResourceClaim",
                         "metadata": {
-                            "name": f"{md['name']}-{pc['name']}-{_rand5()}",
+                            "generateName": f"{md['name']}-{pc['name']}-",
                             "namespace": md["namespace"],
                             "labels": dict(tmeta.get("labels") or {}),
                             "annotations": dict(tmeta.get("annotations") or {},

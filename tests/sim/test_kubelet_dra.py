@@ -90,6 +90,8 @@ def test_register_prepare_run_container_and_unprepare(env):
     st = done["status"]
     cs = st["containerStatuses"][0]
     assert cs["state"]["terminated"]["exitCode"] == 0
+    assert {c["type"] for c in st["conditions"]} == {
+        "PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"}
     rcs = st["resourceClaimStatuses"]
     assert rcs[0]["name"] == "dev" and rcs[0]["resourceClaimName"].startswith("p1-dev-")
     assert len(rcs[0]["resourceClaimName"]) == len("p1-dev-") + 5
@@ -171,6 +173,15 @@ def test_driver_not_registered_event(env):
                           if x["reason"] == "FailedPrepareDynamicResources"], what="event")[0]
     assert e["message"] == ("Failed to prepare dynamic resources: prepare dynamic resources: "
                             f"DRA driver {driver} is not registered")
+    # same shape as the real kubelet's event (07-events-pod2-plugin-stopped-corev1.http)
+    from sim_capture import Capture, capture_dir
+    if capture_dir():
+        ref = [x for x in Capture("07-events-pod2-plugin-stopped-corev1.http").response["items"]
+               if x["reason"] == "FailedPrepareDynamicResources"][0]
+        assert set(e) - {"kind", "apiVersion"} == set(ref)
+        assert set(e["involvedObject"]) == set(ref["involvedObject"])
+        assert set(e["source"]) == set(ref["source"]) and e["source"]["host"] == NODE
+        assert e["reportingComponent"] == "kubelet" and e["reportingInstance"] == NODE
 
 
 @pytest.mark.parametrize("env", [{"kubelet_version": "1.32"}], indirect=True)

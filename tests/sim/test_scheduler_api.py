@@ -190,3 +190,60 @@ def test_tainted_and_new_generation_and_incomplete_pool(api):
     wait_for(lambda: bound(api, "p"), what="binding")
     res = get_claim(api, "t")["status"]["allocation"]["devices"]["results"]
     assert [(r["pool"], r["device"]) for r in res] == [("tp", "good")]
+
+
+def _shape(o, drop=("managedFields", "uid", "resourceVersion", "creationTimestamp",
+                    "allocationTimestamp", "name", "generateName", "device")):
+    """Keys (recursively) and list lengths: what must match the real components."""
+    if isinstance(o, dict):
+        return {k: _shape(v) if k not in drop else "*" for k, v in sorted(o.items())
+                if k not in ("managedFields",)}
+    if isinstance(o, list):
+        return [_shape(x) for x in o]
+    return type(o).__name__
+
+
+def test_generated_claim_matches_real_capture(tmp_path):
+    """Replay the real 1.36 run (07b: class + template with config, pod) and compare the
+    generated, allocated claim with the one real kube-controller-manager + scheduler wrote."""
+    from apiserver import ApiServer
+    from sim_capture import Capture, capture_dir
+    if capture_dir() is None:
+        pytest.skip("reference captures not found")
+    s = ApiServer(str(tmp_path / "api"), log_path=str(tmp_path / "apiserver.log"))
+    s.start()
+    c = KubeClient(s.url, token=s.token, ca_path=s.ca_path)
+    sched = Scheduler(c, interval=0.05, log_path=str(tmp_path / "scheduler.log")).start()
+    try:
+        c.create("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node",
+                                   "metadata": {"name": "127.0.0.1"}})
+        sl = Capture("07-driver-published-resourceslice.http").response
+        sl["metadata"] = {"name": sl["metadata"]["name"]}
+        c.create(f"{R}/resourceslices", sl)
+        c.create(f"{R}/deviceclasses",
+                 Capture("07-create-deviceclass-gpu-with-config.http").request_json)
+        c.create(f"{R}/namespaces/default/resourceclaimtemplates",
+                 Capture("07-create-resourceclaimtemplate-with-config.http").request_json)
+        body = Capture("07-create-pod1.http").request_json
+        tmpl = Capture("07-create-resourceclaimtemplate-with-config.http").request_json
+        body["metadata"]["name"] = "ref-dra3"
+        body["spec"]["resourceClaims"][0]["resourceClaimTemplateName"] = tmpl["metadata"]["name"]
+        p = c.create("/api/v1/namespaces/default/pods", body)
+        wait_for(lambda: bound(c, "ref-dra3"), what="binding")
+        cname = c.get("/api/v1/namespaces/default/pods/ref-dra3")["status"][
+            "resourceClaimStatuses"][0]["resourceClaimName"]
+        got = get_claim(c, cname)
+        want = Capture("07-get-generated-claim-allocated-with-config.http").response
+        assert _shape(got) == _shape(want)
+        assert got["status"]["allocation"]["devices"]["config"] == \
+            want["status"]["allocation"]["devices"]["config"]
+        assert got["status"]["allocation"]["devices"]["results"] == \
+            want["status"]["allocation"]["devices"]["results"]  # gpu-4: first with index >= 4
+        assert got["status"]["allocation"]["nodeSelector"] == want["status"]["allocation"]["nodeSelector"]
+        assert got["metadata"]["annotations"] == want["metadata"]["annotations"]
+        assert got["metadata"]["finalizers"] == want["metadata"]["finalizers"]
+        assert got["status"]["reservedFor"] == [{"resource": "pods", "name": "ref-dra3",
+                                                 "uid": p["metadata"]["uid"]}]
+    finally:
+        sched.stop()
+        s.stop()
