@@ -110,6 +110,7 @@ class ApiServer:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(crt, key)
+        ctx.set_alpn_protocols(["http/1.1"])
         self._httpd = Server(self, ctx)
         self.port = self._httpd.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}"

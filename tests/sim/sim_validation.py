@@ -125,12 +125,83 @@ def drop_disabled_slice_fields(slice_obj):
                     attr.pop(k, None)
 
 
+def _ordered(d, order):
+    if not isinstance(d, dict):
+        return d
+    out = {k: d[k] for k in order if k in d}
+    out.update({k: v for k, v in d.items() if k not in out})
+    return out
+
+
+_SLICE_SPEC = ("driver", "pool", "nodeName", "nodeSelector", "allNodes", "perDeviceNodeSelection",
+               "devices", "sharedCounters")
+_DEVICE = ("name", "attributes", "capacity", "consumesCounters", "nodeName", "nodeSelector",
+           "allNodes", "taints", "bindsToNode", "bindingConditions", "bindingFailureConditions",
+           "allowMultipleAllocations")
+_REQUEST = ("name", "exactly", "firstAvailable")
+_EXACT = ("name", "deviceClassName", "selectors", "allocationMode", "count", "adminAccess",
+          "tolerations", "capacity")
+_CLAIM_DEVICES = ("requests", "constraints", "config")
+_CLAIM_STATUS = ("allocation", "reservedFor", "devices")
+_ALLOCATION = ("devices", "nodeSelector", "allocationTimestamp")
+_RESULT = ("request", "driver", "pool", "device", "adminAccess", "tolerations",
+           "bindingConditions", "bindingFailureConditions", "shareID", "consumedCapacity")
+
+
 def normalize_slice(slice_obj):
-    """Stored form: attribute and capacity maps key-sorted (as the real server returns them)."""
-    for dev in (slice_obj.get("spec") or {}).get("devices") or []:
-        for k in ("attributes", "capacity"):
-            if isinstance(dev.get(k), dict):
-                dev[k] = dict(sorted(dev[k].items()))
+    """Stored form: Go field order, attribute and capacity maps key-sorted (as the real server
+    returns them)."""
+    spec = slice_obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    devs = []
+    for dev in spec.get("devices") or []:
+        if isinstance(dev, dict):
+            for k in ("attributes", "capacity"):
+                if isinstance(dev.get(k), dict):
+                    dev[k] = dict(sorted(dev[k].items()))
+            dev = _ordered(dev, _DEVICE)
+        devs.append(dev)
+    if "devices" in spec:
+        spec["devices"] = devs
+    slice_obj["spec"] = _ordered(spec, _SLICE_SPEC)
+
+
+def _normalize_claim_spec(spec):
+    devices = (spec or {}).get("devices")
+    if not isinstance(devices, dict):
+        return
+    reqs = []
+    for r in devices.get("requests") or []:
+        if isinstance(r, dict):
+            if isinstance(r.get("exactly"), dict):
+                r["exactly"] = _ordered(r["exactly"], _EXACT)
+            if isinstance(r.get("firstAvailable"), list):
+                r["firstAvailable"] = [_ordered(x, _EXACT) for x in r["firstAvailable"]]
+            r = _ordered(r, _REQUEST)
+        reqs.append(r)
+    if "requests" in devices:
+        devices["requests"] = reqs
+    spec["devices"] = _ordered(devices, _CLAIM_DEVICES)
+
+
+def normalize_claim(obj):
+    _normalize_claim_spec(obj.get("spec"))
+    st = obj.get("status")
+    if isinstance(st, dict):
+        alloc = st.get("allocation")
+        if isinstance(alloc, dict):
+            devs = alloc.get("devices")
+            if isinstance(devs, dict) and isinstance(devs.get("results"), list):
+                devs["results"] = [_ordered(x, _RESULT) for x in devs["results"]]
+            st["allocation"] = _ordered(alloc, _ALLOCATION)
+        obj["status"] = _ordered(st, _CLAIM_STATUS)
+
+
+def normalize_claim_template(obj):
+    _normalize_claim_spec((obj.get("spec") or {}).get("spec"))
+    if isinstance(obj.get("spec"), dict):
+        obj["spec"] = _ordered(obj["spec"], ("metadata", "spec"))
 
 
 def validate_resourceslice(obj):
@@ -235,7 +306,8 @@ def default_resourceclaim(obj):
 
 
 def default_resourceclaimtemplate(obj):
-    inner = obj.setdefault("spec", {}).setdefault("spec", {})
+    obj.setdefault("spec", {}).setdefault("metadata", {})
+    inner = obj["spec"].setdefault("spec", {})
     inner.setdefault("devices", {})
     default_claim_spec(inner)
 
@@ -369,6 +441,12 @@ def default_pod(obj):
     spec["serviceAccount"] = spec["serviceAccountName"]
     spec.setdefault("securityContext", {})
     spec.setdefault("schedulerName", "default-scheduler")
+    tols = spec.setdefault("tolerations", [])
+    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+        if not any(t.get("key") == key and t.get("effect") in ("NoExecute", None, "")
+                   for t in tols):
+            tols.append({"key": key, "operator": "Exists", "effect": "NoExecute",
+                         "tolerationSeconds": 300})
     spec.setdefault("priority", 0)
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")

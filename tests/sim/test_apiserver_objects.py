@@ -511,3 +511,15 @@ def test_v1beta1_basic_nesting_round_trip(beta):
     status, obj = kube.request("POST", b2 + "/resourceslices", dict(body, apiVersion=
                                                                      "resource.k8s.io/v1beta1"))
     assert status == 400
+
+
+@needs_captures
+@pytest.mark.parametrize("name", ["07-create-pod1.http", "07-create-resourceclaimtemplate.http",
+                                  "07-create-resourceclaimtemplate-with-config.http",
+                                  "07-create-deviceclass-gpu.http",
+                                  "07-create-deviceclass-gpu-with-config.http"])
+def test_create_defaults_like_capture(kube, name):
+    cap = Capture(name)
+    status, obj = kube.request(cap.method, cap.target, cap.body)
+    assert status == cap.status == 201
+    assert strip_volatile(obj) == strip_volatile(cap.response)
