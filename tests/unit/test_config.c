@@ -198,6 +198,32 @@ static void test_too_many_attributes(void **state)
         hd_strbuf_done(&b);
 }
 
+/* Aliases are not expanded by libyaml's document API but a walker would revisit them: a small
+ * file must not make the loader do exponential work. */
+static void test_alias_bomb(void **state)
+{
+        struct hd_strbuf b = HD_STRBUF_INIT;
+        /* 200 aliases of a group holding 200 aliases of a mount with 200 options: 8M visits */
+        hd_strbuf_puts(&b, "apiVersion: hostdev.example.com/v1alpha1\nkind: DeviceConfig\n"
+                           "groups:\n  - &g\n    name: g\n    match: {paths: [/dev/null]}\n"
+                           "    commonEdits:\n      mounts:\n        - &m\n"
+                           "          hostPath: /x\n          options: [");
+        for (int i = 0; i < 200; i++)
+                hd_strbuf_printf(&b, "%so%d", i ? ", " : "", i);
+        hd_strbuf_puts(&b, "]\n");
+        for (int i = 0; i < 200; i++)
+                hd_strbuf_puts(&b, "        - *m\n");
+        for (int i = 0; i < 200; i++)
+                hd_strbuf_puts(&b, "  - *g\n");
+        struct kp_config *c = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(kp_config_parse("t.yaml", b.buf, b.len, &c, &e), -EINVAL);
+        assert_true(hd_startswith(e.message, "t.yaml:"));
+        assert_non_null(strstr(e.message, "document too complex"));
+        hd_error_done(&e);
+        hd_strbuf_done(&b);
+}
+
 static void test_empty_config(void **state)
 {
         struct kp_config *c = NULL;
@@ -376,6 +402,7 @@ int main(void)
                 cmocka_unit_test(test_capture_with_paths),
                 cmocka_unit_test(test_glob_mount_in_device_edits),
                 cmocka_unit_test(test_too_many_attributes),
+                cmocka_unit_test(test_alias_bomb),
                 cmocka_unit_test(test_empty_config),
                 cmocka_unit_test(test_missing_file),
                 cmocka_unit_test(test_full_group),
