@@ -17,6 +17,8 @@ As a process (README demo, e2e tests of the C plugin):
         [--no-device-plugins]
     prints "READY <url> <admin kubeconfig>" once everything runs, writes D/cluster.json (url,
     kubeconfigs, per-node dirs, log paths) and stops cleanly on SIGTERM/SIGINT.
+    Kubelet restarts: SIGHUP restarts every kubelet; creating D/control/restart-kubelet-<node>
+    restarts one (the file is removed); each prints "RESTARTED kubelet <node>".
 """
 
 import argparse
@@ -184,7 +186,20 @@ def main(argv=None):
         with open(os.path.join(c.workdir, "cluster.json"), "w") as f:
             json.dump(c.describe(), f, indent=1)
         print(f"READY {c.api.url} {c.kubeconfig}", flush=True)
-        done.wait()
+        ctl = os.path.join(c.workdir, "control")
+        os.makedirs(ctl, exist_ok=True)
+        restart_all = threading.Event()
+        signal.signal(signal.SIGHUP, lambda *_: restart_all.set())
+        while not done.wait(0.2):
+            todo = set(c.nodes) if restart_all.is_set() else set()
+            restart_all.clear()
+            for f in os.listdir(ctl):
+                if f.startswith("restart-kubelet-") and f[len("restart-kubelet-"):] in c.kubelets:
+                    todo.add(f[len("restart-kubelet-"):])
+                    os.unlink(os.path.join(ctl, f))
+            for n in sorted(todo):
+                c.kubelets[n].restart()
+                print(f"RESTARTED kubelet {n}", flush=True)
     finally:
         c.stop()
     return 0

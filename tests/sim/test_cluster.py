@@ -58,6 +58,15 @@ def test_process_mode_ready_and_sigterm(workdir):
                 for d in os.listdir(os.path.join(workdir, "pods")) if d.startswith("default_hello_")]
         assert "hello from" in open(outs[0]).read()
         assert os.path.exists(desc["logs"][f"kubelet-{node}"])
+        # kubelet restart through the control dir: node slices are wiped at its start
+        c.create("/apis/resource.k8s.io/v1/resourceslices", {
+            "apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice",
+            "metadata": {"name": "n1-slice"},
+            "spec": {"driver": "x.sim.example.com", "nodeName": "n1", "devices": [],
+                     "pool": {"name": "n1", "generation": 1, "resourceSliceCount": 1}}})
+        open(os.path.join(workdir, "control", "restart-kubelet-n1"), "w").close()
+        assert proc.stdout.readline().split() == ["RESTARTED", "kubelet", "n1"]
+        assert c.request("GET", "/apis/resource.k8s.io/v1/resourceslices/n1-slice")[0] == 404
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
