@@ -281,6 +281,12 @@ class ApiServer:
         items, _ = self.store.list(rt, namespace if rt.namespaced else None, {})
         return [rt.render(o, rt.versions[0]) for o in items]
 
+    def incluster_env(self):
+        """Environment a binary needs for in-cluster config against this server (the token and
+        CA are in incluster_dir; point the binary's service-account dir there)."""
+        return {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(self.port),
+                "KUBERNETES_SERVICE_PORT_HTTPS": str(self.port)}
+
     def current_resource_version(self):
         return self.store.current_rv()
 
@@ -603,6 +609,8 @@ class ApiServer:
         if verb == "get":
             return self._send_json(req, 200, self._render_one(req, rt, version,
                                                               st.get(rt, ns, name)))
+        if rt.namespaced and ns is None and verb in ("create", "deletecollection"):
+            raise E.method_not_allowed(req.method)
         if verb == "create":
             if sub == "binding":
                 return self._bind(req, rt, ns, name)

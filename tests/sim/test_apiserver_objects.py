@@ -523,3 +523,67 @@ def test_create_defaults_like_capture(kube, name):
     status, obj = kube.request(cap.method, cap.target, cap.body)
     assert status == cap.status == 201
     assert strip_volatile(obj) == strip_volatile(cap.response)
+
+
+@needs_captures
+def test_core_events_read_back_as_events_v1_like_capture(kube):
+    core = Capture("07-events-pod1-corev1.http").response["items"]
+    v1 = {i["metadata"]["name"]: i
+          for i in Capture("07-events-pod1-eventsv1.http").response["items"]}
+    for item in core:
+        body = dict(item, metadata={"name": item["metadata"]["name"]})
+        obj = kube.create("/api/v1/namespaces/default/events", body)
+        assert strip_volatile(obj) == strip_volatile(dict(item, kind="Event", apiVersion="v1"))
+        got = kube.get("/apis/events.k8s.io/v1/namespaces/default/events/" +
+                       item["metadata"]["name"])
+        exp = dict(v1[item["metadata"]["name"]], kind="Event", apiVersion="events.k8s.io/v1")
+        assert strip_volatile(got) == strip_volatile(exp)
+
+
+def test_cluster_wide_create_of_namespaced_kind_not_allowed(kube):
+    status, obj = kube.request("POST", "/apis/resource.k8s.io/v1/resourceclaims", {
+        "metadata": {"name": "x"}, "spec": {"devices": {}}})
+    assert status == 405 and obj["reason"] == "MethodNotAllowed"
+    assert kube.request("GET", "/apis/resource.k8s.io/v1/namespaces/default/resourceslices")[0] \
+        == 404
+
+
+def test_concurrent_writers_and_watchers(kube, apiserver):
+    import threading
+    start = kube.list(SLICES)["metadata"]["resourceVersion"]
+    results = [[] for _ in range(3)]
+
+    def watcher(i):
+        for ev in kube.watch(SLICES, {"resourceVersion": start, "timeoutSeconds": 3}):
+            results[i].append(ev)
+
+    def writer(w):
+        c = KubeClient(apiserver.url, token=apiserver.token, ca_path=apiserver.ca_path)
+        for j in range(15):
+            c.create(SLICES, slice_body(f"w{w}-{j}"))
+            c.patch(SLICES + f"/w{w}-{j}", {"metadata": {"labels": {"n": str(j)}}})
+
+    ws = [threading.Thread(target=watcher, args=(i,)) for i in range(3)]
+    for t in ws:
+        t.start()
+    writers = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join()
+    for t in ws:
+        t.join()
+    for evs in results:
+        rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in evs]
+        assert len(evs) == 4 * 15 * 2
+        assert rvs == sorted(rvs) and len(set(rvs)) == len(rvs)
+    assert len(kube.list(SLICES)["items"]) == 60
+
+
+def test_watch_path_prefix_and_incluster_env(kube, apiserver):
+    kube.create(SLICES, slice_body("a"))
+    status, _, raw = kube.request_raw(
+        "GET", "/apis/resource.k8s.io/v1/watch/resourceslices?timeoutSeconds=0.2")
+    assert status == 200 and b'"ADDED"' in raw
+    env = apiserver.incluster_env()
+    assert env["KUBERNETES_SERVICE_PORT"] == str(apiserver.port)
