@@ -26,7 +26,6 @@ import copy
 import json
 import os
 import shlex
-import signal
 import socket
 import stat
 import subprocess
@@ -301,7 +300,6 @@ class PodWorker:
 
     # -- containers --------------------------------------------------------------------------
     def _container_cmd(self, ctr, cdi_ids, extra):
-        spec = self.pod["spec"]
         pname = f"hdsim-{self.k.node_name}-{self.uid[:8]}-{ctr['name']}"[:250]
         cmd = ["podman", "run", "--rm", "--name", pname,
                "--label", f"{CONTAINER_LABEL}={self.k.instance_id}"] + PODMAN_BASE
@@ -937,8 +935,8 @@ class Kubelet:
                                    f"{e.code()}: {e.details()}")
             for r in req:
                 if r["uid"] not in resp.claims:
-                    raise PrepareError(f"prepare dynamic resources: NodePrepareResources skipped "
-                                       f"1 ResourceClaims")
+                    raise PrepareError("prepare dynamic resources: NodePrepareResources skipped "
+                                      "1 ResourceClaims")
                 e = resp.claims[r["uid"]]
                 if e.error:
                     raise PrepareError(f"prepare dynamic resources: NodePrepareResources failed "

@@ -20,10 +20,7 @@ Running part:
 """
 
 import copy
-import random
-import string
 import threading
-import time
 
 import cel
 from kclient import ApiError
@@ -347,10 +344,6 @@ def extended_requests(pod):
 # ---------------------------------------------------------------------------------------------
 # the running scheduler + claim controller
 
-def _rand5():
-    return "".join(random.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
-
-
 def pod_terminal(pod):
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
@@ -448,7 +441,6 @@ class Scheduler:
         rb = self.rbase
         changed = False
         live = {p["metadata"]["uid"]: p for p in pods}
-        by_name = {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in claims}
         for pod in pods:
             md = pod["metadata"]
             if md.get("deletionTimestamp") or pod_terminal(pod):

@@ -11,7 +11,6 @@ import time
 import pytest
 
 from cluster import SimCluster
-from kclient import ApiError
 from kubelet_testutil import (cdi_files, claim, claim_spec, claim_template, device_class, pod,
                               pod_events, remove_cdi_files, start_dra_plugin, unique_driver,
                               wait_for)
@@ -320,7 +319,39 @@ def test_killed_plugin_connection_drop_wipes_slices(env):
     wait_for(lambda: not slices_of(client, driver), timeout=6, what="slices wiped")
     # a new instance replaces the stale sockets and registers again
     _, plugin2 = env.plugin(driver=driver)
-    p = wait_for(lambda: (env.kubelet.plugin_for(driver) or None) and
+    wait_for(lambda: (env.kubelet.plugin_for(driver) or None) and
                  env.kubelet.plugin_for(driver).connected and env.kubelet.plugin_for(driver),
                  what="re-registered")
     assert plugin2.calls("NotifyRegistrationStatus")[-1]["registered"] is True
+
+
+def test_cdi_ids_per_container_follow_claim_requests(env):
+    driver, plugin = env.plugin(devices=[("d0", "/dev/null"), ("d1", "/dev/zero")])
+    env.kubelet.wait_registered(driver, 5)
+    wait_for(lambda: slices_of(env.client, driver), what="slice")
+    env.client.create("/apis/resource.k8s.io/v1/deviceclasses", device_class(driver, driver))
+    spec = {"devices": {"requests": [
+        {"name": "first", "exactly": {"deviceClassName": driver, "selectors": [{"cel": {
+            "expression": f'device.attributes["{driver}"].index == 0'}}]}},
+        {"name": "second", "exactly": {"deviceClassName": driver, "selectors": [{"cel": {
+            "expression": f'device.attributes["{driver}"].index == 1'}}]}}]}}
+    env.client.create("/apis/resource.k8s.io/v1/namespaces/default/resourceclaims", claim("two", spec))
+    body = pod("multi", "ls /dev/hostdev/", claims=[("devs", {"resourceClaimName": "two"})],
+               ctr_claims=[{"name": "devs", "request": "second"}])
+    c2 = dict(body["spec"]["containers"][0], name="all",
+              resources={"claims": [{"name": "devs"}]})
+    c3 = dict(body["spec"]["containers"][0], name="none", resources={},
+              command=["/bin/sh", "-c", "ls /dev/hostdev 2>&1 || true"])
+    body["spec"]["containers"] += [c2, c3]
+    env.client.create("/api/v1/namespaces/default/pods", body)
+    assert env.kubelet.wait_pod_phase("default", "multi", timeout=30)["status"]["phase"] == "Succeeded"
+    out = {n: env.kubelet.container_output("default", "multi", n)["stdout"].split()
+           for n in ("ctr", "all", "none")}
+    assert out["ctr"] == ["d1"]
+    assert out["all"] == ["d0", "d1"]
+    assert "d0" not in out["none"] and "d1" not in out["none"]
+    w = env.kubelet.worker("default", "multi")
+    uid = w.claim_uids["devs"]
+    assert w.cdi_ids["ctr"] == [f"k8s.{driver}/claim={uid}-d1"]
+    assert w.cdi_ids["all"] == [f"k8s.{driver}/claim={uid}-d0", f"k8s.{driver}/claim={uid}-d1"]
+    assert w.cdi_ids["none"] == []

@@ -1,6 +1,5 @@
 """Simulated scheduler + claim controller against the API server simulator (no kubelet)."""
 
-import os
 import sys
 
 import pytest
