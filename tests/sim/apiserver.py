@@ -77,6 +77,7 @@ class ApiServer:
         self.token = None
         self.incluster_token = None
         self.authorizer = None     # optional callable(attrs dict) -> bool
+        self.pod_log_provider = None  # optional callable(namespace, pod, container) -> str|None
         self._faults_lock = threading.Lock()
         self._latency = 0.0
         self._fail = []            # [remaining, code, retry_after, match, method]
@@ -534,6 +535,8 @@ class ApiServer:
         h = req.h
         self._record(req, code)
         h.send_response(code)
+        h.send_header("Audit-Id", req.audit_id)
+        h.send_header("Cache-Control", "no-cache, private")
         h.send_header("Content-Type", ctype)
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
@@ -606,6 +609,8 @@ class ApiServer:
         if verb == "list":
             items, md = st.list(rt, ns, req.params)
             return self._send_json(req, 200, self._render_list(req, rt, version, items, md))
+        if verb == "get" and sub == "log":
+            return self._pod_log(req, rt, ns, name)
         if verb == "get":
             return self._send_json(req, 200, self._render_one(req, rt, version,
                                                               st.get(rt, ns, name)))
@@ -648,6 +653,22 @@ class ApiServer:
                 self._after_write(rt, o, "delete")
             return self._send_json(req, 200, self._render_list(req, rt, version, items, md))
         raise E.method_not_allowed(req.method)
+
+    def _pod_log(self, req, rt, ns, name):
+        pod = self.store.get(rt, ns, name)
+        ctrs = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        ctr = req.params.get("container") or (ctrs[0] if len(ctrs) == 1 else None)
+        if ctr is None:
+            raise E.bad_request(f"a container name must be specified for pod {name}, choose one "
+                                f"of: [{' '.join(ctrs)}]")
+        if ctr not in ctrs:
+            raise E.bad_request(f"container {ctr} is not valid for pod {name}")
+        text = self.pod_log_provider(ns, name, ctr) if self.pod_log_provider else None
+        if text is None:
+            raise E.bad_request(f'container "{ctr}" in pod "{name}" is waiting to start: '
+                                f'ContainerCreating')
+        return self._send_raw(req, 200, text.encode() if isinstance(text, str) else text,
+                              "text/plain")
 
     def _delete_options(self, req):
         opts = {}

@@ -14,7 +14,7 @@ BUILTIN_GROUP_ORDER = ["events.k8s.io", "apiextensions.k8s.io", "coordination.k8
                        "resource.k8s.io"]
 
 _SUB_VERBS = {"status": ["get", "patch", "update"], "binding": ["create"],
-              "finalize": ["update"]}
+              "finalize": ["update"], "log": ["get"]}
 _SUB_KIND = {"binding": "Binding"}
 
 

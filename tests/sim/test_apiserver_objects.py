@@ -587,3 +587,15 @@ def test_watch_path_prefix_and_incluster_env(kube, apiserver):
     assert status == 200 and b'"ADDED"' in raw
     env = apiserver.incluster_env()
     assert env["KUBERNETES_SERVICE_PORT"] == str(apiserver.port)
+
+
+def test_pod_log_subresource(kube, apiserver):
+    kube.create(PODS, {"metadata": {"name": "lp"}, "spec": {"containers": [
+        {"name": "ctr", "image": "busybox:1"}]}})
+    status, obj = kube.request("GET", PODS + "/lp/log")
+    assert status == 400 and "waiting to start" in obj["message"]
+    apiserver.pod_log_provider = lambda ns, pod, ctr: f"hello from {ns}/{pod}/{ctr}\n"
+    status, hdrs, raw = kube.request_raw("GET", PODS + "/lp/log?container=ctr")
+    assert status == 200 and hdrs["content-type"] == "text/plain"
+    assert raw == b"hello from default/lp/ctr\n"
+    assert apiserver.request_log()[-1]["subresource"] == "log"
