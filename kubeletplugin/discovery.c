@@ -229,6 +229,13 @@ static int check_unique(const struct kp_inventory *inv, struct hd_error *reterr)
         for (size_t i = 0; i < inv->n_devices; i++)
                 for (size_t j = 0; j < i; j++) {
                         const struct kp_device *a = &inv->devices[j], *b = &inv->devices[i];
+                        /* One node offered by two groups could be allocated twice at once. */
+                        if (a->group != b->group && hd_streq(a->path, b->path))
+                                return hd_error_setf(reterr, EEXIST,
+                                                     "'%s' is matched by groups '%s' and '%s'; "
+                                                     "a device node may belong to one group "
+                                                     "only (use 'count' to share it)",
+                                                     a->path, a->group->name, b->group->name);
                         if (!hd_streq(a->name, b->name))
                                 continue;
                         return hd_error_setf(reterr, EEXIST,

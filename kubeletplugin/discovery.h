@@ -42,8 +42,9 @@ struct kp_inventory {
 
 /* Discover CONFIG's devices. Per-device trouble (missing path, not a device node, a template
  * that does not render) leaves that device out and adds a line to PROBLEMS; a non-optional
- * group with no device adds one too. Two devices with the same name fail the whole discovery
- * (-EEXIST, naming both paths): names must be unambiguous. Returns 0 or -errno. */
+ * group with no device adds one too. Two devices with the same name, or one node matched by
+ * two groups, fail the whole discovery (-EEXIST, naming both): names and owners must be
+ * unambiguous. Returns 0 or -errno. */
 int kp_discover(const struct kp_config *config, struct kp_inventory **ret, struct hd_error *reterr);
 
 struct kp_inventory *kp_inventory_free(struct kp_inventory *inv);

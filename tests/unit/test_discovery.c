@@ -249,6 +249,28 @@ static void test_name_collision(void **state)
         hd_error_done(&e);
 }
 
+static void test_node_in_two_groups(void **state)
+{
+        if (getuid() != 0)
+                skip_msg_and_return();
+        node("dev/mock/shared", S_IFCHR, 1, 3);
+        struct kp_config *c = config(HDR "  - name: a\n"
+                                         "    match: {globs: [\"@R@/dev/mock/sh*\"]}\n"
+                                         "    deviceName: \"a-{index}\"\n"
+                                         "  - name: b\n"
+                                         "    match: {paths: [\"@R@/dev/mock/shared\"]}\n"
+                                         "    deviceName: \"b-{index}\"\n");
+        struct kp_inventory *inv = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(kp_discover(c, &inv, &e), -EEXIST);
+        char *want = hd_asprintf("'%s/dev/mock/shared' is matched by groups 'a' and 'b'", root);
+        if (!hd_startswith(e.message, want))
+                fail_msg("message '%s'", e.message);
+        free(want);
+        kp_config_free(c);
+        hd_error_done(&e);
+}
+
 static void test_bad_rendered_name(void **state)
 {
         if (getuid() != 0)
@@ -280,6 +302,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_missing_and_optional, tree_setup,
                                                 tree_teardown),
                 cmocka_unit_test_setup_teardown(test_name_collision, tree_setup, tree_teardown),
+                cmocka_unit_test_setup_teardown(test_node_in_two_groups, tree_setup, tree_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_rendered_name, tree_setup, tree_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
