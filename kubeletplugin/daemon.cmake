@@ -10,6 +10,9 @@ hd_add_unit_test(test_driver hostdev_kpd)
 
 # The parts that talk to the API server.
 if(TARGET hostdev_kube)
-        target_sources(hostdev_kpd PRIVATE ${kpd}/slice_publisher.c)
+        target_sources(hostdev_kpd PRIVATE ${kpd}/slice_publisher.c ${kpd}/health.c
+                       ${kpd}/plugin.c)
         target_link_libraries(hostdev_kpd PUBLIC hostdev_kube)
+        add_executable(hostdev-kubelet-plugin ${kpd}/plugin_main.c)
+        target_link_libraries(hostdev-kubelet-plugin PRIVATE hostdev_kpd)
 endif()

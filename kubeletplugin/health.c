@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "kubeletplugin/health.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "base/strutil.h"
+#include "kubeletplugin/config.h"
+#include "kubeletplugin/discovery.h"
+#include "kubeletplugin/driver.h"
+#include "kubeletplugin/metrics.h"
+#include "kubeletplugin/slice_publisher.h"
+#include "kubeletplugin/slices.h"
+
+#include "dra_health_v1alpha1.pb-c.h"
+
+#define MAX_STREAMS 64
+
+struct known_device {
+        char *name;
+        bool optional; /* its group is optional: remove instead of tainting when it vanishes */
+        bool healthy;
+        char *reason;  /* why unhealthy */
+        json_t *json;  /* v1 device object without taints */
+};
+
+struct kp_health {
+        char *driver, *node;
+        const struct kp_config *config;
+        struct kp_driver *kdriver;
+        struct kp_publisher *publisher;
+        struct kp_metrics *metrics;
+        int rescan_ms;
+        int inotify_fd, wake_fd[2];
+        pthread_t thread;
+        bool started;
+
+        pthread_mutex_t lock; /* guards everything below */
+        struct known_device *devices;
+        size_t n_devices;
+        time_t checked_at;
+        struct rpc_call *streams[MAX_STREAMS];
+        size_t n_streams;
+        char **last_problems;
+};
+
+static void known_done(struct known_device *k)
+{
+        free(k->name);
+        free(k->reason);
+        json_decref(k->json);
+}
+
+static void known_free_all(struct known_device *v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                known_done(&v[i]);
+        free(v);
+}
+
+static struct known_device *known_find(struct known_device *v, size_t n, const char *name)
+{
+        for (size_t i = 0; i < n; i++)
+                if (hd_streq(v[i].name, name))
+                        return &v[i];
+        return NULL;
+}
+
+/* The devices of INV that the API server would accept, as known devices. */
+static struct known_device *known_from_inventory(const struct kp_inventory *inv, size_t *ret_n)
+{
+        struct known_device *v = hd_new0(struct known_device, inv->n_devices ? inv->n_devices : 1);
+        size_t n = 0;
+        for (size_t i = 0; i < inv->n_devices; i++) {
+                const struct kp_device *dev = &inv->devices[i];
+                struct hd_error e = HD_ERROR_INIT;
+                if (kp_device_validate(dev, &e) < 0) {
+                        /* One bad attribute must not cost the node its other devices. */
+                        hd_log_error("device left out of the ResourceSlice", "device", dev->name,
+                                     "err", hd_error_message(&e));
+                        hd_error_done(&e);
+                        continue;
+                }
+                v[n++] = (struct known_device){
+                        .name = hd_strdup(dev->name),
+                        .optional = dev->group && dev->group->optional,
+                        .healthy = true,
+                        .json = kp_device_to_json(dev),
+                };
+        }
+        *ret_n = n;
+        return v;
+}
+
+json_t *kp_health_published_devices(struct kp_health *h)
+{
+        json_t *out = json_array();
+        _cleanup_free_ char *key = hd_asprintf("%s/unhealthy", h->driver);
+        pthread_mutex_lock(&h->lock);
+        for (size_t i = 0; i < h->n_devices; i++) {
+                struct known_device *k = &h->devices[i];
+                json_t *d = json_deep_copy(k->json);
+                if (!k->healthy)
+                        json_object_set_new(d, "taints",
+                                            json_pack("[{s:s,s:s,s:s}]", "key", key, "value",
+                                                      k->reason ? k->reason : "unhealthy",
+                                                      "effect", "NoSchedule"));
+                json_array_append_new(out, d);
+        }
+        pthread_mutex_unlock(&h->lock);
+        return out;
+}
+
+void kp_health_counts(struct kp_health *h, size_t *ret_total, size_t *ret_healthy)
+{
+        pthread_mutex_lock(&h->lock);
+        size_t healthy = 0;
+        for (size_t i = 0; i < h->n_devices; i++)
+                healthy += h->devices[i].healthy;
+        *ret_total = h->n_devices;
+        *ret_healthy = healthy;
+        pthread_mutex_unlock(&h->lock);
+}
+
+/* --- health stream -------------------------------------------------------------------------- */
+
+/* Send the full list to CALL. Call with h->lock held. */
+static void stream_send_locked(struct kp_health *h, struct rpc_call *call)
+{
+        size_t n = h->n_devices;
+        V1alpha1__DeviceIdentifier *ids = hd_new0(V1alpha1__DeviceIdentifier, n ? n : 1);
+        V1alpha1__DeviceHealth *devs = hd_new0(V1alpha1__DeviceHealth, n ? n : 1);
+        V1alpha1__DeviceHealth **ptrs = hd_new0(V1alpha1__DeviceHealth *, n ? n : 1);
+        for (size_t i = 0; i < n; i++) {
+                v1alpha1__device_identifier__init(&ids[i]);
+                ids[i].pool_name = h->node;
+                ids[i].device_name = h->devices[i].name;
+                v1alpha1__device_health__init(&devs[i]);
+                devs[i].device = &ids[i];
+                devs[i].health = h->devices[i].healthy ? V1ALPHA1__HEALTH_STATUS__HEALTHY
+                                                       : V1ALPHA1__HEALTH_STATUS__UNHEALTHY;
+                devs[i].last_updated_time = h->checked_at;
+                /* We refresh every rescan; give the kubelet slack before it says Unknown. */
+                devs[i].health_check_timeout_seconds = 6 * (h->rescan_ms / 1000 + 1);
+                devs[i].message = h->devices[i].healthy ? (char *)"" : h->devices[i].reason;
+                ptrs[i] = &devs[i];
+        }
+        V1alpha1__NodeWatchResourcesResponse resp = V1ALPHA1__NODE_WATCH_RESOURCES_RESPONSE__INIT;
+        resp.n_devices = n;
+        resp.devices = ptrs;
+        rpc_stream_send(call, &resp.base);
+        free(ptrs);
+        free(devs);
+        free(ids);
+}
+
+static void broadcast_locked(struct kp_health *h)
+{
+        for (size_t i = 0; i < h->n_streams; i++)
+                stream_send_locked(h, h->streams[i]);
+}
+
+static void watch_open(struct rpc_call *call, const ProtobufCMessage *req, void *userdata)
+{
+        struct kp_health *h = userdata;
+        pthread_mutex_lock(&h->lock);
+        if (h->n_streams >= MAX_STREAMS) {
+                pthread_mutex_unlock(&h->lock);
+                rpc_stream_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                                  "too many NodeWatchResources streams");
+                return;
+        }
+        h->streams[h->n_streams++] = rpc_call_ref(call);
+        stream_send_locked(h, call);
+        pthread_mutex_unlock(&h->lock);
+        hd_log_v(1, "kubelet opened the device health stream");
+}
+
+static void watch_closed(struct rpc_call *call, void *userdata)
+{
+        struct kp_health *h = userdata;
+        pthread_mutex_lock(&h->lock);
+        for (size_t i = 0; i < h->n_streams; i++)
+                if (h->streams[i] == call) {
+                        h->streams[i] = h->streams[--h->n_streams];
+                        rpc_call_unref(call);
+                        break;
+                }
+        pthread_mutex_unlock(&h->lock);
+        hd_log_v(1, "device health stream closed");
+}
+
+size_t kp_health_methods(struct kp_health *h, struct rpc_method *methods)
+{
+        methods[0] = (struct rpc_method){ "/v1alpha1.DRAResourceHealth/NodeWatchResources",
+                                          RPC_SERVER_STREAMING,
+                                          &v1alpha1__node_watch_resources_request__descriptor,
+                                          watch_open, watch_closed, h };
+        return 1;
+}
+
+/* --- rescans -------------------------------------------------------------------------------- */
+
+static bool same_devices(struct known_device *a, size_t na, struct known_device *b, size_t nb)
+{
+        if (na != nb)
+                return false;
+        for (size_t i = 0; i < na; i++)
+                if (!hd_streq(a[i].name, b[i].name) || a[i].healthy != b[i].healthy ||
+                    !json_equal(a[i].json, b[i].json))
+                        return false;
+        return true;
+}
+
+static bool same_strv(char **a, char **b)
+{
+        size_t n = hd_strv_len(a);
+        if (n != hd_strv_len(b))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(a[i], b[i]) != 0)
+                        return false;
+        return true;
+}
+
+static void rescan(struct kp_health *h, bool force_publish)
+{
+        struct kp_inventory *inv = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        if (kp_discover(h->config, &inv, &e) < 0) {
+                hd_log_error("device discovery failed; keeping the previous view", "err",
+                             hd_error_message(&e));
+                hd_error_done(&e);
+                return;
+        }
+        size_t n_new = 0;
+        struct known_device *fresh = known_from_inventory(inv, &n_new);
+
+        pthread_mutex_lock(&h->lock);
+        if (!same_strv(h->last_problems, inv->problems)) {
+                for (size_t i = 0; inv->problems && inv->problems[i]; i++)
+                        hd_log_warn("device not available", "problem", inv->problems[i]);
+                hd_strv_free(h->last_problems);
+                h->last_problems = NULL;
+                for (size_t i = 0; inv->problems && inv->problems[i]; i++)
+                        hd_strv_push(&h->last_problems, inv->problems[i]);
+        }
+        /* Devices we knew that are gone now: tainted unless their group is optional. */
+        for (size_t i = 0; i < h->n_devices; i++) {
+                struct known_device *old = &h->devices[i];
+                if (known_find(fresh, n_new, old->name) || old->optional)
+                        continue;
+                fresh = hd_realloc_array(fresh, n_new + 1, sizeof(*fresh));
+                fresh[n_new++] = (struct known_device){ .name = hd_strdup(old->name),
+                                                        .healthy = false,
+                                                        .reason = hd_strdup("missing"),
+                                                        .json = json_incref(old->json) };
+                if (old->healthy)
+                        hd_log_error("device node is gone; tainting the device", "device",
+                                     old->name);
+        }
+        for (size_t i = 0; i < n_new; i++) {
+                struct known_device *old = known_find(h->devices, h->n_devices, fresh[i].name);
+                if (fresh[i].healthy && old && !old->healthy)
+                        hd_log_info("device is back", "device", fresh[i].name);
+                else if (!old)
+                        hd_log_v(h->checked_at ? 0 : 2, "device found", "device", fresh[i].name);
+        }
+        for (size_t i = 0; i < h->n_devices; i++)
+                if (!known_find(fresh, n_new, h->devices[i].name))
+                        hd_log_info("optional device removed", "device", h->devices[i].name);
+
+        bool changed = !same_devices(h->devices, h->n_devices, fresh, n_new);
+        known_free_all(h->devices, h->n_devices);
+        h->devices = fresh;
+        h->n_devices = n_new;
+        h->checked_at = time(NULL);
+        size_t healthy = 0;
+        for (size_t i = 0; i < n_new; i++)
+                healthy += fresh[i].healthy;
+        /* Streams hear every rescan (fresh timestamps keep the kubelet from calling devices
+         * Unknown); slices only change when the content does. */
+        broadcast_locked(h);
+        pthread_mutex_unlock(&h->lock);
+
+        kp_metrics_set_devices(h->metrics, (unsigned)healthy, (unsigned)(n_new - healthy));
+        if (h->kdriver)
+                kp_driver_set_inventory(h->kdriver, inv);
+        else
+                kp_inventory_free(inv);
+        if ((changed || force_publish) && h->publisher)
+                kp_publisher_set_devices(h->publisher, kp_health_published_devices(h));
+}
+
+/* Directory to watch for a match pattern: the part before the first wildcard, or the parent of
+ * an explicit path; the nearest existing ancestor when that is missing. */
+static char *watch_dir_for(const char *pattern)
+{
+        size_t plain = strcspn(pattern, "*?[");
+        _cleanup_free_ char *dir = hd_strndup(pattern, plain);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+                *slash = '\0';
+        for (;;) {
+                struct stat st;
+                if (!*dir)
+                        return hd_strdup("/");
+                if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+                        return TAKE_PTR(dir);
+                slash = strrchr(dir, '/');
+                if (!slash)
+                        return hd_strdup("/");
+                *slash = '\0';
+        }
+}
+
+static void add_watches(struct kp_health *h)
+{
+        const uint32_t mask = IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO |
+                              IN_DELETE_SELF | IN_MOVE_SELF;
+        for (size_t g = 0; g < h->config->n_groups; g++) {
+                const struct kp_group *grp = &h->config->groups[g];
+                char **lists[2] = { grp->paths, grp->globs };
+                for (int l = 0; l < 2; l++)
+                        for (size_t i = 0; lists[l] && lists[l][i]; i++) {
+                                _cleanup_free_ char *dir = watch_dir_for(lists[l][i]);
+                                if (inotify_add_watch(h->inotify_fd, dir, mask) < 0)
+                                        hd_log_v(2, "cannot watch directory", "dir", dir, "err",
+                                                 strerror(errno));
+                        }
+        }
+}
+
+static void *health_main(void *arg)
+{
+        struct kp_health *h = arg;
+        char buf[16 * (sizeof(struct inotify_event) + NAME_MAX + 1)];
+        for (;;) {
+                add_watches(h);
+                struct pollfd fds[2] = { { h->inotify_fd, POLLIN, 0 }, { h->wake_fd[0], POLLIN, 0 } };
+                int n = poll(fds, 2, h->rescan_ms);
+                if (n < 0 && errno != EINTR)
+                        break;
+                if (fds[1].revents)
+                        break; /* stop */
+                if (n > 0 && fds[0].revents) {
+                        /* Let a burst of events (udev creating several nodes) settle. */
+                        struct pollfd settle = { h->wake_fd[0], POLLIN, 0 };
+                        if (poll(&settle, 1, 50) > 0)
+                                break;
+                        while (read(h->inotify_fd, buf, sizeof(buf)) > 0)
+                                ;
+                }
+                rescan(h, false);
+        }
+        return NULL;
+}
+
+struct kp_health *kp_health_new(const struct kp_health_options *o,
+                                const struct kp_inventory *initial)
+{
+        struct kp_health *h = hd_malloc0(sizeof(*h));
+        h->driver = hd_strdup(o->driver);
+        h->node = hd_strdup(o->node);
+        h->config = o->config;
+        h->kdriver = o->kdriver;
+        h->publisher = o->publisher;
+        h->metrics = o->metrics;
+        h->rescan_ms = o->rescan_ms > 0 ? o->rescan_ms : 5000;
+        h->inotify_fd = -1;
+        h->wake_fd[0] = h->wake_fd[1] = -1;
+        pthread_mutex_init(&h->lock, NULL);
+        h->devices = known_from_inventory(initial, &h->n_devices);
+        h->checked_at = time(NULL);
+        for (size_t i = 0; initial->problems && initial->problems[i]; i++)
+                hd_strv_push(&h->last_problems, initial->problems[i]);
+        size_t healthy = h->n_devices;
+        kp_metrics_set_devices(h->metrics, (unsigned)healthy, 0);
+        return h;
+}
+
+int kp_health_start(struct kp_health *h, struct hd_error *reterr)
+{
+        h->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (h->inotify_fd < 0)
+                return hd_error_set(reterr, errno, "inotify_init1");
+        if (pipe2(h->wake_fd, O_CLOEXEC | O_NONBLOCK) < 0)
+                return hd_error_set(reterr, errno, "pipe2");
+        if (pthread_create(&h->thread, NULL, health_main, h) != 0)
+                return hd_error_setf(reterr, EAGAIN, "cannot start the health thread");
+        h->started = true;
+        return 0;
+}
+
+struct kp_health *kp_health_free(struct kp_health *h)
+{
+        if (!h)
+                return NULL;
+        if (h->started) {
+                ssize_t w = write(h->wake_fd[1], "x", 1);
+                (void)w;
+                pthread_join(h->thread, NULL);
+        }
+        if (h->inotify_fd >= 0)
+                close(h->inotify_fd);
+        for (int i = 0; i < 2; i++)
+                if (h->wake_fd[i] >= 0)
+                        close(h->wake_fd[i]);
+        for (size_t i = 0; i < h->n_streams; i++)
+                rpc_call_unref(h->streams[i]);
+        known_free_all(h->devices, h->n_devices);
+        hd_strv_free(h->last_problems);
+        pthread_mutex_destroy(&h->lock);
+        free(h->driver);
+        free(h->node);
+        free(h);
+        return NULL;
+}

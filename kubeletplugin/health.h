@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Device health and hot-plug: watches the device directories (inotify, plus a periodic rescan
+ * as a fallback), rediscovers the inventory when something changes, and fans the result out:
+ * the driver gets the new inventory (prepare only hands out devices that exist now), the slice
+ * publisher gets the device list (a missing device of a non-optional group stays published
+ * with a NoSchedule taint "<driver>/unhealthy"; a vanished optional device is removed), and
+ * every open v1alpha1.DRAResourceHealth/NodeWatchResources stream gets the full list. */
+#pragma once
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "rpc/server.h"
+
+struct hd_error;
+struct kp_config;
+struct kp_driver;
+struct kp_health;
+struct kp_inventory;
+struct kp_metrics;
+struct kp_publisher;
+
+struct kp_health_options {
+        const char *driver;              /* driver name (taint key prefix) */
+        const char *node;                /* pool name in health reports */
+        const struct kp_config *config;  /* borrowed */
+        struct kp_driver *kdriver;       /* gets each new inventory; may be NULL in tests */
+        struct kp_publisher *publisher;  /* may be NULL */
+        struct kp_metrics *metrics;      /* may be NULL */
+        int rescan_ms;                   /* periodic rescan and stream refresh; 0 = 5000 */
+};
+
+/* Create the monitor with the devices of INITIAL (borrowed; read now). */
+struct kp_health *kp_health_new(const struct kp_health_options *opts,
+                                const struct kp_inventory *initial);
+
+/* Start the watcher thread. Returns 0 or -errno. */
+int kp_health_start(struct kp_health *h, struct hd_error *reterr);
+
+/* Stop and free. Open streams are left to the RPC server's shutdown. Takes NULL; returns NULL. */
+struct kp_health *kp_health_free(struct kp_health *h);
+
+/* The device list to publish right now (v1 shape, taints on unhealthy devices). New array. */
+json_t *kp_health_published_devices(struct kp_health *h);
+
+/* Fill METHODS (room for 1) with NodeWatchResources bound to H. */
+size_t kp_health_methods(struct kp_health *h, struct rpc_method *methods);
+
+/* Devices known and how many are healthy. */
+void kp_health_counts(struct kp_health *h, size_t *ret_total, size_t *ret_healthy);

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "kubeletplugin/plugin.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "base/fileio.h"
+#include "base/log.h"
+#include "base/strutil.h"
+#include "kube/kube.h"
+#include "kubeletplugin/config.h"
+#include "kubeletplugin/discovery.h"
+#include "kubeletplugin/dra_service.h"
+#include "kubeletplugin/driver.h"
+#include "kubeletplugin/health.h"
+#include "kubeletplugin/metrics.h"
+#include "kubeletplugin/names.h"
+#include "kubeletplugin/slice_publisher.h"
+#include "rpc/client.h"
+#include "rpc/server.h"
+#include "rpc/socket.h"
+
+#include "pluginregistration.pb-c.h"
+
+/* A DNS subdomain: lowercase alphanumerics, '-' and '.', labels not starting or ending with
+ * '-', at most MAX bytes. */
+static bool dns_subdomain(const char *s, size_t max)
+{
+        size_t n = s ? strlen(s) : 0;
+        if (n == 0 || n > max)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+                if (!alnum && c != '-' && c != '.')
+                        return false;
+                if (c == '-' && (i == 0 || i == n - 1 || s[i - 1] == '.' || s[i + 1] == '.'))
+                        return false;
+                if (c == '.' && (i == 0 || i == n - 1 || s[i - 1] == '.'))
+                        return false;
+        }
+        return true;
+}
+
+int kp_plugin_check_options(const struct kp_plugin_options *o, struct hd_error *reterr)
+{
+        if (!o->config_path)
+                return hd_error_setf(reterr, EINVAL, "--config is required");
+        if (!dns_subdomain(o->driver, 63))
+                return hd_error_setf(reterr, EINVAL,
+                                     "--driver-name '%s': must be a DNS subdomain of at most 63 "
+                                     "characters",
+                                     o->driver ? o->driver : "");
+        if (!dns_subdomain(o->node, 253))
+                return hd_error_setf(reterr, EINVAL,
+                                     "--node-name '%s' (or NODE_NAME): must be a DNS subdomain "
+                                     "(the node's name)",
+                                     o->node ? o->node : "");
+        if (o->pod_uid && *o->pod_uid &&
+            (!hd_filename_is_safe(o->pod_uid) || strspn(o->pod_uid, "abcdefABCDEF0123456789-") !=
+                                                         strlen(o->pod_uid)))
+                return hd_error_setf(reterr, EINVAL,
+                                     "--pod-uid '%s' (or POD_UID): expected a pod UID", o->pod_uid);
+        const char *dirs[][2] = { { "--kubelet-registry-dir", o->registry_dir },
+                                  { "--kubelet-plugins-dir", o->plugins_dir },
+                                  { "--cdi-root", o->cdi_root } };
+        for (size_t i = 0; i < HD_ARRAY_SIZE(dirs); i++)
+                if (!dirs[i][1] || dirs[i][1][0] != '/')
+                        return hd_error_setf(reterr, EINVAL, "%s '%s': must be an absolute path",
+                                             dirs[i][0], dirs[i][1] ? dirs[i][1] : "");
+        if (!hd_streq(o->mode, "auto") && !hd_streq(o->mode, "dra") &&
+            !hd_streq(o->mode, "device-plugin"))
+                return hd_error_setf(reterr, EINVAL,
+                                     "--mode '%s': expected auto, dra or device-plugin",
+                                     o->mode ? o->mode : "");
+        return 0;
+}
+
+/* --- claim source: GET from the API server ---------------------------------------------------- */
+
+struct claim_source {
+        struct kube_client *client;
+        const char *version;
+};
+
+static int fetch_claim(void *userdata, const char *ns, const char *name, json_t **ret,
+                       struct hd_error *reterr)
+{
+        struct claim_source *src = userdata;
+        struct kube_resource res = { "resource.k8s.io", src->version, "resourceclaims" };
+        _cleanup_free_ char *path = kube_path(&res, ns, name, NULL);
+        return kube_get(src->client, path, ret, reterr);
+}
+
+/* --- /healthz: both sockets answer ------------------------------------------------------------ */
+
+struct health_probe {
+        const char *dra_socket;
+        const char *reg_target;
+};
+
+static int healthz(void *userdata, struct hd_error *reterr)
+{
+        struct health_probe *hp = userdata;
+        if (!rpc_socket_is_live(hp->dra_socket))
+                return hd_error_setf(reterr, ECONNREFUSED, "DRA socket '%s' does not answer",
+                                     hp->dra_socket);
+        Pluginregistration__InfoRequest in = PLUGINREGISTRATION__INFO_REQUEST__INIT;
+        ProtobufCMessage *reply = NULL;
+        int r = rpc_client_unary(hp->reg_target, "/pluginregistration.Registration/GetInfo",
+                                 &in.base, &pluginregistration__plugin_info__descriptor, 2000,
+                                 &reply, reterr);
+        if (reply)
+                protobuf_c_message_free_unpacked(reply, NULL);
+        return r;
+}
+
+/* --- run ---------------------------------------------------------------------------------------- */
+
+struct plugin {
+        struct kp_config *config;
+        struct kube_config *kcfg;
+        struct kube_client *client;
+        char *api_version;
+        struct kp_metrics *metrics;
+        struct kp_driver *driver;
+        struct kp_publisher *publisher;
+        struct kp_health *health;
+        struct rpc_server *dra_server, *reg_server;
+        struct kp_http *http;
+        char *dra_socket, *reg_socket, *reg_target, *state_dir, *checkpoint;
+        char **versions;
+        struct kp_dra_service dra;
+        struct kp_registration reg;
+        struct claim_source source;
+        struct health_probe probe;
+};
+
+static void plugin_done(struct plugin *p)
+{
+        /* Registration first: the kubelet sees the socket go and stops sending calls. Then the
+         * DRA server (its shutdown closes health streams through health callbacks, so the
+         * health monitor must still exist), then the rest. Slices stay published. */
+        p->reg_server = rpc_server_free(p->reg_server);
+        p->dra_server = rpc_server_free(p->dra_server);
+        p->http = kp_http_stop(p->http);
+        p->health = kp_health_free(p->health);
+        p->publisher = kp_publisher_free(p->publisher);
+        p->driver = kp_driver_free(p->driver);
+        p->metrics = kp_metrics_free(p->metrics);
+        p->client = kube_client_free(p->client);
+        p->kcfg = kube_config_free(p->kcfg);
+        p->config = kp_config_free(p->config);
+        free(p->api_version);
+        free(p->dra_socket);
+        free(p->reg_socket);
+        free(p->reg_target);
+        free(p->state_dir);
+        free(p->checkpoint);
+        hd_strv_free(p->versions);
+}
+
+static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
+                        struct hd_error *reterr)
+{
+        int r = kp_config_load(o->config_path, &p->config, reterr);
+        if (r < 0)
+                return r;
+        struct kp_inventory *inv = NULL;
+        r = kp_discover(p->config, &inv, reterr);
+        if (r < 0)
+                return hd_error_wrap(reterr, "discover devices");
+        hd_log_info("devices discovered", "devices", HD_INT(inv->n_devices), "groups",
+                    HD_INT(p->config->n_groups));
+
+        /* API server. */
+        r = kube_config_load(o->kubeconfig, &p->kcfg, reterr);
+        if (r < 0)
+                goto fail_inv;
+        _cleanup_free_ char *ua = hd_asprintf("hostdev-kubelet-plugin/%s", HOSTDEV_VERSION);
+        struct kube_client_options copts = { .user_agent = ua };
+        r = kube_client_new(p->kcfg, &copts, &p->client, reterr);
+        if (r < 0)
+                goto fail_inv;
+        static const char *const preferred[] = { "v1", "v1beta2", "v1beta1", NULL };
+        r = kube_discover_group_version(p->client, "resource.k8s.io", preferred, &p->api_version,
+                                        reterr);
+        if (r < 0) {
+                if (hd_streq(o->mode, "dra") || r == -ENOENT)
+                        hd_error_wrap(reterr, "the API server does not serve DRA "
+                                              "(resource.k8s.io); device-plugin mode is not "
+                                              "available in this version");
+                goto fail_inv;
+        }
+        hd_log_info("using resource.k8s.io", "version", p->api_version);
+
+        /* State and driver. */
+        p->state_dir = hd_asprintf("%s/%s", o->plugins_dir, o->driver);
+        r = hd_mkdir_p(p->state_dir, 0750, reterr);
+        if (r < 0)
+                goto fail_inv;
+        r = hd_mkdir_p(o->cdi_root, 0755, reterr);
+        if (r < 0)
+                goto fail_inv;
+        p->checkpoint = hd_asprintf("%s/checkpoint.json", p->state_dir);
+        p->metrics = kp_metrics_new(o->driver);
+        p->source = (struct claim_source){ p->client, p->api_version };
+        struct kp_driver_options dopts = { .driver = o->driver, .node = o->node,
+                                           .cdi_root = o->cdi_root,
+                                           .checkpoint_path = p->checkpoint,
+                                           .fetch = fetch_claim, .fetch_userdata = &p->source };
+        struct kp_publisher_options popts = { .driver = o->driver, .node = o->node,
+                                              .api_version = p->api_version,
+                                              .client = p->client, .metrics = p->metrics };
+        p->publisher = kp_publisher_new(&popts);
+        struct kp_health_options hopts = { .driver = o->driver, .node = o->node,
+                                           .config = p->config, .publisher = p->publisher,
+                                           .metrics = p->metrics, .rescan_ms = o->rescan_ms };
+        p->health = kp_health_new(&hopts, inv);
+        p->driver = kp_driver_new(&dopts, p->config, inv); /* takes inv */
+        inv = NULL;
+        r = kp_driver_start(p->driver, reterr);
+        if (r < 0)
+                return r;
+        kp_metrics_set_prepared_claims(p->metrics, (unsigned)kp_driver_prepared_claims(p->driver));
+        kp_publisher_set_devices(p->publisher, kp_health_published_devices(p->health));
+
+        /* Sockets: serve DRA first, then register (the kubelet may call at once). */
+        const char *suffix = o->pod_uid && *o->pod_uid ? o->pod_uid : NULL;
+        p->dra_socket = suffix ? hd_asprintf("%s/dra-%s.sock", p->state_dir, suffix)
+                               : hd_asprintf("%s/dra.sock", p->state_dir);
+        p->reg_socket = suffix ? hd_asprintf("%s/%s-%s-reg.sock", o->registry_dir, o->driver, suffix)
+                               : hd_asprintf("%s/%s-reg.sock", o->registry_dir, o->driver);
+        p->reg_target = hd_asprintf("unix:%s", p->reg_socket);
+        p->dra = (struct kp_dra_service){ .driver = p->driver, .metrics = p->metrics };
+        struct rpc_method dra_methods[5];
+        size_t n = kp_dra_service_methods(&p->dra, dra_methods);
+        n += kp_health_methods(p->health, dra_methods + n);
+        p->dra_server = rpc_server_new(p->dra_socket, dra_methods, n, NULL, reterr);
+        if (!p->dra_server)
+                return -EINVAL;
+        r = rpc_server_start(p->dra_server, reterr);
+        if (r < 0)
+                return hd_error_wrap(reterr, "serve DRA socket");
+
+        hd_strv_push(&p->versions, KP_SERVICE_DRA_V1);
+        hd_strv_push(&p->versions, KP_SERVICE_DRA_V1BETA1);
+        hd_strv_push(&p->versions, KP_SERVICE_HEALTH);
+        p->reg = (struct kp_registration){ .driver = o->driver, .endpoint = p->dra_socket,
+                                           .supported_versions = p->versions,
+                                           .metrics = p->metrics };
+        struct rpc_method reg_methods[2];
+        size_t nr = kp_registration_methods(&p->reg, reg_methods);
+        p->reg_server = rpc_server_new(p->reg_socket, reg_methods, nr, NULL, reterr);
+        if (!p->reg_server)
+                return -EINVAL;
+        r = rpc_server_start(p->reg_server, reterr);
+        if (r < 0)
+                return hd_error_wrap(reterr, "serve registration socket");
+
+        r = kp_publisher_start(p->publisher, reterr);
+        if (r < 0)
+                return hd_error_wrap(reterr, "start ResourceSlice publisher");
+        r = kp_health_start(p->health, reterr);
+        if (r < 0)
+                return r;
+        if (o->metrics_addr && *o->metrics_addr) {
+                p->probe = (struct health_probe){ p->dra_socket, p->reg_target };
+                unsigned port = 0;
+                r = kp_http_start(o->metrics_addr, p->metrics, healthz, &p->probe, &p->http, &port,
+                                  reterr);
+                if (r < 0)
+                        return r;
+                hd_log_info("serving metrics", "addr", o->metrics_addr, "port", HD_INT(port));
+        }
+        hd_log_info("plugin started", "driver", o->driver, "node", o->node, "dra", p->dra_socket,
+                    "registration", p->reg_socket);
+        return 0;
+fail_inv:
+        kp_inventory_free(inv);
+        return r;
+}
+
+int kp_plugin_run(const struct kp_plugin_options *o, struct hd_error *reterr)
+{
+        int r = kp_plugin_check_options(o, reterr);
+        if (r < 0)
+                return r;
+        if (hd_streq(o->mode, "device-plugin"))
+                return hd_error_setf(reterr, ENOTSUP,
+                                     "--mode device-plugin is not available in this version");
+        struct plugin p = { 0 };
+        r = plugin_start(&p, o, reterr);
+        if (r >= 0) {
+                sigset_t sigs;
+                sigemptyset(&sigs);
+                sigaddset(&sigs, SIGTERM);
+                sigaddset(&sigs, SIGINT);
+                int sig = 0;
+                sigwait(&sigs, &sig);
+                hd_log_info("stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        }
+        plugin_done(&p);
+        return r < 0 ? r : 0;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* hostdev-kubelet-plugin in DRA mode: everything between flag parsing and exit. */
+#pragma once
+
+#include <stdbool.h>
+
+struct hd_error;
+
+struct kp_plugin_options {
+        const char *config_path;        /* --config */
+        const char *driver;             /* --driver-name */
+        const char *node;               /* --node-name / NODE_NAME */
+        const char *pod_uid;            /* --pod-uid / POD_UID; NULL = no suffix */
+        const char *kubeconfig;         /* --kubeconfig; NULL = in-cluster */
+        const char *registry_dir;       /* --kubelet-registry-dir */
+        const char *plugins_dir;        /* --kubelet-plugins-dir */
+        const char *device_plugins_dir; /* --device-plugins-dir */
+        const char *cdi_root;           /* --cdi-root */
+        const char *mode;               /* auto | dra | device-plugin */
+        const char *metrics_addr;       /* --metrics-addr; NULL = off */
+        int rescan_ms;                  /* --health-interval-ms */
+};
+
+/* Validate OPTS and the names that become paths. Returns 0 or -EINVAL naming the flag. */
+int kp_plugin_check_options(const struct kp_plugin_options *opts, struct hd_error *reterr);
+
+/* Run until SIGTERM/SIGINT (which the caller must have blocked in every thread). Returns 0 on a
+ * clean stop, -errno when start-up failed (RETERR says why). */
+int kp_plugin_run(const struct kp_plugin_options *opts, struct hd_error *reterr);
