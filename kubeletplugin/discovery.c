@@ -121,11 +121,11 @@ static int collect(const struct kp_group *g, struct cand **ret, size_t *ret_n,
 
 static char *replica_name(const char *base, unsigned k)
 {
-        char suffix[16];
-        int len = snprintf(suffix, sizeof(suffix), "-%u", k);
+        _cleanup_free_ char *suffix = hd_asprintf("-%u", k);
         size_t keep = strlen(base);
-        if (keep + (size_t)len > KP_DNS_LABEL_MAX)
-                keep = KP_DNS_LABEL_MAX - (size_t)len;
+        /* Cut the base, not the suffix, so the name stays a label of at most 63. */
+        if (keep + strlen(suffix) > KP_DNS_LABEL_MAX)
+                keep = KP_DNS_LABEL_MAX - strlen(suffix);
         while (keep > 0 && base[keep - 1] == '-')
                 keep--;
         return hd_asprintf("%.*s%s", (int)keep, base, suffix);

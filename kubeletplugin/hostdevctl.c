@@ -101,8 +101,7 @@ static void print_device_table(const struct kp_inventory *inv)
         printf("%-32s %-12s %-6s %-9s %s\n", "DEVICE", "GROUP", "TYPE", "NUMBERS", "PATH");
         for (size_t i = 0; i < inv->n_devices; i++) {
                 const struct kp_device *d = &inv->devices[i];
-                char nums[32];
-                snprintf(nums, sizeof(nums), "%u:%u", d->major, d->minor);
+                _cleanup_free_ char *nums = hd_asprintf("%u:%u", d->major, d->minor);
                 printf("%-32s %-12s %-6c %-9s %s\n", d->name, d->group->name, d->type, nums,
                        d->path);
         }
