@@ -32,6 +32,7 @@ from sim_admin import handle_admin  # noqa: E402
 from sim_http import Req, Server, go_json_error  # noqa: E402
 from sim_pki import atomic_write, make_certs  # noqa: E402
 from sim_store import Store, now_rfc3339  # noqa: E402
+from sim_table import table  # noqa: E402
 from sim_types import builtin_types, crd_types  # noqa: E402
 from sim_watch import serve_watch  # noqa: E402
 
@@ -583,13 +584,20 @@ class ApiServer:
     def _accept_meta(self, req):
         return "as=PartialObjectMetadata" in req.h.headers.get("Accept", "")
 
+    def _accept_table(self, req):
+        return "as=Table" in req.h.headers.get("Accept", "")
+
     def _render_one(self, req, rt, version, obj):
+        if self._accept_table(req):
+            return table(rt, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]})
         if self._accept_meta(req):
             return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
                     "metadata": obj["metadata"]}
         return rt.render(obj, version)
 
     def _render_list(self, req, rt, version, items, md):
+        if self._accept_table(req):
+            return table(rt, items, md)
         if self._accept_meta(req):
             return {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
                     "metadata": md,

@@ -599,3 +599,18 @@ def test_pod_log_subresource(kube, apiserver):
     assert status == 200 and hdrs["content-type"] == "text/plain"
     assert raw == b"hello from default/lp/ctr\n"
     assert apiserver.request_log()[-1]["subresource"] == "log"
+
+
+@needs_captures
+def test_list_as_table(kube):
+    four_slices(kube)
+    cap = Capture("05-list-slices-as-table.http")
+    status, hdrs, raw = kube.request_raw("GET", cap.target,
+                                         headers={"Accept": cap.req_headers["Accept"]})
+    import json
+    obj = json.loads(raw)
+    assert status == 200 and obj["kind"] == "Table" and obj["apiVersion"] == "meta.k8s.io/v1"
+    assert [c["name"] for c in obj["columnDefinitions"]] == \
+        [c["name"] for c in cap.response["columnDefinitions"]]
+    assert [r["cells"][:3] for r in obj["rows"]] == [r["cells"][:3] for r in cap.response["rows"]]
+    assert obj["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
