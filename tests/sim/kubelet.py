@@ -47,6 +47,8 @@ PREPARE_TIMEOUT = 45.0
 GETINFO_TIMEOUT = 1.0
 KUBELET_SERVICES = ("v1.DRAPlugin", "v1beta1.DRAPlugin")
 HEALTH_SERVICE = "v1alpha1.DRAResourceHealth"
+DEFAULT_HEALTH_TIMEOUT = 30
+HEALTH_NAMES = {"HEALTHY": "Healthy", "UNHEALTHY": "Unhealthy", "UNKNOWN": "Unknown"}
 CONTAINER_LABEL = "io.hostdev.sim.kubelet"
 PODMAN_BASE = ["--runtime", "runc", "--network", "none", "--ulimit", "nofile=1024:1024",
                "--ulimit", "nproc=1024:1024"]
@@ -126,7 +128,9 @@ class Plugin:
                     devs = [{"pool": d.device.pool_name, "device": d.device.device_name,
                              "health": p.dra_health_v1alpha1_pb2.HealthStatus.Name(d.health),
                              "last_updated_time": d.last_updated_time,
-                             "message": getattr(d, "message", "")} for d in resp.devices]
+                             "timeout": d.health_check_timeout_seconds or DEFAULT_HEALTH_TIMEOUT,
+                             "received": time.time(),
+                             "message": d.message} for d in resp.devices]
                     self.kubelet.health[self.driver] = devs
                     self.kubelet.health_updates += 1
             except grpc.RpcError as e:
@@ -347,6 +351,10 @@ class PodWorker:
 
     def _check_containers(self):
         changed = False
+        sig = [self._resources_status(c) for c in self.pod["spec"].get("containers") or []]
+        if sig != getattr(self, "_health_sig", None):
+            self._health_sig = sig
+            changed = True
         for c in self.containers.values():
             before = c.exit_code, c.container_id
             c.poll()
@@ -376,7 +384,31 @@ class PodWorker:
                 "exitCode": c.exit_code, "reason": "Completed" if c.exit_code == 0 else "Error",
                 "startedAt": c.started_at, "finishedAt": c.finished_at,
                 "containerID": st.get("containerID", "")}}
+        ars = self._resources_status(ctr)
+        if ars:
+            st["allocatedResourcesStatus"] = ars
         return st
+
+    def _resources_status(self, ctr):
+        """containerStatuses[].allocatedResourcesStatus like the 1.36 kubelet: one entry per
+        claim reference, one resource per CDI ID with the health the driver last reported."""
+        out = []
+        for rc in (ctr.get("resources") or {}).get("claims") or []:
+            uid = self.claim_uids.get(rc.get("name"))
+            info = self.k.prepared_claims().get(uid) if uid else None
+            if not info:
+                continue
+            want = rc.get("request")
+            res = []
+            for driver, devs in sorted(info["drivers"].items()):
+                for d in devs:
+                    if want and d["request_names"] and want not in d["request_names"]:
+                        continue
+                    h = self.k.device_health(driver, d["pool"], d["device"])
+                    res += [{"resourceID": i, "health": h} for i in d["cdi_device_ids"]]
+            name = f"claim:{rc['name']}" + (f"/{want}" if want else "")
+            out.append({"name": name, "resources": res})
+        return out
 
     def _set_status_pending(self):
         self._push_status()
@@ -815,6 +847,15 @@ class Kubelet:
             if self._wipe_slices(d):
                 with self._lock:
                     self._wipe_at.pop(d, None)
+
+    def device_health(self, driver, pool, device):
+        """Healthy / Unhealthy / Unknown (no report, or report older than its timeout)."""
+        for d in self.health.get(driver) or []:
+            if d["pool"] == pool and d["device"] == device:
+                if time.time() - d["received"] > d["timeout"]:
+                    return "Unknown"
+                return HEALTH_NAMES.get(d["health"], "Unknown")
+        return "Unknown"
 
     def registered_drivers(self):
         with self._lock:

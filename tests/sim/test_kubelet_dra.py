@@ -232,12 +232,28 @@ def test_reregister_on_mtime_change_and_health_stream(env):
         os.unlink(dot)
 
 
-def test_health_stream_consumed(env):
+def test_health_stream_in_pod_status(env):
     driver, plugin = env.plugin(extra=["--health", "--versions",
                                        "v1.DRAPlugin,v1beta1.DRAPlugin,v1alpha1.DRAResourceHealth"])
     env.kubelet.wait_registered(driver, 5)
     h = wait_for(lambda: env.kubelet.health.get(driver), what="health message")
     assert h[0]["device"] == "d0" and h[0]["health"] == "HEALTHY"
+    wait_for(lambda: slices_of(env.client, driver), what="slice")
+    setup_class_and_template(env.client, driver)
+    env.client.create("/api/v1/namespaces/default/pods", pod(
+        "h", "sleep 3600", claims=[("dev", {"resourceClaimTemplateName": "one-dev"})]))
+    env.kubelet.wait_pod_phase("default", "h", phases=("Running",), timeout=30)
+    uid = env.kubelet.worker("default", "h").claim_uids["dev"]
+
+    def ars():
+        st = env.client.get("/api/v1/namespaces/default/pods/h")["status"]
+        return st["containerStatuses"][0].get("allocatedResourcesStatus")
+    want = [{"name": "claim:dev", "resources": [
+        {"resourceID": f"k8s.{driver}/claim={uid}-d0", "health": "Healthy"}]}]
+    wait_for(lambda: ars() == want, what="Healthy in pod status")
+    plugin.send_signal(signal.SIGUSR1)
+    want[0]["resources"][0]["health"] = "Unhealthy"
+    wait_for(lambda: ars() == want, what="Unhealthy in pod status")
 
 
 def test_slices_wiped_at_start_and_after_plugin_gone(env):

@@ -6,7 +6,8 @@ Serves the DRA service (v1 and/or v1beta1 DRAPlugin, optionally v1alpha1.DRAReso
 <registry-dir>/<driver>-reg.sock; publishes one ResourceSlice (pool = node) with one device per
 --device NAME=HOSTPATH; NodePrepareResources GETs each claim, writes a per-claim CDI spec
 <cdi-dir>/k8s.<driver>-claim_<uid>.json with the character device node(s) and returns the CDI
-IDs; NodeUnprepareResources removes the spec. Every RPC is appended as a JSON line to --calls-log.
+IDs; NodeUnprepareResources removes the spec. With --health it streams device health every
+second (SIGUSR1 toggles the first device between HEALTHY and UNHEALTHY). Every RPC is appended as a JSON line to --calls-log.
 Prints "READY" on stdout once both sockets serve; SIGTERM removes both sockets and exits.
 """
 
@@ -61,6 +62,8 @@ class DraPlugin:
         self.prepared = {}
         self.lock = threading.Lock()
         self.unprepare_failures = a.fail_unprepare_times
+        self.unhealthy = set()
+        self.health_changed = threading.Event()
         self.registered = threading.Event()
         self.reg_status = None
         self.dra_sock = os.path.join(a.plugins_dir, a.driver, "dra.sock")
@@ -180,10 +183,13 @@ class DraPlugin:
                 while context.is_active():
                     devs = [hp.DeviceHealth(device=hp.DeviceIdentifier(pool_name=plugin.a.node,
                                                                        device_name=n),
-                                            health=hp.HEALTHY, last_updated_time=int(time.time()))
+                                            health=hp.UNHEALTHY if n in plugin.unhealthy
+                                            else hp.HEALTHY,
+                                            last_updated_time=int(time.time()))
                             for n in sorted(plugin.devices)]
                     yield hp.NodeWatchResourcesResponse(devices=devs)
-                    time.sleep(1.0)
+                    plugin.health_changed.wait(1.0)
+                    plugin.health_changed.clear()
         return H()
 
     def make_reg_servicer(self):
@@ -232,6 +238,11 @@ class DraPlugin:
         self.reg_server.add_insecure_port("unix://" + self.reg_sock)
         self.reg_server.start()
 
+    def toggle_first(self):
+        first = sorted(self.devices)[0]
+        self.unhealthy ^= {first}
+        self.health_changed.set()
+
     def shutdown(self):
         for srv in (getattr(self, "reg_server", None), getattr(self, "dra_server", None)):
             if srv is not None:
@@ -249,6 +260,7 @@ def main(argv=None):
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
+    signal.signal(signal.SIGUSR1, lambda *_: plugin.toggle_first())
     plugin.serve()
     if not a.no_publish:
         for _ in range(50):
