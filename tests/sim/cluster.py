@@ -9,6 +9,8 @@ In-process (pytest fixtures):
     c.dirs(node)        {"registry", "plugins", "device_plugins", "cdi"}
     c.kubeconfig        admin kubeconfig path     c.node_kubeconfig(node) kubeconfig as system:node:<n>
     c.logs() -> {name: text};  c.dump_logs(stream)  (tests print these when they fail)
+    c.container_output(ns, pod, ctr) -> {"stdout", "stderr", "exit_code"}
+    c.wait_pod_phase(ns, pod, phases=("Succeeded", "Failed"), timeout=30) -> pod
     c.stop()
 
 As a process (README demo, e2e tests of the C plugin):
@@ -127,6 +129,17 @@ class SimCluster:
         with open(path, "w") as f:
             json.dump(cfg, f, indent=1)
         return path
+
+    def container_output(self, ns, pod, ctr):
+        """{"stdout", "stderr", "exit_code"} of a container on whichever node ran it."""
+        for k in self.kubelets.values():
+            out = k.container_output(ns, pod, ctr)
+            if out is not None:
+                return out
+        return None
+
+    def wait_pod_phase(self, ns, pod, phases=("Succeeded", "Failed"), timeout=30.0):
+        return next(iter(self.kubelets.values())).wait_pod_phase(ns, pod, phases, timeout)
 
     def stop(self):
         for k in self.kubelets.values():
