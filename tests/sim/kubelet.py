@@ -321,7 +321,10 @@ class PodWorker:
             cmd += ["-e", f"{k}={v}"]
         if ctr.get("workingDir"):
             cmd += ["--workdir", ctr["workingDir"]]
-        cmd += ["--rootfs", self.k.rootfs]
+        # ":O" mounts the shared rootfs as an overlay: runc creates bind-mount targets (device
+        # nodes, /mock/so/*.so) inside the rootfs, and without the overlay those stubs would
+        # leak into every later container and make it look as if it got other pods' devices.
+        cmd += ["--rootfs", self.k.rootfs + ":O"]
         argv = list(ctr.get("command") or []) + list(ctr.get("args") or [])
         if not argv:
             argv = ["/bin/sh"]

@@ -35,7 +35,7 @@ def build_rootfs(cache_dir=None):
     st = os.stat(BUSYBOX)
     if cache_dir is None:
         cache_dir = os.path.join(tempfile.gettempdir(),
-                                 f"hdsim-rootfs-{os.getuid()}-{st.st_size}-{int(st.st_mtime)}")
+                                 f"hdsim-rootfs-v2-{os.getuid()}-{st.st_size}-{int(st.st_mtime)}")
     with _lock:
         if os.path.exists(os.path.join(cache_dir, ".complete")):
             return cache_dir
