@@ -1,0 +1,252 @@
+#!/usr/bin/python3
+"""The README demo: the whole DRA flow of hostdev-kubelet-plugin on the simulated control plane
+with the seed's mock devices and real podman containers.
+
+  1. create the 8 mock devices of deploy/examples/mock-gpus.yaml (/dev/mock/device_0..7, their
+     /mock/so/device_N.so libraries and /mock/bin/list_device.sh)
+  2. start the simulated API server, scheduler and kubelet (tests/sim)
+  3. start hostdev-kubelet-plugin with the seed config
+  4. apply a DeviceClass and two pods using ResourceClaimTemplates for 4 and 3 mock GPUs
+  5. print the ResourceSlices, the claims' allocations, the CDI spec files and what each
+     container sees, then the one device left free
+  6. delete the pods and show the specs gone; tear everything down
+
+Run as root: /usr/bin/python3 scripts/demo.py --build-dir build
+"""
+import argparse
+import glob
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
+sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
+
+from cluster import SimCluster  # noqa: E402
+
+DRIVER = "hostdev.example.com"
+NODE = "demo-node"
+CDI_ROOT = "/var/run/cdi"
+CONFIG = os.path.join(SRC, "deploy", "examples", "mock-gpus.yaml")
+
+
+def say(title):
+    print("\n\033[1m== %s\033[0m" % title, flush=True)
+
+
+def wait_for(what, cond, timeout=60.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise TimeoutError("timed out waiting for " + what)
+
+
+class MockDevices:
+    """The seed's mock devices, created for real and removed afterwards (only what we made)."""
+
+    def __init__(self):
+        self.created = []
+
+    def _mkdir(self, path):
+        if not os.path.isdir(path):
+            os.makedirs(path)
+            self.created.append(path)
+
+    def create(self):
+        self._mkdir("/dev/mock")
+        self._mkdir("/mock/so")
+        self._mkdir("/mock/bin")
+        for i in range(8):
+            node = "/dev/mock/device_%d" % i
+            if not os.path.exists(node):
+                os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+                self.created.append(node)
+            lib = "/mock/so/device_%d.so" % i
+            if not os.path.exists(lib):
+                with open(lib, "w") as f:
+                    f.write("mock library for device %d\n" % i)
+                self.created.append(lib)
+        script = "/mock/bin/list_device.sh"
+        if not os.path.exists(script):
+            with open(script, "w") as f:
+                f.write("#!/bin/sh\nls /dev/mock\n")
+            os.chmod(script, 0o755)
+            self.created.append(script)
+
+    def remove(self):
+        for path in reversed(self.created):
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.lexists(path):
+                os.unlink(path)
+        for d in ("/mock",):
+            if os.path.isdir(d) and not os.listdir(d):
+                os.rmdir(d)
+
+
+def our_slices(client):
+    items = client.list("/apis/resource.k8s.io/v1/resourceslices")["items"]
+    return [s for s in items if s["spec"]["driver"] == DRIVER and s["spec"].get("nodeName") == NODE]
+
+
+def print_slices(client):
+    print("%-36s %-10s %-20s %-4s %s" % ("NAME", "NODE", "DRIVER", "GEN", "DEVICES"))
+    for s in our_slices(client):
+        devs = s["spec"]["devices"]
+        print("%-36s %-10s %-20s %-4s %d: %s" % (
+            s["metadata"]["name"], s["spec"]["nodeName"], s["spec"]["driver"],
+            s["spec"]["pool"]["generation"], len(devs), ", ".join(d["name"] for d in devs)))
+    dev = our_slices(client)[0]["spec"]["devices"][0]
+    print("attributes of %s: %s" % (dev["name"], json.dumps(dev["attributes"], sort_keys=True)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build-dir", default=os.path.join(SRC, "build"))
+    args = ap.parse_args()
+    plugin_bin = os.path.join(os.path.abspath(args.build_dir), "hostdev-kubelet-plugin")
+    if not os.access(plugin_bin, os.X_OK):
+        sys.exit("demo: %s is not built" % plugin_bin)
+    if os.geteuid() != 0:
+        sys.exit("demo: must run as root (it creates device nodes and runs podman)")
+
+    start = time.monotonic()
+    work = tempfile.mkdtemp(prefix="hd-demo-", dir="/tmp")
+    devices = MockDevices()
+    cluster = plugin = None
+    plugin_log = os.path.join(work, "plugin.log")
+    ok = False
+    try:
+        say("1. Creating the 8 mock devices of the seed config")
+        devices.create()
+        print(subprocess.run(["ls", "-l", "/dev/mock"], capture_output=True, text=True).stdout,
+              end="")
+
+        say("2. Starting the simulated API server, scheduler and kubelet (tests/sim)")
+        cluster = SimCluster(os.path.join(work, "c"), nodes=(NODE,), device_plugins=False,
+                             cdi_dir=CDI_ROOT).start()
+        client = cluster.client
+        dirs = cluster.dirs(NODE)
+        print("API server %s, node %s" % (cluster.api.url, NODE))
+
+        say("3. Starting hostdev-kubelet-plugin with deploy/examples/mock-gpus.yaml")
+        with open(plugin_log, "w") as log:
+            plugin = subprocess.Popen(
+                [plugin_bin, "--config", CONFIG, "--driver-name", DRIVER, "--node-name", NODE,
+                 "--kubeconfig", cluster.kubeconfig, "--kubelet-registry-dir", dirs["registry"],
+                 "--kubelet-plugins-dir", dirs["plugins"], "--cdi-root", CDI_ROOT],
+                stdout=log, stderr=log)
+        cluster.kubelets[NODE].wait_registered(DRIVER, timeout=20)
+        print("registered with the kubelet; ResourceSlices:")
+        wait_for("slices", lambda: our_slices(client))
+        print_slices(client)
+
+        say("4. Applying a DeviceClass and two pods (4 and 3 mock GPUs)")
+        client.create("/apis/resource.k8s.io/v1/deviceclasses", {
+            "apiVersion": "resource.k8s.io/v1", "kind": "DeviceClass",
+            "metadata": {"name": "mock-gpu"},
+            "spec": {"selectors": [{"cel": {"expression": 'device.driver == "%s"' % DRIVER}}]}})
+        for name, count in (("four-gpus", 4), ("three-gpus", 3)):
+            client.create("/apis/resource.k8s.io/v1/namespaces/default/resourceclaimtemplates", {
+                "apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaimTemplate",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"spec": {"devices": {"requests": [{"name": "gpus", "exactly": {
+                    "deviceClassName": "mock-gpu", "count": count}}]}}}})
+        for pod, tmpl in (("pod-a", "four-gpus"), ("pod-b", "three-gpus")):
+            client.create("/api/v1/namespaces/default/pods", {
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod, "namespace": "default"},
+                "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                         "resourceClaims": [{"name": "gpus", "resourceClaimTemplateName": tmpl}],
+                         "containers": [{"name": "ctr", "image": "busybox",
+                                         "command": ["/bin/sh", "-c",
+                                                     "ls /dev/mock /mock/so /usr/local/bin; "
+                                                     "sleep 600"],
+                                         "resources": {"claims": [{"name": "gpus"}]}}]}})
+            print("pod/%s created (claim from template %s)" % (pod, tmpl))
+
+        def running(pod):
+            st = client.get("/api/v1/namespaces/default/pods/" + pod).get("status", {})
+            return st.get("phase") == "Running"
+        for pod in ("pod-a", "pod-b"):
+            wait_for(pod + " running", lambda: running(pod), timeout=60)
+
+        say("5a. The claims' allocations")
+        claims = client.list("/apis/resource.k8s.io/v1/namespaces/default/resourceclaims")["items"]
+        allocated = set()
+        for c in sorted(claims, key=lambda c: c["metadata"]["name"]):
+            res = c["status"]["allocation"]["devices"]["results"]
+            allocated.update(r["device"] for r in res)
+            print("%-24s uid=%s reservedFor=%s" % (c["metadata"]["name"], c["metadata"]["uid"],
+                                                  [r["name"] for r in c["status"]["reservedFor"]]))
+            print("    " + ", ".join("%s/%s" % (r["pool"], r["device"]) for r in res))
+
+        say("5b. The CDI spec files the plugin wrote (one per claim) in " + CDI_ROOT)
+        specs = sorted(glob.glob(os.path.join(CDI_ROOT, "k8s.%s-claim_*.json" % DRIVER)))
+        for path in specs:
+            with open(path) as f:
+                spec = json.load(f)
+            print("%s  (cdiVersion %s, kind %s)" % (os.path.basename(path), spec["cdiVersion"],
+                                                     spec["kind"]))
+            for d in spec["devices"]:
+                nodes = [n["path"] for n in d["containerEdits"].get("deviceNodes", [])]
+                mounts = [m["containerPath"] for m in d["containerEdits"].get("mounts", [])]
+                print("    %s: nodes %s mounts %s" % (d["name"], nodes, mounts))
+            common = [m["containerPath"] for m in spec.get("containerEdits", {}).get("mounts", [])]
+            print("    claim-wide mounts: %s" % common)
+
+        say("5c. What each container sees (podman, with the CDI IDs from NodePrepareResources)")
+        for pod in ("pod-a", "pod-b"):
+            out = wait_for("output of " + pod, lambda: cluster.kubelets[NODE].container_output(
+                "default", pod, "ctr").get("stdout"), timeout=30)
+            print("--- %s: ls /dev/mock /mock/so /usr/local/bin" % pod)
+            print(out.rstrip())
+
+        say("5d. Devices still free on %s" % NODE)
+        every = [d["name"] for s in our_slices(client) for d in s["spec"]["devices"]]
+        free = [d for d in every if d not in allocated]
+        print("%d of %d free: %s" % (len(free), len(every), ", ".join(free)))
+
+        say("6. Deleting the pods")
+        for pod in ("pod-a", "pod-b"):
+            client.delete("/api/v1/namespaces/default/pods/" + pod)
+        wait_for("specs removed", lambda: not glob.glob(
+            os.path.join(CDI_ROOT, "k8s.%s-claim_*.json" % DRIVER)), timeout=60)
+        print("CDI specs of %s left in %s: none" % (DRIVER, CDI_ROOT))
+        ok = True
+    finally:
+        say("Tearing down")
+        if plugin:
+            plugin.send_signal(signal.SIGTERM)
+            try:
+                rc = plugin.wait(10)
+            except subprocess.TimeoutExpired:
+                plugin.kill()
+                rc = plugin.wait()
+            print("hostdev-kubelet-plugin exited with %d" % rc)
+        if cluster:
+            if not ok:
+                cluster.dump_logs(sys.stdout, tail=40)
+            cluster.stop()
+        if not ok and os.path.exists(plugin_log):
+            print("--- plugin log ---")
+            print(open(plugin_log).read()[-4000:])
+        for path in glob.glob(os.path.join(CDI_ROOT, "k8s.%s-claim_*.json" % DRIVER)):
+            os.unlink(path)
+        devices.remove()
+        shutil.rmtree(work, ignore_errors=True)
+        print("done in %.1f s" % (time.monotonic() - start))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
