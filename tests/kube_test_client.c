@@ -10,7 +10,7 @@
  *   informer GROUP VERSION RESOURCE [--ns NS] [--label S] [--field S] [--watch-timeout S]
  *           prints ADDED/UPDATED/DELETED/SYNCED lines; SIGUSR1 dumps the cache; SIGTERM stops
  *   discover GROUP V1,V2,...        discover-resource GROUP VERSION RESOURCE
- *   parallel-get PATH THREADS COUNT
+ *   parallel-get PATH THREADS COUNT       get-loop PATH COUNT INTERVAL_MS (one line per GET)
  *
  * Output is JSON (or event lines) on stdout. A failure prints
  * "error: errno=<NAME> http=<status>: <message>" on stderr and exits with the errno value. */
@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/cleanup.h"
 #include "base/error.h"
@@ -298,6 +299,27 @@ static int cmd_parallel(struct kube_client *c, const char *path, int threads, in
         return failures ? EIO : 0;
 }
 
+static int cmd_get_loop(struct kube_client *c, const char *path, int count, int interval_ms)
+{
+        int ret = 0;
+        for (int i = 0; i < count; i++) {
+                struct hd_error e = HD_ERROR_INIT;
+                _cleanup_json_ json_t *j = NULL;
+                int r = kube_get(c, path, &j, &e);
+                if (r < 0) {
+                        printf("%d error %s\n", i, hd_error_message(&e));
+                        ret = -r;
+                } else {
+                        printf("%d ok\n", i);
+                }
+                fflush(stdout);
+                hd_error_done(&e);
+                struct timespec ts = { interval_ms / 1000, (long)(interval_ms % 1000) * 1000000L };
+                nanosleep(&ts, NULL);
+        }
+        return ret;
+}
+
 static int run(int argc, char **argv)
 {
         static const struct option longopts[] = {
@@ -404,6 +426,9 @@ static int run(int argc, char **argv)
                 r = kube_discover_resource(c, argv[1], argv[2], argv[3], &e);
                 if (r >= 0)
                         printf("%s\n", r ? "yes" : "no");
+        } else if (hd_streq(cmd, "get-loop") && argc == 4) {
+                ret = cmd_get_loop(c, argv[1], atoi(argv[2]), atoi(argv[3]));
+                goto done;
         } else if (hd_streq(cmd, "parallel-get") && argc == 4) {
                 ret = cmd_parallel(c, argv[1], atoi(argv[2]), atoi(argv[3]));
                 goto done;
