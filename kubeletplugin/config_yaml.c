@@ -15,6 +15,7 @@
 #include "base/error.h"
 #include "base/strutil.h"
 #include "kubeletplugin/config-internal.h"
+#include "kubeletplugin/names.h"
 
 /* Visits of nodes; bounds the work an alias-heavy document can cause. */
 #define NODE_BUDGET 200000
@@ -118,7 +119,7 @@ static int dec_string(struct ydec *d, yaml_node_t *n, const char *key, void *fie
         if (r < 0)
                 return r;
         if (n->data.scalar.length == 0)
-                return yerr(d, n, "'%s' must not be empty", key);
+                return yerr(d, n, "'%s' must not be empty; give a value or remove the key", key);
         if (strlen(scalar(n)) != n->data.scalar.length)
                 return yerr(d, n, "'%s' contains a NUL character; remove it", key);
         *(char **)field = hd_strdup(scalar(n));
@@ -139,7 +140,9 @@ static int dec_bool(struct ydec *d, yaml_node_t *n, const char *key, void *field
         return 0;
 }
 
-static int parse_uint(struct ydec *d, yaml_node_t *n, const char *key, unsigned max, unsigned *ret)
+/* An unsigned integer from MIN to MAX, in decimal. */
+static int parse_uint(struct ydec *d, yaml_node_t *n, const char *key, unsigned min, unsigned max,
+                      unsigned *ret)
 {
         int r = expect_scalar(d, n, key, "an integer");
         if (r < 0)
@@ -148,29 +151,22 @@ static int parse_uint(struct ydec *d, yaml_node_t *n, const char *key, unsigned 
         char *end = NULL;
         errno = 0;
         unsigned long v = strtoul(s, &end, 10);
-        if (!*s || *end || errno || s[0] == '-' || s[0] == '+' || v > max)
-                return yerr(d, n, "'%s' must be an integer from 1 to %u, got '%s'", key, max, s);
+        if (!*s || *end || errno || s[0] == '-' || s[0] == '+' || v < min || v > max)
+                return yerr(d, n, "'%s' must be an integer from %u to %u, got '%s'", key, min, max,
+                            s);
         *ret = (unsigned)v;
         return 0;
 }
 
 static int dec_count(struct ydec *d, yaml_node_t *n, const char *key, void *field)
 {
-        unsigned v = 0;
-        int r = parse_uint(d, n, key, KP_CONFIG_MAX_COUNT, &v);
-        if (r < 0)
-                return r;
-        if (v == 0)
-                return yerr(d, n, "'%s' must be an integer from 1 to %u, got '0'", key,
-                            KP_CONFIG_MAX_COUNT);
-        *(unsigned *)field = v;
-        return 0;
+        return parse_uint(d, n, key, 1, KP_CONFIG_MAX_COUNT, (unsigned *)field);
 }
 
 static int dec_timeout(struct ydec *d, yaml_node_t *n, const char *key, void *field)
 {
         unsigned v = 0;
-        int r = parse_uint(d, n, key, 3600, &v);
+        int r = parse_uint(d, n, key, 0, 3600, &v); /* seconds; 0 = no timeout */
         if (r < 0)
                 return r;
         *(int *)field = (int)v;
@@ -216,7 +212,8 @@ static int dec_fields(struct ydec *d, yaml_node_t *n, const char *what, const st
                 if (r < 0)
                         return r;
                 if (k->type != YAML_SCALAR_NODE)
-                        return yerr(d, k, "keys in %s must be strings", what);
+                        return yerr(d, k, "keys in %s must be plain strings, not %s", what,
+                                    kind_name(k));
                 size_t i = 0;
                 while (i < n_table && !hd_streq(table[i].key, scalar(k)))
                         i++;
@@ -420,7 +417,8 @@ static int dec_attrs(struct ydec *d, yaml_node_t *n, const char *key, void *fiel
                             kind_name(n));
         size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
         if (count > KP_CONFIG_MAX_LIST)
-                return yerr(d, n, "too many attributes (%zu)", count);
+                return yerr(d, n, "%zu attributes; a device takes at most %d", count,
+                            KP_ATTRS_PER_DEVICE_MAX);
         g->attrs = hd_new0(struct kp_attr_spec, count ? count : 1);
         for (size_t i = 0; i < count; i++) {
                 yaml_node_pair_t *p = n->data.mapping.pairs.start + i;
@@ -429,7 +427,8 @@ static int dec_attrs(struct ydec *d, yaml_node_t *n, const char *key, void *fiel
                 if (r < 0)
                         return r;
                 if (k->type != YAML_SCALAR_NODE)
-                        return yerr(d, k, "attribute names must be strings");
+                        return yerr(d, k, "attribute names must be plain strings, not %s",
+                                    kind_name(k));
                 for (size_t j = 0; j < i; j++)
                         if (hd_streq(g->attrs[j].name, scalar(k)))
                                 return yerr(d, k, "duplicate attribute '%s'; keep only one",

@@ -66,7 +66,13 @@ ERR_TEST(test_unknown_edit_key, HDR G "    deviceEdits: {mount: []}\n", 6, 19,
          "unknown key 'mount' in deviceEdits; expected one of: deviceNodes, mounts, env, hooks")
 ERR_TEST(test_wrong_type_count, HDR G "    count: ten\n", 6, 12,
          "'count' must be an integer from 1 to 1024, got 'ten'")
-ERR_TEST(test_count_zero, HDR G "    count: 0\n", 6, 12, "'count' must be an integer from 1")
+ERR_TEST(test_count_zero, HDR G "    count: 0\n", 6, 12,
+         "'count' must be an integer from 1 to 1024, got '0'")
+ERR_TEST(test_bad_timeout,
+         HDR G "    commonEdits: {hooks: [{hookName: prestart, path: /bin/h, timeout: -1}]}\n", 6,
+         71, "'timeout' must be an integer from 0 to 3600, got '-1'")
+ERR_TEST(test_empty_string, HDR G "    deviceName: \"\"\n", 6, 17,
+         "'deviceName' must not be empty; give a value or remove the key")
 ERR_TEST(test_wrong_type_bool, HDR G "    optional: maybe\n", 6, 15,
          "'optional' must be true or false, got 'maybe'")
 ERR_TEST(test_wrong_type_match, HDR "  - name: gpu\n    match: /dev/null\n", 5, 12,
@@ -354,6 +360,8 @@ int main(void)
                 cmocka_unit_test(test_unknown_edit_key),
                 cmocka_unit_test(test_wrong_type_count),
                 cmocka_unit_test(test_count_zero),
+                cmocka_unit_test(test_bad_timeout),
+                cmocka_unit_test(test_empty_string),
                 cmocka_unit_test(test_wrong_type_bool),
                 cmocka_unit_test(test_wrong_type_match),
                 cmocka_unit_test(test_wrong_type_list),
