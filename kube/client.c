@@ -90,7 +90,7 @@ static struct kube_config *config_copy(const struct kube_config *s)
 int kube_client_new(const struct kube_config *cfg, const struct kube_client_options *opts,
                     struct kube_client **ret_client, struct hd_error *reterr)
 {
-        struct kube_client_options o = opts ? *opts : (struct kube_client_options){ 0 };
+        struct kube_client_options o = opts ? *opts : (struct kube_client_options){0};
 
         if (!cfg || !cfg->server)
                 return hd_error_setf(reterr, EINVAL, "kube client: no server configured");
@@ -117,8 +117,8 @@ int kube_client_new(const struct kube_config *cfg, const struct kube_client_opti
 
         struct kube_client *c = hd_new0(struct kube_client, 1);
         c->cfg = config_copy(cfg);
-        c->user_agent = o.user_agent ? hd_strdup(o.user_agent)
-                                     : hd_asprintf("hostdev/%s", HOSTDEV_VERSION);
+        c->user_agent =
+                o.user_agent ? hd_strdup(o.user_agent) : hd_asprintf("hostdev/%s", HOSTDEV_VERSION);
         o.user_agent = c->user_agent;
         c->opts = o;
         pthread_mutex_init(&c->lock, NULL);
@@ -180,7 +180,7 @@ static void pct_escape(struct hd_strbuf *b, const char *s)
                     (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
                         hd_strbuf_append(b, (const char *)p, 1);
                 } else {
-                        char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+                        char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
                         hd_strbuf_append(b, e, 3);
                 }
         }
@@ -267,8 +267,8 @@ int kube_sleep_ms(struct kube_cancel *cancel, long ms)
                 if (cancel) {
                         curl_multi_poll(cancel->multi, NULL, 0, (int)(left * 1000) + 1, NULL);
                 } else {
-                        struct timespec ts = { (time_t)left,
-                                               (long)((left - (double)(time_t)left) * 1e9) };
+                        struct timespec ts = {(time_t)left,
+                                              (long)((left - (double)(time_t)left) * 1e9)};
                         nanosleep(&ts, NULL);
                 }
         }
@@ -297,8 +297,8 @@ static void token_refresh_locked(struct kube_client *c, bool force)
         size_t len = 0;
         if (hd_read_file(c->cfg->token_file, TOKEN_MAX_BYTES, false, &data, &len, NULL) < 0)
                 return;
-        while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r' ||
-                           data[len - 1] == ' ' || data[len - 1] == '\t'))
+        while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' ' ||
+                           data[len - 1] == '\t'))
                 data[--len] = '\0';
         if (len == 0)
                 return;
@@ -472,14 +472,14 @@ static void setup_tls(struct kube_client *c, CURL *h)
                 curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
         }
         if (cfg->ca_data) {
-                struct curl_blob blob = { cfg->ca_data, cfg->ca_data_len, CURL_BLOB_COPY };
+                struct curl_blob blob = {cfg->ca_data, cfg->ca_data_len, CURL_BLOB_COPY};
                 curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
         } else if (cfg->ca_file) {
                 curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
         }
         if (cfg->client_cert_data) {
-                struct curl_blob blob = { cfg->client_cert_data, cfg->client_cert_data_len,
-                                          CURL_BLOB_COPY };
+                struct curl_blob blob = {cfg->client_cert_data, cfg->client_cert_data_len,
+                                         CURL_BLOB_COPY};
                 curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &blob);
                 curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
         } else if (cfg->client_cert_file) {
@@ -487,8 +487,8 @@ static void setup_tls(struct kube_client *c, CURL *h)
                 curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
         }
         if (cfg->client_key_data) {
-                struct curl_blob blob = { cfg->client_key_data, cfg->client_key_data_len,
-                                          CURL_BLOB_COPY };
+                struct curl_blob blob = {cfg->client_key_data, cfg->client_key_data_len,
+                                         CURL_BLOB_COPY};
                 curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &blob);
                 curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
         } else if (cfg->client_key_file) {
@@ -540,7 +540,7 @@ static int attempt(struct kube_client *c, CURL *h, struct kube_call *call, const
         _cleanup_free_ char *ctype = NULL;
         char errbuf[CURL_ERROR_SIZE] = "";
         long timeout = call->timeout_ms == 0 ? c->opts.timeout_ms
-                                              : (call->timeout_ms < 0 ? 0 : call->timeout_ms);
+                                             : (call->timeout_ms < 0 ? 0 : call->timeout_ms);
         bool cancelled = false;
 
         *retry = false;
@@ -610,11 +610,11 @@ int kube_call_run(struct kube_client *c, struct kube_call *call, struct hd_error
                 long wait = kube_token_bucket_take(&c->bucket, kube_now_s());
                 pthread_mutex_unlock(&c->lock);
                 if (wait > 0 && (r = kube_sleep_ms(call->cancel, wait)) < 0)
-                        return hd_error_setf(reterr, ECANCELED, "%s %s: cancelled",
-                                             call->method, call->path);
+                        return hd_error_setf(reterr, ECANCELED, "%s %s: cancelled", call->method,
+                                             call->path);
 
                 _cleanup_free_ char *token = token_get(c);
-                struct sink s = { .c = c, .call = call };
+                struct sink s = {.c = c, .call = call};
                 bool retry = false;
                 CURL *h = handle_get(c);
                 s.h = h;
@@ -655,12 +655,11 @@ int kube_call_run(struct kube_client *c, struct kube_call *call, struct hd_error
                 pthread_mutex_unlock(&c->lock);
                 long delay = kube_backoff_ms(n, c->opts.backoff_base_ms, c->opts.backoff_max_ms,
                                              s.retry_after_s, jitter);
-                hd_log_v(4, "kube: retrying request", "method", call->method, "path",
-                         call->path, "error", hd_error_message(reterr), "delay_ms",
-                         HD_INT(delay));
+                hd_log_v(4, "kube: retrying request", "method", call->method, "path", call->path,
+                         "error", hd_error_message(reterr), "delay_ms", HD_INT(delay));
                 if (kube_sleep_ms(call->cancel, delay) < 0)
-                        return hd_error_setf(reterr, ECANCELED, "%s %s: cancelled",
-                                             call->method, call->path);
+                        return hd_error_setf(reterr, ECANCELED, "%s %s: cancelled", call->method,
+                                             call->path);
         }
 }
 

@@ -150,8 +150,9 @@ static int ynamed(yaml_document_t *d, yaml_node_t *root, const char *list_key, c
                         continue;
                 yaml_node_t *body = ymap_get(d, e, item_key);
                 if (!body || body->type != YAML_MAPPING_NODE)
-                        return hd_error_setf(reterr, EINVAL, "%s[%zu] (\"%s\"): %s: expected a mapping",
-                                             list_key, i, name, item_key);
+                        return hd_error_setf(reterr, EINVAL,
+                                             "%s[%zu] (\"%s\"): %s: expected a mapping", list_key,
+                                             i, name, item_key);
                 *ret = body;
                 return 0;
         }
@@ -182,8 +183,8 @@ static int parse_cluster(const char *path, yaml_document_t *d, yaml_node_t *cl,
         if (!server)
                 return hd_error_setf(reterr, EINVAL, "server is missing");
         if (!hd_startswith(server, "https://") && !hd_startswith(server, "http://"))
-                return hd_error_setf(reterr, EINVAL, "server \"%s\": must start with https:// or http://",
-                                     server);
+                return hd_error_setf(reterr, EINVAL,
+                                     "server \"%s\": must start with https:// or http://", server);
         c->server = hd_strdup(server);
         size_t n = strlen(c->server);
         while (n > 0 && c->server[n - 1] == '/')
@@ -203,7 +204,8 @@ static int parse_cluster(const char *path, yaml_document_t *d, yaml_node_t *cl,
         if (insecure && (strcmp(insecure, "true") == 0 || strcmp(insecure, "True") == 0)) {
                 if (ca || ca_data)
                         return hd_error_setf(reterr, EINVAL,
-                                             "insecure-skip-tls-verify: not allowed together with a certificate authority");
+                                             "insecure-skip-tls-verify: not allowed together with "
+                                             "a certificate authority");
                 c->insecure_skip_tls_verify = true;
         }
         return 0;
@@ -215,11 +217,13 @@ static int parse_user(const char *path, yaml_document_t *d, yaml_node_t *u, stru
         int r;
 
         if (ymap_get(d, u, "exec"))
-                return hd_error_setf(reterr, EOPNOTSUPP, "exec: credential plugins are not supported");
+                return hd_error_setf(reterr, EOPNOTSUPP,
+                                     "exec: credential plugins are not supported");
         if (ymap_get(d, u, "auth-provider"))
                 return hd_error_setf(reterr, EOPNOTSUPP, "auth-provider: not supported");
         if (ymap_str(d, u, "username") || ymap_str(d, u, "password"))
-                return hd_error_setf(reterr, EOPNOTSUPP, "username/password: basic auth is not supported");
+                return hd_error_setf(reterr, EOPNOTSUPP,
+                                     "username/password: basic auth is not supported");
 
         c->token = hd_strdup(ymap_str(d, u, "token"));
         const char *tf = ymap_str(d, u, "tokenFile");
@@ -248,9 +252,11 @@ static int parse_user(const char *path, yaml_document_t *d, yaml_node_t *u, stru
         }
         bool has_cert = cert || cert_data, has_key = key || key_data;
         if (has_cert && !has_key)
-                return hd_error_setf(reterr, EINVAL, "client-key is missing (client-certificate is set)");
+                return hd_error_setf(reterr, EINVAL,
+                                     "client-key is missing (client-certificate is set)");
         if (has_key && !has_cert)
-                return hd_error_setf(reterr, EINVAL, "client-certificate is missing (client-key is set)");
+                return hd_error_setf(reterr, EINVAL,
+                                     "client-certificate is missing (client-key is set)");
         return 0;
 }
 
@@ -287,7 +293,8 @@ static int load_document(const char *path, const char *text, size_t len, const c
 
         const char *cluster_name = ymap_str(dp, ctx, "cluster");
         if (!cluster_name)
-                return hd_error_setf(reterr, EINVAL, "context \"%s\": cluster is missing", ctx_name);
+                return hd_error_setf(reterr, EINVAL, "context \"%s\": cluster is missing",
+                                     ctx_name);
         yaml_node_t *cl = NULL;
         r = ynamed(dp, root, "clusters", "cluster", cluster_name, &cl, reterr);
         if (r < 0)
@@ -306,8 +313,9 @@ static int load_document(const char *path, const char *text, size_t len, const c
                 if (r < 0)
                         return r;
                 if (!u)
-                        return hd_error_setf(reterr, EINVAL, "context \"%s\": user \"%s\" not found",
-                                             ctx_name, user_name);
+                        return hd_error_setf(reterr, EINVAL,
+                                             "context \"%s\": user \"%s\" not found", ctx_name,
+                                             user_name);
                 r = parse_user(path, dp, u, c, reterr);
                 if (r < 0)
                         return hd_error_wrap(reterr, "user \"%s\"", user_name);
@@ -349,7 +357,8 @@ int kube_config_load_incluster(const char *sa_dir, struct kube_config **ret_conf
                 sa_dir = SA_DIR_DEFAULT;
         if (!host || !*host || !port || !*port)
                 return hd_error_setf(reterr, ENOENT,
-                                     "in-cluster config: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be set (or pass --kubeconfig)");
+                                     "in-cluster config: KUBERNETES_SERVICE_HOST and "
+                                     "KUBERNETES_SERVICE_PORT must be set (or pass --kubeconfig)");
         if (strchr(host, ':'))
                 c->server = hd_asprintf("https://[%s]:%s", host, port);
         else

@@ -29,7 +29,8 @@ static int served_versions(struct kube_client *c, const char *group, char ***ret
                 return hd_error_wrap(reterr, "GET %s", path);
         size_t i;
         json_t *v;
-        json_array_foreach (versions, i, v) {
+        json_array_foreach(versions, i, v)
+        {
                 const char *name = NULL;
                 if (json_is_string(v)) { /* /api: APIVersions lists plain strings */
                         name = json_string_value(v);
@@ -96,7 +97,8 @@ int kube_discover_resource(struct kube_client *c, const char *group, const char 
                 return hd_error_wrap(reterr, "GET %s", path);
         size_t i;
         json_t *e;
-        json_array_foreach (resources, i, e) {
+        json_array_foreach(resources, i, e)
+        {
                 const char *name = NULL;
                 r = kube_json_get_string(e, "name", true, &name, reterr);
                 if (r < 0)

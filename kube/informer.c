@@ -41,13 +41,14 @@ int kube_informer_new(struct kube_client *c, const struct kube_informer_options 
                       struct kube_informer **ret_informer, struct hd_error *reterr)
 {
         if (!opts || !opts->resource.version || !opts->resource.resource)
-                return hd_error_setf(reterr, EINVAL, "informer: resource version and name required");
+                return hd_error_setf(reterr, EINVAL,
+                                     "informer: resource version and name required");
         struct kube_informer *inf = hd_new0(struct kube_informer, 1);
         inf->c = c;
         inf->group = hd_strdup(opts->resource.group ? opts->resource.group : "");
         inf->version = hd_strdup(opts->resource.version);
         inf->resource = hd_strdup(opts->resource.resource);
-        inf->res = (struct kube_resource){ inf->group, inf->version, inf->resource };
+        inf->res = (struct kube_resource){inf->group, inf->version, inf->resource};
         inf->ns = opts->ns && *opts->ns ? hd_strdup(opts->ns) : NULL;
         inf->label_selector = hd_strdup(opts->label_selector);
         inf->field_selector = hd_strdup(opts->field_selector);
@@ -107,7 +108,8 @@ static int apply_list(struct kube_informer *inf, json_t *items, const char *rv)
         size_t i;
         json_t *obj;
 
-        json_array_foreach (items, i, obj) {
+        json_array_foreach(items, i, obj)
+        {
                 _cleanup_free_ char *key = object_key(obj);
                 if (key)
                         json_object_set(fresh, key, obj);
@@ -115,16 +117,16 @@ static int apply_list(struct kube_informer *inf, json_t *items, const char *rv)
 
         pthread_mutex_lock(&inf->lock);
         const char *key;
-        json_object_foreach (fresh, key, obj) {
+        json_object_foreach(fresh, key, obj)
+        {
                 json_t *old = json_object_get(inf->cache, key);
                 if (!old)
                         json_array_append(added, obj);
                 else if (!hd_streq(object_rv(old), object_rv(obj)))
                         json_array_append_new(updated, json_pack("[OO]", old, obj));
         }
-        json_object_foreach (inf->cache, key, obj)
-                if (!json_object_get(fresh, key))
-                        json_array_append(deleted, obj);
+        json_object_foreach(inf->cache, key, obj) if (!json_object_get(fresh, key))
+                json_array_append(deleted, obj);
         old_cache = inf->cache;
         inf->cache = json_incref(fresh);
         set_rv_locked(inf, rv);
@@ -133,15 +135,12 @@ static int apply_list(struct kube_informer *inf, json_t *items, const char *rv)
         pthread_mutex_unlock(&inf->lock);
 
         if (inf->cbs.delete_cb)
-                json_array_foreach (deleted, i, obj)
-                        inf->cbs.delete_cb(obj, inf->userdata);
+                json_array_foreach(deleted, i, obj) inf->cbs.delete_cb(obj, inf->userdata);
         if (inf->cbs.add_cb)
-                json_array_foreach (added, i, obj)
-                        inf->cbs.add_cb(obj, inf->userdata);
+                json_array_foreach(added, i, obj) inf->cbs.add_cb(obj, inf->userdata);
         if (inf->cbs.update_cb)
-                json_array_foreach (updated, i, obj)
-                        inf->cbs.update_cb(json_array_get(obj, 0), json_array_get(obj, 1),
-                                           inf->userdata);
+                json_array_foreach(updated, i, obj) inf->cbs.update_cb(
+                        json_array_get(obj, 0), json_array_get(obj, 1), inf->userdata);
         if (inf->cbs.synced_cb)
                 inf->cbs.synced_cb(inf->userdata);
         return 0;
@@ -227,7 +226,7 @@ static int watch_once(struct kube_informer *inf, size_t *ret_events, struct hd_e
                 .timeout_seconds = inf->watch_timeout_s,
                 .allow_bookmarks = true,
         };
-        struct watch_state ws = { .inf = inf };
+        struct watch_state ws = {.inf = inf};
         int r = kube_watch(inf->c, &inf->res, inf->ns, &o, inf->cancel, informer_event_cb, &ws,
                            reterr);
         *ret_events = ws.events;
@@ -287,8 +286,8 @@ static void *informer_thread(void *arg)
                 }
                 if (r == -EIDRM) {
                         /* 410 Expired / Gone: our resourceVersion was compacted away. */
-                        hd_log_v(4, "kube informer: resourceVersion expired, relisting",
-                                 "resource", inf->resource, "error", hd_error_message(&err));
+                        hd_log_v(4, "kube informer: resourceVersion expired, relisting", "resource",
+                                 inf->resource, "error", hd_error_message(&err));
                         need_list = true;
                         hd_error_done(&err);
                         continue;
@@ -413,8 +412,7 @@ json_t *kube_informer_list(struct kube_informer *inf)
         const char **keys = hd_new0(const char *, n + 1);
         const char *key;
         json_t *obj;
-        json_object_foreach (inf->cache, key, obj)
-                keys[i++] = key;
+        json_object_foreach(inf->cache, key, obj) keys[i++] = key;
         qsort(keys, i, sizeof(*keys), key_cmp);
         for (size_t j = 0; j < i; j++)
                 json_array_append(out, json_object_get(inf->cache, keys[j]));

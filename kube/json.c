@@ -49,8 +49,8 @@ static int lookup(json_t *obj, const char *prefix, const char *path, bool requir
         for (;;) {
                 size_t n = strcspn(seg, ".");
                 if (!json_is_object(cur)) {
-                        _cleanup_free_ char *f = field_name(prefix, path, (size_t)(seg - path) -
-                                                                                  (seg > path ? 1 : 0));
+                        _cleanup_free_ char *f = field_name(
+                                prefix, path, (size_t)(seg - path) - (seg > path ? 1 : 0));
                         return hd_error_setf(reterr, EINVAL, "%s: expected object, got %s",
                                              *f ? f : "(document)", type_name(cur));
                 }
@@ -184,7 +184,8 @@ static int decode_field(json_t *json, const struct kube_field *f, void *base, co
                 _cleanup_strv_ char **m = hd_new0(char *, 1);
                 const char *k;
                 json_t *e;
-                json_object_foreach (v, k, e) {
+                json_object_foreach(v, k, e)
+                {
                         if (!json_is_string(e)) {
                                 _cleanup_free_ char *sub = hd_asprintf("%s[%s]", f->path, k);
                                 return type_error(reterr, prefix, sub, "string", e);
@@ -201,7 +202,8 @@ static int decode_field(json_t *json, const struct kube_field *f, void *base, co
                 _cleanup_strv_ char **l = hd_new0(char *, 1);
                 size_t i;
                 json_t *e;
-                json_array_foreach (v, i, e) {
+                json_array_foreach(v, i, e)
+                {
                         if (!json_is_string(e)) {
                                 _cleanup_free_ char *sub = hd_asprintf("%s[%zu]", f->path, i);
                                 return type_error(reterr, prefix, sub, "string", e);
@@ -264,7 +266,10 @@ int kube_json_decode(json_t *json, const struct kube_field *table, void *ret,
 
 /* ---- ObjectMeta ---------------------------------------------------------------------------- */
 
-#define META(field, path, type) { path, type, offsetof(struct kube_object_meta, field), false }
+#define META(field, path, type)                                             \
+        {                                                                   \
+                path, type, offsetof(struct kube_object_meta, field), false \
+        }
 static const struct kube_field meta_fields[] = {
         META(name, "metadata.name", KUBE_FIELD_STRING),
         META(namespace, "metadata.namespace", KUBE_FIELD_STRING),
@@ -277,12 +282,14 @@ static const struct kube_field meta_fields[] = {
         META(labels, "metadata.labels", KUBE_FIELD_STRING_MAP),
         META(annotations, "metadata.annotations", KUBE_FIELD_STRING_MAP),
         META(finalizers, "metadata.finalizers", KUBE_FIELD_STRING_LIST),
-        { NULL, 0, 0, false },
+        {NULL, 0, 0, false},
 };
 #undef META
 
-#define OREF(field, path, type, req)                                                            \
-        { path, type, offsetof(struct kube_owner_reference, field), req }
+#define OREF(field, path, type, req)                                          \
+        {                                                                     \
+                path, type, offsetof(struct kube_owner_reference, field), req \
+        }
 static const struct kube_field owner_fields[] = {
         OREF(api_version, "apiVersion", KUBE_FIELD_STRING, true),
         OREF(kind, "kind", KUBE_FIELD_STRING, true),
@@ -290,7 +297,7 @@ static const struct kube_field owner_fields[] = {
         OREF(uid, "uid", KUBE_FIELD_STRING, true),
         OREF(controller, "controller", KUBE_FIELD_BOOL, false),
         OREF(block_owner_deletion, "blockOwnerDeletion", KUBE_FIELD_BOOL, false),
-        { NULL, 0, 0, false },
+        {NULL, 0, 0, false},
 };
 #undef OREF
 
@@ -302,7 +309,7 @@ void kube_object_meta_done(struct kube_object_meta *m)
         for (size_t i = 0; i < m->n_owner_references; i++)
                 kube_json_decode_done(owner_fields, &m->owner_references[i]);
         free(m->owner_references);
-        *m = (struct kube_object_meta){ 0 };
+        *m = (struct kube_object_meta){0};
 }
 
 int kube_object_meta_decode(json_t *obj, struct kube_object_meta *ret, struct hd_error *reterr)
@@ -310,7 +317,7 @@ int kube_object_meta_decode(json_t *obj, struct kube_object_meta *ret, struct hd
         json_t *refs = NULL;
         int r;
 
-        *ret = (struct kube_object_meta){ 0 };
+        *ret = (struct kube_object_meta){0};
         r = kube_json_decode(obj, meta_fields, ret, reterr);
         if (r < 0)
                 return r;
@@ -320,9 +327,9 @@ int kube_object_meta_decode(json_t *obj, struct kube_object_meta *ret, struct hd
         if (r > 0 && json_array_size(refs) > 0) {
                 size_t i;
                 json_t *e;
-                ret->owner_references = hd_new0(struct kube_owner_reference,
-                                                json_array_size(refs));
-                json_array_foreach (refs, i, e) {
+                ret->owner_references = hd_new0(struct kube_owner_reference, json_array_size(refs));
+                json_array_foreach(refs, i, e)
+                {
                         _cleanup_free_ char *prefix =
                                 hd_asprintf("metadata.ownerReferences[%zu]", i);
                         r = decode_prefixed(e, owner_fields, &ret->owner_references[i], prefix,
@@ -353,13 +360,16 @@ const char *kube_object_meta_label(const struct kube_object_meta *m, const char 
 
 /* ---- Status -------------------------------------------------------------------------------- */
 
-#define ST(field, path, type) { path, type, offsetof(struct kube_status, field), false }
+#define ST(field, path, type)                                          \
+        {                                                              \
+                path, type, offsetof(struct kube_status, field), false \
+        }
 static const struct kube_field status_fields[] = {
         ST(status, "status", KUBE_FIELD_STRING),
         ST(reason, "reason", KUBE_FIELD_STRING),
         ST(message, "message", KUBE_FIELD_STRING),
         ST(retry_after_seconds, "details.retryAfterSeconds", KUBE_FIELD_INT),
-        { NULL, 0, 0, false },
+        {NULL, 0, 0, false},
 };
 #undef ST
 
@@ -368,7 +378,7 @@ int kube_status_decode(json_t *obj, struct kube_status *ret, struct hd_error *re
         int64_t code = 0;
         int r;
 
-        *ret = (struct kube_status){ 0 };
+        *ret = (struct kube_status){0};
         r = kube_json_get_int(obj, "code", false, &code, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "Status");

@@ -37,7 +37,7 @@ long kube_parse_retry_after(const char *value, time_t now);
 
 /* Token bucket: RATE tokens/s, up to BURST. */
 struct kube_token_bucket {
-        double rate;   /* <= 0: unlimited */
+        double rate; /* <= 0: unlimited */
         double burst;
         double tokens;
         double last_s; /* monotonic seconds of the last refill */
@@ -102,12 +102,12 @@ struct kube_call {
         const char *content_type;
         const char *body; /* NULL = none */
         size_t body_len;
-        long timeout_ms;          /* 0 = client default; < 0 = none */
-        bool no_retry;            /* watches are resumed by their owner, not retried here */
+        long timeout_ms; /* 0 = client default; < 0 = none */
+        bool no_retry;   /* watches are resumed by their owner, not retried here */
         struct kube_cancel *cancel;
         kube_stream_cb stream_cb; /* NULL = collect the body */
         void *stream_userdata;
-        int stream_result;        /* -errno the sink sets before returning false */
+        int stream_result; /* -errno the sink sets before returning false */
         /* results */
         long http_status;
         struct hd_strbuf response; /* collected body (or error body when streaming) */

@@ -40,19 +40,19 @@ struct hd_error;
 /* ---- configuration ------------------------------------------------------------------------ */
 
 struct kube_config {
-        char *server;                 /* "https://host:port", no trailing '/' */
-        char *ca_file;                /* PEM file, or NULL */
-        char *ca_data;                /* PEM bytes (decoded certificate-authority-data), or NULL */
+        char *server;  /* "https://host:port", no trailing '/' */
+        char *ca_file; /* PEM file, or NULL */
+        char *ca_data; /* PEM bytes (decoded certificate-authority-data), or NULL */
         size_t ca_data_len;
         bool insecure_skip_tls_verify; /* only ever true when the kubeconfig says so */
-        char *token;                  /* static bearer token, or NULL */
-        char *token_file;             /* bearer token re-read when it changes, or NULL */
+        char *token;                   /* static bearer token, or NULL */
+        char *token_file;              /* bearer token re-read when it changes, or NULL */
         char *client_cert_file, *client_cert_data;
         size_t client_cert_data_len;
         char *client_key_file, *client_key_data;
         size_t client_key_data_len;
-        char *namespace;              /* context namespace / in-cluster namespace, or NULL */
-        char *kubeconfig_path;        /* file this came from (re-read on 401), NULL in-cluster */
+        char *namespace;       /* context namespace / in-cluster namespace, or NULL */
+        char *kubeconfig_path; /* file this came from (re-read on 401), NULL in-cluster */
 };
 
 /* Parse kubeconfig PATH using CONTEXT (NULL = current-context). Relative file paths resolve
@@ -182,8 +182,8 @@ struct kube_list_options {
  * *RET_RESOURCE_VERSION (may be NULL): the list's resourceVersion (caller frees). CANCEL may be
  * NULL. */
 int kube_list(struct kube_client *c, const struct kube_resource *r, const char *ns,
-              const struct kube_list_options *opts, struct kube_cancel *cancel,
-              json_t **ret_items, char **ret_resource_version, struct hd_error *reterr);
+              const struct kube_list_options *opts, struct kube_cancel *cancel, json_t **ret_items,
+              char **ret_resource_version, struct hd_error *reterr);
 
 enum kube_event_type {
         KUBE_EVENT_ADDED,
@@ -230,10 +230,10 @@ struct kube_informer_options {
         const char *ns;                /* NULL = all namespaces */
         const char *label_selector;
         const char *field_selector;
-        unsigned page_size;         /* 0 = 500 */
-        int watch_timeout_seconds;  /* 0 = 300 (each stream; resumed afterwards) */
-        int backoff_base_ms;        /* 0 = 500 */
-        int backoff_max_ms;         /* 0 = 30000 */
+        unsigned page_size;        /* 0 = 500 */
+        int watch_timeout_seconds; /* 0 = 300 (each stream; resumed afterwards) */
+        int backoff_base_ms;       /* 0 = 500 */
+        int backoff_max_ms;        /* 0 = 30000 */
 };
 
 /* Create an informer on C (which must outlive it). Does not start it. */
@@ -298,12 +298,12 @@ int kube_json_get_array(json_t *obj, const char *path, bool required, json_t **r
                         struct hd_error *reterr);
 
 enum kube_field_type {
-        KUBE_FIELD_STRING,     /* char *, owned copy */
-        KUBE_FIELD_INT,        /* int64_t */
-        KUBE_FIELD_BOOL,       /* bool */
-        KUBE_FIELD_OBJECT,     /* json_t *, new reference */
-        KUBE_FIELD_ARRAY,      /* json_t *, new reference */
-        KUBE_FIELD_STRING_MAP, /* char **: key, value, key, value, ..., NULL (owned strv) */
+        KUBE_FIELD_STRING,      /* char *, owned copy */
+        KUBE_FIELD_INT,         /* int64_t */
+        KUBE_FIELD_BOOL,        /* bool */
+        KUBE_FIELD_OBJECT,      /* json_t *, new reference */
+        KUBE_FIELD_ARRAY,       /* json_t *, new reference */
+        KUBE_FIELD_STRING_MAP,  /* char **: key, value, key, value, ..., NULL (owned strv) */
         KUBE_FIELD_STRING_LIST, /* char **: NULL-terminated owned strv */
 };
 
@@ -331,10 +331,10 @@ struct kube_owner_reference {
 struct kube_object_meta {
         char *name, *namespace, *uid, *resource_version, *generate_name;
         char *creation_timestamp, *deletion_timestamp; /* NULL when absent */
-        int64_t generation;                           /* 0 when absent */
-        char **labels;                                /* key, value, ..., NULL (or NULL) */
-        char **annotations;                           /* same */
-        char **finalizers;                            /* NULL-terminated (or NULL) */
+        int64_t generation;                            /* 0 when absent */
+        char **labels;                                 /* key, value, ..., NULL (or NULL) */
+        char **annotations;                            /* same */
+        char **finalizers;                             /* NULL-terminated (or NULL) */
         struct kube_owner_reference *owner_references;
         size_t n_owner_references;
 };
@@ -349,9 +349,9 @@ const char *kube_object_meta_label(const struct kube_object_meta *m, const char 
 const char *kube_strmap_get(char *const *map, const char *key);
 
 struct kube_status {
-        int code;          /* HTTP code in the Status; 0 when absent */
-        char *status;      /* "Success" / "Failure" */
-        char *reason;      /* "NotFound", "AlreadyExists", "Conflict", "Expired", ... */
+        int code;     /* HTTP code in the Status; 0 when absent */
+        char *status; /* "Success" / "Failure" */
+        char *reason; /* "NotFound", "AlreadyExists", "Conflict", "Expired", ... */
         char *message;
         int64_t retry_after_seconds; /* details.retryAfterSeconds, 0 when absent */
 };

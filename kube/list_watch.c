@@ -19,7 +19,7 @@
 
 void kube_ndjson_init(struct kube_ndjson *p, size_t max_line)
 {
-        *p = (struct kube_ndjson){ .partial = HD_STRBUF_INIT, .max_line = max_line };
+        *p = (struct kube_ndjson){.partial = HD_STRBUF_INIT, .max_line = max_line};
 }
 
 void kube_ndjson_done(struct kube_ndjson *p)
@@ -88,8 +88,8 @@ int kube_ndjson_finish(struct kube_ndjson *p, kube_ndjson_cb cb, void *userdata,
 }
 
 static const char *const event_names[] = {
-        [KUBE_EVENT_ADDED] = "ADDED",       [KUBE_EVENT_MODIFIED] = "MODIFIED",
-        [KUBE_EVENT_DELETED] = "DELETED",   [KUBE_EVENT_BOOKMARK] = "BOOKMARK",
+        [KUBE_EVENT_ADDED] = "ADDED",     [KUBE_EVENT_MODIFIED] = "MODIFIED",
+        [KUBE_EVENT_DELETED] = "DELETED", [KUBE_EVENT_BOOKMARK] = "BOOKMARK",
         [KUBE_EVENT_ERROR] = "ERROR",
 };
 
@@ -134,10 +134,10 @@ static char *list_path(const struct kube_resource *r, const char *ns,
 }
 
 int kube_list(struct kube_client *c, const struct kube_resource *res, const char *ns,
-              const struct kube_list_options *opts, struct kube_cancel *cancel,
-              json_t **ret_items, char **ret_resource_version, struct hd_error *reterr)
+              const struct kube_list_options *opts, struct kube_cancel *cancel, json_t **ret_items,
+              char **ret_resource_version, struct hd_error *reterr)
 {
-        static const struct kube_list_options none = { 0 };
+        static const struct kube_list_options none = {0};
         const struct kube_list_options *o = opts ? opts : &none;
         _cleanup_json_ json_t *items = json_array();
         _cleanup_free_ char *cont = NULL;
@@ -181,8 +181,7 @@ int kube_list(struct kube_client *c, const struct kube_resource *res, const char
                 if (kube_json_get_array(body, "items", false, &page_items, reterr) < 0 ||
                     kube_json_get_string(body, "metadata.resourceVersion", false, &page_rv,
                                          reterr) < 0 ||
-                    kube_json_get_string(body, "metadata.continue", false, &page_cont,
-                                         reterr) < 0)
+                    kube_json_get_string(body, "metadata.continue", false, &page_cont, reterr) < 0)
                         return hd_error_wrap(reterr, "list %s", path);
                 if (page_items)
                         json_array_extend(items, page_items);
@@ -225,13 +224,12 @@ static int watch_line_cb(json_t *value, void *userdata)
         if (r < 0)
                 return r;
         if (type == KUBE_EVENT_ERROR) {
-                struct kube_status st = { 0 };
+                struct kube_status st = {0};
                 int code = 500;
                 if (kube_status_decode(obj, &st, NULL) >= 0 && st.code > 0)
                         code = st.code;
-                r = hd_error_setf(w->reterr, kube_http_errno(code), "watch %s: %d %s: %s",
-                                  w->path, code, st.reason ? st.reason : "",
-                                  st.message ? st.message : "");
+                r = hd_error_setf(w->reterr, kube_http_errno(code), "watch %s: %d %s: %s", w->path,
+                                  code, st.reason ? st.reason : "", st.message ? st.message : "");
                 if (w->reterr)
                         w->reterr->http_status = code;
                 kube_status_done(&st);
@@ -255,7 +253,7 @@ int kube_watch(struct kube_client *c, const struct kube_resource *res, const cha
                const struct kube_list_options *opts, struct kube_cancel *cancel,
                kube_watch_event_cb event_cb, void *userdata, struct hd_error *reterr)
 {
-        static const struct kube_list_options none = { 0 };
+        static const struct kube_list_options none = {0};
         const struct kube_list_options *o = opts ? opts : &none;
         int timeout = o->timeout_seconds > 0 ? o->timeout_seconds : WATCH_DEFAULT_TIMEOUT_S;
         _cleanup_free_ char *path = list_path(res, ns, o);
@@ -279,7 +277,10 @@ int kube_watch(struct kube_client *c, const struct kube_resource *res, const cha
                 .stream_cb = watch_stream_cb,
         };
         struct watch_ctx w = {
-                .call = &call, .cb = event_cb, .userdata = userdata, .reterr = reterr,
+                .call = &call,
+                .cb = event_cb,
+                .userdata = userdata,
+                .reterr = reterr,
                 .path = path,
         };
         kube_ndjson_init(&w.nd, kube_client_max_body(c));

@@ -58,8 +58,7 @@ int kube_request_cancellable(struct kube_client *c, const char *method, const ch
 }
 
 int kube_request(struct kube_client *c, const char *method, const char *path,
-                 const char *content_type, json_t *body, json_t **ret_body,
-                 struct hd_error *reterr)
+                 const char *content_type, json_t *body, json_t **ret_body, struct hd_error *reterr)
 {
         return kube_request_cancellable(c, method, path, content_type, body, NULL, ret_body,
                                         reterr);

@@ -69,7 +69,7 @@ int kube_error_from_response(struct hd_error *reterr, const char *method, const 
         if (body && len > 0)
                 j = json_loadb(body, len, 0, NULL);
         if (j && hd_streq(json_string_value(json_object_get(j, "kind")), "Status")) {
-                struct kube_status st = { 0 };
+                struct kube_status st = {0};
                 if (kube_status_decode(j, &st, NULL) >= 0) {
                         const char *reason = st.reason && *st.reason ? st.reason : NULL;
                         const char *msg = st.message && *st.message ? st.message : NULL;

@@ -66,29 +66,46 @@ struct sub_opts {
 static int parse_sub(int argc, char **argv, struct sub_opts *o)
 {
         static const struct option longopts[] = {
-                { "ns", required_argument, NULL, 'n' },
-                { "label", required_argument, NULL, 'l' },
-                { "field", required_argument, NULL, 'f' },
-                { "rv", required_argument, NULL, 'r' },
-                { "limit", required_argument, NULL, 'L' },
-                { "max-events", required_argument, NULL, 'm' },
-                { "timeout", required_argument, NULL, 't' },
-                { "watch-timeout", required_argument, NULL, 'w' },
+                {"ns", required_argument, NULL, 'n'},
+                {"label", required_argument, NULL, 'l'},
+                {"field", required_argument, NULL, 'f'},
+                {"rv", required_argument, NULL, 'r'},
+                {"limit", required_argument, NULL, 'L'},
+                {"max-events", required_argument, NULL, 'm'},
+                {"timeout", required_argument, NULL, 't'},
+                {"watch-timeout", required_argument, NULL, 'w'},
                 {},
         };
         int ch;
         optind = 0; /* full re-initialisation of GNU getopt (argument permutation) */
         while ((ch = getopt_long(argc, argv, "", longopts, NULL)) >= 0) {
                 switch (ch) {
-                case 'n': o->ns = optarg; break;
-                case 'l': o->label = optarg; break;
-                case 'f': o->field = optarg; break;
-                case 'r': o->rv = optarg; break;
-                case 'L': o->limit = (unsigned)atoi(optarg); break;
-                case 'm': o->max_events = atoi(optarg); break;
-                case 't': o->timeout = atoi(optarg); break;
-                case 'w': o->watch_timeout = atoi(optarg); break;
-                default: return -EINVAL;
+                case 'n':
+                        o->ns = optarg;
+                        break;
+                case 'l':
+                        o->label = optarg;
+                        break;
+                case 'f':
+                        o->field = optarg;
+                        break;
+                case 'r':
+                        o->rv = optarg;
+                        break;
+                case 'L':
+                        o->limit = (unsigned)atoi(optarg);
+                        break;
+                case 'm':
+                        o->max_events = atoi(optarg);
+                        break;
+                case 't':
+                        o->timeout = atoi(optarg);
+                        break;
+                case 'w':
+                        o->watch_timeout = atoi(optarg);
+                        break;
+                default:
+                        return -EINVAL;
                 }
         }
         return optind;
@@ -96,21 +113,22 @@ static int parse_sub(int argc, char **argv, struct sub_opts *o)
 
 static int cmd_list(struct kube_client *c, int argc, char **argv)
 {
-        struct sub_opts so = { 0 };
+        struct sub_opts so = {0};
         struct hd_error e = HD_ERROR_INIT;
         int i = parse_sub(argc, argv, &so);
         if (i < 0 || argc - i != 3)
                 return EINVAL;
-        struct kube_resource res = { argv[i], argv[i + 1], argv[i + 2] };
-        struct kube_list_options o = { .label_selector = so.label, .field_selector = so.field,
-                                       .limit = so.limit, .resource_version = so.rv };
+        struct kube_resource res = {argv[i], argv[i + 1], argv[i + 2]};
+        struct kube_list_options o = {.label_selector = so.label,
+                                      .field_selector = so.field,
+                                      .limit = so.limit,
+                                      .resource_version = so.rv};
         _cleanup_json_ json_t *items = NULL;
         _cleanup_free_ char *rv = NULL;
         int r = kube_list(c, &res, so.ns, &o, NULL, &items, &rv, &e);
         if (r < 0)
                 return fail(&e, r);
-        _cleanup_json_ json_t *out = json_pack("{s:s?,s:O}", "resourceVersion", rv, "items",
-                                               items);
+        _cleanup_json_ json_t *out = json_pack("{s:s?,s:O}", "resourceVersion", rv, "items", items);
         print_json(out);
         return 0;
 }
@@ -122,8 +140,8 @@ struct watch_print {
 static int watch_print_cb(enum kube_event_type type, json_t *obj, void *userdata)
 {
         struct watch_print *wp = userdata;
-        _cleanup_json_ json_t *ev = json_pack("{s:s,s:O}", "type",
-                                              kube_event_type_to_string(type), "object", obj);
+        _cleanup_json_ json_t *ev =
+                json_pack("{s:s,s:O}", "type", kube_event_type_to_string(type), "object", obj);
         print_json(ev);
         if (wp->max > 0 && ++wp->seen >= wp->max)
                 return -ECANCELED;
@@ -132,17 +150,18 @@ static int watch_print_cb(enum kube_event_type type, json_t *obj, void *userdata
 
 static int cmd_watch(struct kube_client *c, int argc, char **argv)
 {
-        struct sub_opts so = { 0 };
+        struct sub_opts so = {0};
         struct hd_error e = HD_ERROR_INIT;
         int i = parse_sub(argc, argv, &so);
         if (i < 0 || argc - i != 3)
                 return EINVAL;
-        struct kube_resource res = { argv[i], argv[i + 1], argv[i + 2] };
-        struct kube_list_options o = { .label_selector = so.label, .field_selector = so.field,
-                                       .resource_version = so.rv,
-                                       .timeout_seconds = so.timeout,
-                                       .allow_bookmarks = true };
-        struct watch_print wp = { .max = so.max_events };
+        struct kube_resource res = {argv[i], argv[i + 1], argv[i + 2]};
+        struct kube_list_options o = {.label_selector = so.label,
+                                      .field_selector = so.field,
+                                      .resource_version = so.rv,
+                                      .timeout_seconds = so.timeout,
+                                      .allow_bookmarks = true};
+        struct watch_print wp = {.max = so.max_events};
         int r = kube_watch(c, &res, so.ns, &o, NULL, watch_print_cb, &wp, &e);
         if (r == -ECANCELED && wp.max > 0 && wp.seen >= wp.max)
                 return 0;
@@ -196,13 +215,13 @@ static void inf_error_cb(const struct hd_error *e, void *u)
 
 static int cmd_informer(struct kube_client *c, int argc, char **argv)
 {
-        struct sub_opts so = { 0 };
+        struct sub_opts so = {0};
         struct hd_error e = HD_ERROR_INIT;
         int i = parse_sub(argc, argv, &so);
         if (i < 0 || argc - i != 3)
                 return EINVAL;
         struct kube_informer_options o = {
-                .resource = { argv[i], argv[i + 1], argv[i + 2] },
+                .resource = {argv[i], argv[i + 1], argv[i + 2]},
                 .ns = so.ns,
                 .label_selector = so.label,
                 .field_selector = so.field,
@@ -212,8 +231,11 @@ static int cmd_informer(struct kube_client *c, int argc, char **argv)
                 .backoff_max_ms = 1000,
         };
         struct kube_informer_callbacks cbs = {
-                .add_cb = inf_add_cb, .update_cb = inf_update_cb, .delete_cb = inf_delete_cb,
-                .synced_cb = inf_synced_cb, .error_cb = inf_error_cb,
+                .add_cb = inf_add_cb,
+                .update_cb = inf_update_cb,
+                .delete_cb = inf_delete_cb,
+                .synced_cb = inf_synced_cb,
+                .error_cb = inf_error_cb,
         };
         struct kube_informer *inf = NULL;
         sigset_t set;
@@ -241,8 +263,7 @@ static int cmd_informer(struct kube_client *c, int argc, char **argv)
                 printf("CACHE %zu %s\n", json_array_size(all), rv ? rv : "-");
                 size_t k;
                 json_t *obj;
-                json_array_foreach (all, k, obj)
-                        line_for("ITEM", obj);
+                json_array_foreach(all, k, obj) line_for("ITEM", obj);
                 printf("END\n");
                 fflush(stdout);
         }
@@ -288,7 +309,7 @@ static int cmd_parallel(struct kube_client *c, const char *path, int threads, in
         if (threads < 1 || threads > 64)
                 return EINVAL;
         for (int i = 0; i < threads; i++) {
-                ps[i] = (struct par){ c, path, count, 0 };
+                ps[i] = (struct par){c, path, count, 0};
                 pthread_create(&tid[i], NULL, par_thread, &ps[i]);
         }
         for (int i = 0; i < threads; i++) {
@@ -314,7 +335,7 @@ static int cmd_get_loop(struct kube_client *c, const char *path, int count, int 
                 }
                 fflush(stdout);
                 hd_error_done(&e);
-                struct timespec ts = { interval_ms / 1000, (long)(interval_ms % 1000) * 1000000L };
+                struct timespec ts = {interval_ms / 1000, (long)(interval_ms % 1000) * 1000000L};
                 nanosleep(&ts, NULL);
         }
         return ret;
@@ -323,36 +344,57 @@ static int cmd_get_loop(struct kube_client *c, const char *path, int count, int 
 static int run(int argc, char **argv)
 {
         static const struct option longopts[] = {
-                { "kubeconfig", required_argument, NULL, 'k' },
-                { "in-cluster", no_argument, NULL, 'i' },
-                { "sa-dir", required_argument, NULL, 's' },
-                { "user-agent", required_argument, NULL, 'u' },
-                { "timeout-ms", required_argument, NULL, 'T' },
-                { "retries", required_argument, NULL, 'R' },
-                { "qps", required_argument, NULL, 'q' },
-                { "burst", required_argument, NULL, 'b' },
-                { "backoff-ms", required_argument, NULL, 'B' },
+                {"kubeconfig", required_argument, NULL, 'k'},
+                {"in-cluster", no_argument, NULL, 'i'},
+                {"sa-dir", required_argument, NULL, 's'},
+                {"user-agent", required_argument, NULL, 'u'},
+                {"timeout-ms", required_argument, NULL, 'T'},
+                {"retries", required_argument, NULL, 'R'},
+                {"qps", required_argument, NULL, 'q'},
+                {"burst", required_argument, NULL, 'b'},
+                {"backoff-ms", required_argument, NULL, 'B'},
                 {},
         };
         const char *kubeconfig = NULL, *sa_dir = NULL;
         bool incluster = false;
-        struct kube_client_options co = { .user_agent = "kube-test-client/" HOSTDEV_VERSION };
+        struct kube_client_options co = {.user_agent = "kube-test-client/" HOSTDEV_VERSION};
         struct hd_error e = HD_ERROR_INIT;
         int ch, verbosity = 0, r;
 
         while ((ch = getopt_long(argc, argv, "+v:", longopts, NULL)) >= 0) {
                 switch (ch) {
-                case 'k': kubeconfig = optarg; break;
-                case 'i': incluster = true; break;
-                case 's': sa_dir = optarg; break;
-                case 'u': co.user_agent = optarg; break;
-                case 'T': co.timeout_ms = atoi(optarg); break;
-                case 'R': co.max_retries = atoi(optarg); break;
-                case 'q': co.qps = atof(optarg); break;
-                case 'b': co.burst = atoi(optarg); break;
-                case 'B': co.backoff_base_ms = atoi(optarg); break;
-                case 'v': verbosity = atoi(optarg); break;
-                default: return EINVAL;
+                case 'k':
+                        kubeconfig = optarg;
+                        break;
+                case 'i':
+                        incluster = true;
+                        break;
+                case 's':
+                        sa_dir = optarg;
+                        break;
+                case 'u':
+                        co.user_agent = optarg;
+                        break;
+                case 'T':
+                        co.timeout_ms = atoi(optarg);
+                        break;
+                case 'R':
+                        co.max_retries = atoi(optarg);
+                        break;
+                case 'q':
+                        co.qps = atof(optarg);
+                        break;
+                case 'b':
+                        co.burst = atoi(optarg);
+                        break;
+                case 'B':
+                        co.backoff_base_ms = atoi(optarg);
+                        break;
+                case 'v':
+                        verbosity = atoi(optarg);
+                        break;
+                default:
+                        return EINVAL;
                 }
         }
         hd_log_setup(verbosity, HD_LOG_TEXT);
@@ -391,7 +433,7 @@ static int run(int argc, char **argv)
                 body = parse_arg_json(argv[2]);
                 r = kube_update(c, argv[1], body, &out, &e);
         } else if (hd_streq(cmd, "patch") && argc == 4) {
-                static const char *const names[] = { "merge", "strategic", "json", "apply" };
+                static const char *const names[] = {"merge", "strategic", "json", "apply"};
                 int t = -1;
                 for (int k = 0; k < 4; k++)
                         if (hd_streq(argv[2], names[k]))

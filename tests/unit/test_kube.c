@@ -43,7 +43,8 @@ static void test_http_errno(void **state)
 /* Real 1.36 bodies (reference captures 04-error-404-get-missing-claim, 04-error-409-*). */
 static const char not_found_body[] =
         "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
-        "\"message\":\"resourceclaims.resource.k8s.io \\\"x\\\" not found\",\"reason\":\"NotFound\","
+        "\"message\":\"resourceclaims.resource.k8s.io \\\"x\\\" not "
+        "found\",\"reason\":\"NotFound\","
         "\"details\":{\"name\":\"x\",\"group\":\"resource.k8s.io\",\"kind\":\"resourceclaims\"},"
         "\"code\":404}";
 static const char exists_body[] =
@@ -63,21 +64,24 @@ static const char throttled_body[] =
 static void test_error_from_status(void **state)
 {
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kube_error_from_response(&e, "GET",
-                                                  "/apis/resource.k8s.io/v1/namespaces/default/resourceclaims/x?timeout=5s",
-                                                  404, not_found_body, strlen(not_found_body)),
-                         -ENOENT);
-        assert_string_equal(e.message,
-                            "GET /apis/resource.k8s.io/v1/namespaces/default/resourceclaims/x: 404 NotFound: "
-                            "resourceclaims.resource.k8s.io \"x\" not found");
+        assert_int_equal(
+                kube_error_from_response(
+                        &e, "GET",
+                        "/apis/resource.k8s.io/v1/namespaces/default/resourceclaims/x?timeout=5s",
+                        404, not_found_body, strlen(not_found_body)),
+                -ENOENT);
+        assert_string_equal(
+                e.message,
+                "GET /apis/resource.k8s.io/v1/namespaces/default/resourceclaims/x: 404 NotFound: "
+                "resourceclaims.resource.k8s.io \"x\" not found");
         assert_int_equal(e.http_status, 404);
         assert_int_equal(e.code, ENOENT);
         assert_true(kube_error_has_reason(&e, "NotFound"));
         assert_false(kube_error_has_reason(&e, "Not"));
 
-        assert_int_equal(kube_error_from_response(&e, "POST", "/x", 409, exists_body,
-                                                  strlen(exists_body)),
-                         -ESTALE);
+        assert_int_equal(
+                kube_error_from_response(&e, "POST", "/x", 409, exists_body, strlen(exists_body)),
+                -ESTALE);
         assert_true(kube_error_has_reason(&e, "AlreadyExists"));
         assert_false(kube_error_has_reason(&e, "Conflict"));
         hd_error_wrap(&e, "create claim %s", "x");
@@ -95,8 +99,7 @@ static void test_error_from_status(void **state)
         assert_int_equal(e.http_status, 429);
 
         /* not a Status: the start of the body is quoted */
-        assert_int_equal(kube_error_from_response(&e, "GET", "/z", 502, "<html>bad\ngw</html>",
-                                                  19),
+        assert_int_equal(kube_error_from_response(&e, "GET", "/z", 502, "<html>bad\ngw</html>", 19),
                          -EAGAIN);
         assert_string_equal(e.message, "GET /z: 502: <html>bad gw</html>");
         assert_int_equal(kube_error_from_response(&e, "DELETE", "/z", 403, NULL, 0), -EACCES);
@@ -191,7 +194,8 @@ static const char stream[] =
         "{\"type\":\"ADDED\",\"object\":{\"kind\":\"ResourceSlice\",\"metadata\":{\"name\":\"s1\","
         "\"resourceVersion\":\"10\",\"labels\":{\"a\":\"\\u00e9\\n{}\"}}}}\n"
         "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"ResourceSlice\",\"apiVersion\":"
-        "\"resource.k8s.io/v1\",\"metadata\":{\"resourceVersion\":\"12\"},\"spec\":{\"driver\":\"\"}}}\n"
+        "\"resource.k8s.io/"
+        "v1\",\"metadata\":{\"resourceVersion\":\"12\"},\"spec\":{\"driver\":\"\"}}}\n"
         "\n"
         "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
         "\"status\":\"Failure\",\"message\":\"too old resource version: 1 (2466)\",\"reason\":"
@@ -232,7 +236,7 @@ static void check_collected(const struct collected *c)
 static void feed_in_chunks(size_t chunk)
 {
         struct kube_ndjson p;
-        struct collected c = { 0 };
+        struct collected c = {0};
         size_t len = strlen(stream);
         kube_ndjson_init(&p, 1 << 20);
         for (size_t off = 0; off < len; off += chunk) {
@@ -247,7 +251,7 @@ static void feed_in_chunks(size_t chunk)
 static void test_ndjson_chunks(void **state)
 {
         /* byte by byte, odd sizes, one big chunk */
-        static const size_t sizes[] = { 1, 2, 3, 7, 13, 64, 100, 4096 };
+        static const size_t sizes[] = {1, 2, 3, 7, 13, 64, 100, 4096};
         for (size_t i = 0; i < HD_ARRAY_SIZE(sizes); i++)
                 feed_in_chunks(sizes[i]);
 }
@@ -255,12 +259,14 @@ static void test_ndjson_chunks(void **state)
 static void test_ndjson_final_line_and_errors(void **state)
 {
         struct kube_ndjson p;
-        struct collected c = { 0 };
+        struct collected c = {0};
         struct hd_error e = HD_ERROR_INIT;
-        static const char no_newline[] = "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"resourceVersion\":\"5\"}}}";
+        static const char no_newline[] =
+                "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"resourceVersion\":\"5\"}}}";
 
         kube_ndjson_init(&p, 1 << 20);
-        assert_int_equal(kube_ndjson_feed(&p, no_newline, strlen(no_newline), collect_cb, &c, NULL), 0);
+        assert_int_equal(kube_ndjson_feed(&p, no_newline, strlen(no_newline), collect_cb, &c, NULL),
+                         0);
         assert_int_equal(c.n, 0);
         assert_int_equal(kube_ndjson_finish(&p, collect_cb, &c, NULL), 0);
         assert_int_equal(c.n, 1);
@@ -318,7 +324,10 @@ struct thing {
         char **finalizers;
 };
 
-#define F(field, path, type, req) { path, type, offsetof(struct thing, field), req }
+#define F(field, path, type, req)                              \
+        {                                                      \
+                path, type, offsetof(struct thing, field), req \
+        }
 static const struct kube_field thing_fields[] = {
         F(name, "metadata.name", KUBE_FIELD_STRING, true),
         F(count, "spec.count", KUBE_FIELD_INT, false),
@@ -327,7 +336,7 @@ static const struct kube_field thing_fields[] = {
         F(items, "spec.items", KUBE_FIELD_ARRAY, false),
         F(labels, "metadata.labels", KUBE_FIELD_STRING_MAP, false),
         F(finalizers, "metadata.finalizers", KUBE_FIELD_STRING_LIST, false),
-        { NULL, 0, 0, false },
+        {NULL, 0, 0, false},
 };
 #undef F
 
@@ -335,7 +344,7 @@ static int decode_text(const char *text, struct thing *t, struct hd_error *e)
 {
         _cleanup_json_ json_t *j = json_loads(text, 0, NULL);
         assert_non_null(j);
-        *t = (struct thing){ 0 };
+        *t = (struct thing){0};
         return kube_json_decode(j, thing_fields, t, e);
 }
 
@@ -344,11 +353,12 @@ static void test_field_table(void **state)
         struct thing t;
         struct hd_error e = HD_ERROR_INIT;
 
-        assert_int_equal(decode_text("{\"metadata\":{\"name\":\"a\",\"labels\":{\"k\":\"v\",\"x\":\"y\"},"
-                                     "\"finalizers\":[\"f1\"]},\"spec\":{\"count\":4,\"items\":[1]},"
-                                     "\"status\":{\"ready\":true}}",
-                                     &t, &e),
-                         0);
+        assert_int_equal(
+                decode_text("{\"metadata\":{\"name\":\"a\",\"labels\":{\"k\":\"v\",\"x\":\"y\"},"
+                            "\"finalizers\":[\"f1\"]},\"spec\":{\"count\":4,\"items\":[1]},"
+                            "\"status\":{\"ready\":true}}",
+                            &t, &e),
+                0);
         assert_string_equal(t.name, "a");
         assert_int_equal(t.count, 4);
         assert_true(t.ready);
@@ -361,9 +371,9 @@ static void test_field_table(void **state)
         assert_null(t.spec);
 
         /* optional fields absent or null */
-        assert_int_equal(decode_text("{\"metadata\":{\"name\":\"a\"},\"spec\":{\"count\":null}}",
-                                     &t, &e),
-                         0);
+        assert_int_equal(
+                decode_text("{\"metadata\":{\"name\":\"a\"},\"spec\":{\"count\":null}}", &t, &e),
+                0);
         assert_int_equal(t.count, 0);
         assert_null(t.labels);
         kube_json_decode_done(thing_fields, &t);
@@ -372,22 +382,23 @@ static void test_field_table(void **state)
         struct {
                 const char *text, *msg;
         } bad[] = {
-                { "{\"spec\":{}}", "metadata.name: required field missing" },
-                { "{\"metadata\":{\"name\":1},\"spec\":{}}", "metadata.name: expected string, got integer" },
-                { "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"count\":\"4\"}}",
-                  "spec.count: expected integer, got string" },
-                { "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"count\":1.5}}",
-                  "spec.count: expected integer, got number" },
+                {"{\"spec\":{}}", "metadata.name: required field missing"},
+                {"{\"metadata\":{\"name\":1},\"spec\":{}}",
+                 "metadata.name: expected string, got integer"},
+                {"{\"metadata\":{\"name\":\"a\"},\"spec\":{\"count\":\"4\"}}",
+                 "spec.count: expected integer, got string"},
+                {"{\"metadata\":{\"name\":\"a\"},\"spec\":{\"count\":1.5}}",
+                 "spec.count: expected integer, got number"},
                 /* spec.count is looked up first and names the parent that is not an object */
-                { "{\"metadata\":{\"name\":\"a\"},\"spec\":[]}", "spec: expected object, got array" },
-                { "{\"metadata\":{\"name\":\"a\"},\"spec\":{},\"status\":{\"ready\":\"yes\"}}",
-                  "status.ready: expected boolean, got string" },
-                { "{\"metadata\":{\"name\":\"a\",\"labels\":{\"k\":1}},\"spec\":{}}",
-                  "metadata.labels[k]: expected string, got integer" },
-                { "{\"metadata\":{\"name\":\"a\",\"finalizers\":[\"x\",false]},\"spec\":{}}",
-                  "metadata.finalizers[1]: expected string, got boolean" },
-                { "{\"metadata\":\"a\"}", "metadata: expected object, got string" },
-                { "[]", "(document): expected object, got array" },
+                {"{\"metadata\":{\"name\":\"a\"},\"spec\":[]}", "spec: expected object, got array"},
+                {"{\"metadata\":{\"name\":\"a\"},\"spec\":{},\"status\":{\"ready\":\"yes\"}}",
+                 "status.ready: expected boolean, got string"},
+                {"{\"metadata\":{\"name\":\"a\",\"labels\":{\"k\":1}},\"spec\":{}}",
+                 "metadata.labels[k]: expected string, got integer"},
+                {"{\"metadata\":{\"name\":\"a\",\"finalizers\":[\"x\",false]},\"spec\":{}}",
+                 "metadata.finalizers[1]: expected string, got boolean"},
+                {"{\"metadata\":\"a\"}", "metadata: expected object, got string"},
+                {"[]", "(document): expected object, got array"},
         };
         for (size_t i = 0; i < HD_ARRAY_SIZE(bad); i++) {
                 assert_int_equal(decode_text(bad[i].text, &t, &e), -EINVAL);
@@ -436,8 +447,10 @@ static void test_object_meta(void **state)
                 "\"namespace\":\"default\",\"uid\":\"6f0e\",\"resourceVersion\":\"2871\","
                 "\"creationTimestamp\":\"2026-11-22T12:00:00Z\",\"annotations\":"
                 "{\"resource.kubernetes.io/pod-claim-name\":\"gpu\"},\"finalizers\":"
-                "[\"resource.kubernetes.io/delete-protection\"],\"ownerReferences\":[{\"apiVersion\":"
-                "\"v1\",\"kind\":\"Pod\",\"name\":\"pod1\",\"uid\":\"abcd\",\"controller\":true}]}}",
+                "[\"resource.kubernetes.io/"
+                "delete-protection\"],\"ownerReferences\":[{\"apiVersion\":"
+                "\"v1\",\"kind\":\"Pod\",\"name\":\"pod1\",\"uid\":\"abcd\",\"controller\":true}]}"
+                "}",
                 0, NULL);
         struct kube_object_meta m;
         struct hd_error e = HD_ERROR_INIT;
@@ -470,9 +483,10 @@ static void test_object_meta(void **state)
         assert_null(m.name);
         assert_null(m.owner_references);
 
-        json_object_del(json_array_get(json_object_get(json_object_get(bad, "metadata"),
-                                                       "ownerReferences"), 1),
-                        "kind");
+        json_object_del(
+                json_array_get(json_object_get(json_object_get(bad, "metadata"), "ownerReferences"),
+                               1),
+                "kind");
         json_array_remove(json_object_get(json_object_get(bad, "metadata"), "ownerReferences"), 1);
         assert_int_equal(kube_object_meta_decode(bad, &m, &e), 0);
         assert_string_equal(kube_object_meta_label(&m, "app"), "x");
@@ -485,19 +499,22 @@ static void test_object_meta(void **state)
 
 static void test_paths(void **state)
 {
-        struct kube_resource claims = { "resource.k8s.io", "v1", "resourceclaims" };
-        struct kube_resource pods = { "", "v1", "pods" };
+        struct kube_resource claims = {"resource.k8s.io", "v1", "resourceclaims"};
+        struct kube_resource pods = {"", "v1", "pods"};
         _cleanup_free_ char *a = kube_path(&claims, "default", "c1", "status");
         _cleanup_free_ char *b = kube_path(&claims, NULL, NULL, NULL);
         _cleanup_free_ char *c = kube_path(&pods, "kube system", "p/1", NULL);
-        assert_string_equal(a, "/apis/resource.k8s.io/v1/namespaces/default/resourceclaims/c1/status");
+        assert_string_equal(a,
+                            "/apis/resource.k8s.io/v1/namespaces/default/resourceclaims/c1/status");
         assert_string_equal(b, "/apis/resource.k8s.io/v1/resourceclaims");
         assert_string_equal(c, "/api/v1/namespaces/kube%20system/pods/p%2F1");
 
         kube_path_add_query(&b, "labelSelector", "app in (a,b),!x");
         kube_path_add_query(&b, "limit", "2");
         kube_path_add_query(&b, "skip", NULL);
-        assert_string_equal(b, "/apis/resource.k8s.io/v1/resourceclaims?labelSelector=app%20in%20%28a%2Cb%29%2C%21x&limit=2");
+        assert_string_equal(b,
+                            "/apis/resource.k8s.io/v1/"
+                            "resourceclaims?labelSelector=app%20in%20%28a%2Cb%29%2C%21x&limit=2");
 }
 
 static void test_base64(void **state)

@@ -52,8 +52,7 @@ static char *write_file(const char *name, const char *text)
 }
 
 /* Load TEXT as a kubeconfig; returns the r and fills *cfg / *e. */
-static int load(const char *text, const char *context, struct kube_config **cfg,
-                struct hd_error *e)
+static int load(const char *text, const char *context, struct kube_config **cfg, struct hd_error *e)
 {
         _cleanup_free_ char *p = write_file("config", text);
         *cfg = NULL;
@@ -154,40 +153,41 @@ static void test_errors_name_the_field(void **state)
                 int code;
                 const char *msg; /* after "kubeconfig '<path>': " */
         } cases[] = {
-                { "clusters: []\n", EINVAL, "current-context is not set" },
-                { "current-context: nope\ncontexts: []\n", EINVAL, "context \"nope\" not found" },
-                { "current-context: a\ncontexts:\n- name: a\n  context: {user: u}\n", EINVAL,
-                  "context \"a\": cluster is missing" },
-                { "current-context: a\ncontexts:\n- name: a\n  context: 5\n", EINVAL,
-                  "contexts[0] (\"a\"): context: expected a mapping" },
-                { ctx_a, EINVAL, "context \"a\": cluster \"a\" not found" },
-                { "clusters:\n- name: a\n  cluster: {certificate-authority: x}\n", EINVAL,
-                  "cluster \"a\": server is missing" },
-                { "clusters:\n- name: a\n  cluster: {server: ftp://x}\n", EINVAL,
-                  "cluster \"a\": server \"ftp://x\": must start with https:// or http://" },
-                { "clusters:\n- name: a\n  cluster: {server: 'https://x', "
-                  "certificate-authority-data: '!!notbase64'}\n",
-                  EINVAL, "cluster \"a\": certificate-authority-data: invalid base64" },
-                { "clusters:\n- name: a\n  cluster: {server: 'https://x', "
-                  "certificate-authority: ca.crt, insecure-skip-tls-verify: true}\n",
-                  EINVAL,
-                  "cluster \"a\": insecure-skip-tls-verify: not allowed together with a certificate authority" },
-                { "clusters:\n- name: a\n  cluster: {server: 'https://x'}\n", EINVAL,
-                  "context \"a\": user \"u\" not found" },
-                { "clusters:\n- name: a\n  cluster: {server: 'https://x'}\n"
-                  "users:\n- name: u\n  user: {client-certificate: c.crt}\n",
-                  EINVAL, "user \"u\": client-key is missing (client-certificate is set)" },
-                { "clusters:\n- name: a\n  cluster: {server: 'https://x'}\n"
-                  "users:\n- name: u\n  user: {client-key-data: 'a2V5'}\n",
-                  EINVAL, "user \"u\": client-certificate is missing (client-key is set)" },
-                { "clusters:\n- name: a\n  cluster: {server: 'https://x'}\n"
-                  "users:\n- name: u\n  user:\n    exec: {command: aws}\n",
-                  EOPNOTSUPP, "user \"u\": exec: credential plugins are not supported" },
-                { "clusters:\n- name: a\n  cluster: {server: 'https://x'}\n"
-                  "users:\n- name: u\n  user: {client-key-data: 'a$$'}\n",
-                  EINVAL, "user \"u\": client-key-data: invalid base64" },
-                { "clusters: [\n", EINVAL, NULL },
-                { "- just\n- a list\n", EINVAL, "not a kubeconfig (expected a mapping)" },
+                {"clusters: []\n", EINVAL, "current-context is not set"},
+                {"current-context: nope\ncontexts: []\n", EINVAL, "context \"nope\" not found"},
+                {"current-context: a\ncontexts:\n- name: a\n  context: {user: u}\n", EINVAL,
+                 "context \"a\": cluster is missing"},
+                {"current-context: a\ncontexts:\n- name: a\n  context: 5\n", EINVAL,
+                 "contexts[0] (\"a\"): context: expected a mapping"},
+                {ctx_a, EINVAL, "context \"a\": cluster \"a\" not found"},
+                {"clusters:\n- name: a\n  cluster: {certificate-authority: x}\n", EINVAL,
+                 "cluster \"a\": server is missing"},
+                {"clusters:\n- name: a\n  cluster: {server: ftp://x}\n", EINVAL,
+                 "cluster \"a\": server \"ftp://x\": must start with https:// or http://"},
+                {"clusters:\n- name: a\n  cluster: {server: 'https://x', "
+                 "certificate-authority-data: '!!notbase64'}\n",
+                 EINVAL, "cluster \"a\": certificate-authority-data: invalid base64"},
+                {"clusters:\n- name: a\n  cluster: {server: 'https://x', "
+                 "certificate-authority: ca.crt, insecure-skip-tls-verify: true}\n",
+                 EINVAL,
+                 "cluster \"a\": insecure-skip-tls-verify: not allowed together with a certificate "
+                 "authority"},
+                {"clusters:\n- name: a\n  cluster: {server: 'https://x'}\n", EINVAL,
+                 "context \"a\": user \"u\" not found"},
+                {"clusters:\n- name: a\n  cluster: {server: 'https://x'}\n"
+                 "users:\n- name: u\n  user: {client-certificate: c.crt}\n",
+                 EINVAL, "user \"u\": client-key is missing (client-certificate is set)"},
+                {"clusters:\n- name: a\n  cluster: {server: 'https://x'}\n"
+                 "users:\n- name: u\n  user: {client-key-data: 'a2V5'}\n",
+                 EINVAL, "user \"u\": client-certificate is missing (client-key is set)"},
+                {"clusters:\n- name: a\n  cluster: {server: 'https://x'}\n"
+                 "users:\n- name: u\n  user:\n    exec: {command: aws}\n",
+                 EOPNOTSUPP, "user \"u\": exec: credential plugins are not supported"},
+                {"clusters:\n- name: a\n  cluster: {server: 'https://x'}\n"
+                 "users:\n- name: u\n  user: {client-key-data: 'a$$'}\n",
+                 EINVAL, "user \"u\": client-key-data: invalid base64"},
+                {"clusters: [\n", EINVAL, NULL},
+                {"- just\n- a list\n", EINVAL, "not a kubeconfig (expected a mapping)"},
         };
         for (size_t i = 0; i < HD_ARRAY_SIZE(cases); i++) {
                 struct kube_config *c = NULL;
@@ -253,7 +253,8 @@ static void test_incluster(void **state)
         /* missing token file names the path */
         unlink(tok);
         assert_int_equal(kube_config_load_incluster(NULL, &c, &e), -ENOENT);
-        _cleanup_free_ char *want = hd_asprintf("in-cluster config: token '%s': No such file or directory", tok);
+        _cleanup_free_ char *want =
+                hd_asprintf("in-cluster config: token '%s': No such file or directory", tok);
         assert_string_equal(e.message, want);
         hd_error_done(&e);
 }
