@@ -696,7 +696,7 @@ class ApiServer:
     def _patch(self, req, rt, version, ns, name, sub, mgr, gv):
         ctype = req.h.headers.get("Content-Type", "").split(";")[0].strip()
         ptype = PATCH_TYPES.get(ctype)
-        if ptype is None:
+        if ptype is None or (ptype == "strategic" and rt.crd_uid is not None):
             raise E.unsupported_media_type(ctype)
         raw = req.read_body().decode("utf-8", "replace")
         try:

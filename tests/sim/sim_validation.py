@@ -284,6 +284,15 @@ def validate_resourceslice(obj):
     return errs
 
 
+def validate_resourceslice_update(old, new):
+    errs = validate_resourceslice(new)
+    o, n = old.get("spec") or {}, new.get("spec") or {}
+    for f in ("driver", "nodeName"):
+        if o.get(f) != n.get(f):
+            errs.append(invalid(f"spec.{f}", n.get(f) or "", "field is immutable"))
+    return errs
+
+
 # -- ResourceClaim / ResourceClaimTemplate -----------------------------------------------------
 
 def default_claim_spec(spec):
@@ -388,6 +397,13 @@ def validate_resourceclaim_status(old, new):
 def validate_resourceclaimtemplate(obj):
     errs = validate_object_name(obj["metadata"].get("name", ""))
     return errs + validate_claim_spec("spec.spec", (obj.get("spec") or {}).get("spec"))
+
+
+def validate_resourceclaimtemplate_update(old, new):
+    errs = validate_resourceclaimtemplate(new)
+    if old.get("spec") != new.get("spec"):
+        errs.append(invalid("spec", new.get("spec"), "field is immutable"))
+    return errs
 
 
 def validate_deviceclass(obj):

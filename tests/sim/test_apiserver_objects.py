@@ -614,3 +614,21 @@ def test_list_as_table(kube):
         [c["name"] for c in cap.response["columnDefinitions"]]
     assert [r["cells"][:3] for r in obj["rows"]] == [r["cells"][:3] for r in cap.response["rows"]]
     assert obj["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+
+
+def test_immutable_slice_and_template_fields(kube):
+    s = kube.create(SLICES, slice_body("im"))
+    s["spec"]["nodeName"] = "elsewhere"
+    status, obj = kube.request("PUT", SLICES + "/im", s)
+    assert status == 422
+    assert obj["details"]["causes"] == [{"reason": "FieldValueInvalid",
+                                         "message": 'Invalid value: "elsewhere": field is '
+                                                    'immutable', "field": "spec.nodeName"}]
+    tpl = "/apis/resource.k8s.io/v1/namespaces/default/resourceclaimtemplates"
+    kube.create(tpl, {"metadata": {"name": "t"}, "spec": {"spec": {"devices": {"requests": [
+        {"name": "r", "exactly": {"deviceClassName": "x"}}]}}}})
+    assert kube.patch(tpl + "/t", {"metadata": {"labels": {"a": "b"}}})["metadata"]["labels"]
+    status, obj = kube.request("PATCH", tpl + "/t", {"spec": {"spec": {"devices": {
+        "requests": [{"name": "r", "exactly": {"deviceClassName": "y"}}]}}}},
+        content_type="application/merge-patch+json")
+    assert status == 422 and obj["details"]["causes"][0]["field"] == "spec"
