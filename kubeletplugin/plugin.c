@@ -167,6 +167,8 @@ static void plugin_done(struct plugin *p)
 static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
                         struct hd_error *reterr)
 {
+        /* Declared before the first goto: cleanup variables must never be jumped over. */
+        _cleanup_free_ char *ua = hd_asprintf("hostdev-kubelet-plugin/%s", HOSTDEV_VERSION);
         int r = kp_config_load(o->config_path, &p->config, reterr);
         if (r < 0)
                 return r;
@@ -181,7 +183,6 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
         r = kube_config_load(o->kubeconfig, &p->kcfg, reterr);
         if (r < 0)
                 goto fail_inv;
-        _cleanup_free_ char *ua = hd_asprintf("hostdev-kubelet-plugin/%s", HOSTDEV_VERSION);
         struct kube_client_options copts = { .user_agent = ua };
         r = kube_client_new(p->kcfg, &copts, &p->client, reterr);
         if (r < 0)
