@@ -73,6 +73,26 @@ int hd_error_wrap(struct hd_error *e, const char *fmt, ...)
         return -e->code;
 }
 
+int hd_error_wrap_r(struct hd_error *e, int r, const char *fmt, ...)
+{
+        if (r >= 0)
+                r = -EIO;
+        if (!e)
+                return r;
+        if (e->code == 0)
+                e->code = -r;
+        va_list ap;
+        va_start(ap, fmt);
+        char *ctx = hd_vasprintf(fmt, ap);
+        va_end(ap);
+        char *full = e->message ? hd_asprintf("%s: %s", ctx, e->message) : ctx;
+        if (full != ctx)
+                free(ctx);
+        free(e->message);
+        e->message = full;
+        return -e->code;
+}
+
 int hd_error_move(struct hd_error *dst, struct hd_error *src)
 {
         int code = src->code ? src->code : EIO;

@@ -33,6 +33,12 @@ int hd_error_vsetf(struct hd_error *e, int code, const char *fmt, va_list ap)
  * Returns -code. */
 int hd_error_wrap(struct hd_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Like hd_error_wrap() for a failure R (negative errno) that a callee already returned: with
+ * E == NULL it still returns R (hd_error_wrap(NULL, ...) cannot know the code and says -EIO).
+ * Use as "return hd_error_wrap_r(reterr, r, "ctx %s", x);". */
+int hd_error_wrap_r(struct hd_error *e, int r, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
 /* Move SRC's error into DST (DST's old message is freed); SRC is left empty. Returns -code. */
 int hd_error_move(struct hd_error *dst, struct hd_error *src);
 

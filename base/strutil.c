@@ -105,6 +105,14 @@ bool hd_strv_contains(char *const *v, const char *s)
         return false;
 }
 
+char **hd_strv_copy(char *const *v)
+{
+        char **out = NULL;
+        for (size_t i = 0; v && v[i]; i++)
+                hd_strv_push(&out, v[i]);
+        return out;
+}
+
 char **hd_strv_free(char **v)
 {
         for (size_t i = 0; v && v[i]; i++)
@@ -182,6 +190,14 @@ void hd_strbuf_escape(struct hd_strbuf *b, const char *s)
                         else
                                 hd_strbuf_append(b, (const char *)p, 1);
                 }
+        }
+}
+
+void hd_strbuf_truncate(struct hd_strbuf *b, size_t len)
+{
+        if (len < b->len) {
+                b->len = len;
+                b->buf[len] = '\0';
         }
 }
 

@@ -34,6 +34,8 @@ void hd_strv_push(char ***v, const char *s);
 /* Append S itself (ownership taken). */
 void hd_strv_consume(char ***v, char *s);
 bool hd_strv_contains(char *const *v, const char *s);
+/* Deep copy; NULL in, NULL out. */
+char **hd_strv_copy(char *const *v);
 char **hd_strv_free(char **v); /* returns NULL */
 
 /* Growable string buffer. Embedded: struct hd_strbuf b = HD_STRBUF_INIT; ... hd_strbuf_done(&b) */
@@ -48,6 +50,8 @@ void hd_strbuf_puts(struct hd_strbuf *b, const char *s);
 void hd_strbuf_printf(struct hd_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append S as a JSON string literal body (escaped, no quotes). */
 void hd_strbuf_escape(struct hd_strbuf *b, const char *s);
+/* Cut B back to LEN bytes (no-op when already shorter). */
+void hd_strbuf_truncate(struct hd_strbuf *b, size_t len);
 /* Hand the buffer to the caller ("" if empty) and reset B. */
 char *hd_strbuf_take(struct hd_strbuf *b);
 void hd_strbuf_done(struct hd_strbuf *b);

@@ -51,6 +51,16 @@ static void test_error_setf_and_move(void **state)
         hd_error_done(&b);
         /* NULL error pointers are allowed: the code still comes back. */
         assert_int_equal(hd_error_set(NULL, EPERM, "ignored"), -EPERM);
+        /* hd_error_wrap_r keeps the callee's code, with or without an error object. */
+        assert_int_equal(hd_error_wrap_r(NULL, -ENOENT, "ctx"), -ENOENT);
+        struct hd_error w = HD_ERROR_INIT;
+        hd_error_set(&w, ENOENT, "open 'x'");
+        assert_int_equal(hd_error_wrap_r(&w, -ENOENT, "load %s", "cfg"), -ENOENT);
+        assert_string_equal(w.message, "load cfg: open 'x': No such file or directory");
+        hd_error_done(&w);
+        assert_int_equal(hd_error_wrap_r(&w, -EPERM, "bare"), -EPERM);
+        assert_string_equal(w.message, "bare");
+        hd_error_done(&w);
         /* Wrapping an empty error gives EIO and just the context. */
         struct hd_error c = HD_ERROR_INIT;
         assert_int_equal(hd_error_wrap(&c, "ctx"), -EIO);
@@ -84,6 +94,18 @@ static void test_strbuf_and_strv(void **state)
         assert_true(hd_endswith("file.json", ".json"));
         assert_false(hd_endswith("json", ".json"));
         assert_true(hd_startswith("k8s.x-claim_1", "k8s.x-"));
+        _cleanup_strv_ char **copy = hd_strv_copy(v);
+        assert_int_equal(hd_strv_len(copy), 2);
+        assert_true(copy[0] != v[0]);
+        assert_string_equal(copy[1], "two");
+        assert_null(hd_strv_copy(NULL));
+        struct hd_strbuf t = HD_STRBUF_INIT;
+        hd_strbuf_puts(&t, "hello world");
+        hd_strbuf_truncate(&t, 5);
+        hd_strbuf_truncate(&t, 50);
+        assert_int_equal(t.len, 5);
+        assert_string_equal(t.buf, "hello");
+        hd_strbuf_done(&t);
 }
 
 /* Run FN with stderr redirected into a temp file and return what it printed. */
