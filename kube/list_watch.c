@@ -228,8 +228,10 @@ static int watch_line_cb(json_t *value, void *userdata)
                 int code = 500;
                 if (kube_status_decode(obj, &st, NULL) >= 0 && st.code > 0)
                         code = st.code;
-                r = hd_error_setf(w->reterr, kube_http_errno(code), "watch %s: %d %s: %s", w->path,
-                                  code, st.reason ? st.reason : "", st.message ? st.message : "");
+                /* Same shape as a failed request: "GET /apis/...: 410 Expired: too old ..." */
+                r = hd_error_setf(w->reterr, kube_http_errno(code), "GET %.*s: %d %s: %s",
+                                  (int)strcspn(w->path, "?"), w->path, code,
+                                  st.reason ? st.reason : "", st.message ? st.message : "");
                 if (w->reterr)
                         w->reterr->http_status = code;
                 kube_status_done(&st);

@@ -130,6 +130,19 @@ def test_ca_and_token_inline_data(client_bin, sim, tmp_path):
     assert ns["metadata"]["name"] == "kube-system"
 
 
+def test_insecure_skip_tls_verify_only_when_asked(client_bin, sim, tmp_path):
+    kc = tmp_path / "kubeconfig"
+    text = open(sim.kubeconfig_path).read()
+    kc.write_text(text.replace(f"certificate-authority: {sim.ca_path}",
+                               "insecure-skip-tls-verify: true"))
+    ok_json(run(client_bin, sim, "get", "/version", kubeconfig=str(kc)))
+    # without a CA and without the flag the system trust store is used, which does not know
+    # the simulator's CA
+    kc.write_text(text.replace(f"    certificate-authority: {sim.ca_path}\n", ""))
+    res = run(client_bin, sim, "get", "/version", kubeconfig=str(kc))
+    assert res.returncode == errno.EPROTO, res.stderr
+
+
 def incluster_env(sim):
     return {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(sim.port),
             "HOSTDEV_SERVICEACCOUNT_DIR": sim.incluster_dir}
@@ -384,7 +397,7 @@ def test_watch_too_old_is_eidrm(client_bin, sim):
     res = run(client_bin, sim, "watch", *SLICES, "--rv", "1")
     assert res.returncode == errno.EIDRM, res.stderr
     assert '"type":"ERROR"' in res.stdout
-    assert "410 Expired" in res.stderr
+    assert f"GET {SLICES_PATH}: 410 Expired: " in res.stderr
 
 
 # -- informer -------------------------------------------------------------------------------------
