@@ -157,7 +157,10 @@ class Store:
         field = FieldSelector.parse(params.get("fieldSelector", ""), rt)
         rv_param = params.get("resourceVersion", "")
         match = params.get("resourceVersionMatch", "")
-        limit = int(params.get("limit") or 0)
+        try:
+            limit = max(0, int(params.get("limit") or 0))
+        except ValueError:
+            raise E.bad_request(f'invalid limit: "{params.get("limit")}"') from None
         cont = params.get("continue", "")
         with self.lock:
             cur = self.rv
