@@ -211,15 +211,29 @@ class Container:
         return self.exit_code
 
     def stop(self, timeout):
+        """podman stop, retried while the container is still being created (a pod deleted
+        right after its start); podman rm -f and a kill as the last resort."""
         if self.proc is None or self.poll() is not None:
             return
-        subprocess.run(["podman", "stop", "-t", str(int(max(0, timeout))), self.podman_name],
-                       capture_output=True, timeout=timeout + 30)
-        try:
-            self.proc.wait(timeout + 10)
-        except subprocess.TimeoutExpired:
-            subprocess.run(["podman", "rm", "-f", self.podman_name], capture_output=True,
-                           timeout=30)
+        t = int(max(0, timeout))
+        deadline = time.time() + t + 20
+        while time.time() < deadline:
+            try:
+                subprocess.run(["podman", "stop", "-t", str(t), self.podman_name],
+                               capture_output=True, timeout=t + 15)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                self.proc.wait(1.0)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        if self.proc.poll() is None:
+            try:
+                subprocess.run(["podman", "rm", "-f", "-t", "0", self.podman_name],
+                               capture_output=True, timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
             self.proc.kill()
             self.proc.wait(10)
         self.poll()
@@ -379,7 +393,9 @@ class PodWorker:
             return st
         if c.container_id:
             st["containerID"] = "podman://" + c.container_id
-        if c.exit_code is None:
+        if c.exit_code is None and not c.container_id:
+            st["state"] = {"waiting": {"reason": "ContainerCreating"}}
+        elif c.exit_code is None:
             st["state"] = {"running": {"startedAt": c.started_at}}
             st["ready"] = st["started"] = True
         else:
@@ -420,8 +436,9 @@ class PodWorker:
         spec = self.pod["spec"]
         ctrs = spec.get("containers") or []
         if phase is None:
-            if not self.containers:
-                phase = "Pending"
+            if not self.containers or any(c.container_id is None and c.exit_code is None
+                                          for c in self.containers.values()):
+                phase = "Pending"   # podman has not created every container yet
             elif all(c.exit_code is not None for c in self.containers.values()):
                 phase = "Succeeded" if all(c.exit_code == 0 for c in self.containers.values()) \
                     else "Failed"

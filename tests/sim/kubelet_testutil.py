@@ -113,7 +113,8 @@ def start_device_plugin(cluster, node, resource, devices, extra=(), name="dp"):
 
 
 def remove_cdi_files(driver_or_domain):
-    for p in glob.glob(os.path.join(CDI_DIR, f"k8s.{driver_or_domain}-*.json")):
+    for p in glob.glob(os.path.join(CDI_DIR, f"k8s.{driver_or_domain}-*.json")) + \
+            glob.glob(os.path.join(CDI_DIR, f"k8s.{driver_or_domain}.json")):
         try:
             os.unlink(p)
         except OSError:

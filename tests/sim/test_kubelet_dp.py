@@ -1,6 +1,7 @@
 """Device-plugin manager of the kubelet simulator with the tiny Python device plugin."""
 
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -54,7 +55,7 @@ def run_pod(env, name, res, n, cmd):
 
 
 def test_cdi_flow_preferred_allocation_and_kubelet_restart(env):
-    res = "dp.sim.example.com/nulls"
+    res = f"dp{secrets.token_hex(3)}.sim.example.com/nulls"
     p = env.plugin(res, [("a", "/dev/null"), ("b", "/dev/zero")], extra=["--preferred"])
     wait_for(lambda: env.allocatable(res) == ("2", "2"), what="node capacity")
     done, out = run_pod(env, "dp1", res, 1, "ls -l /dev/ | grep hostdev; env | grep HOSTDEV_DP")
@@ -81,7 +82,7 @@ def test_cdi_flow_preferred_allocation_and_kubelet_restart(env):
 
 
 def test_legacy_device_specs_and_insufficient(env):
-    res = "dp.sim.example.com/legacy"
+    res = f"dp{secrets.token_hex(3)}.sim.example.com/legacy"
     env.plugin(res, [("x", "/dev/null")], extra=["--mode", "legacy"])
     wait_for(lambda: env.allocatable(res) == ("1", "1"), what="node capacity")
     env.client.create("/api/v1/namespaces/default/pods",
