@@ -229,6 +229,17 @@ class ApiServer:
         with self._faults_lock:
             self._force_410 += n
 
+    def take_forced_410(self):
+        """True (once per pending fault) when the next watch must get a 410 ERROR event."""
+        with self._faults_lock:
+            if self._force_410 > 0:
+                self._force_410 -= 1
+                return True
+        return False
+
+    def stopping(self):
+        return self._watch_stop.is_set()
+
     def compact(self):
         self.store.compact()
         self.log(f"compacted history at resourceVersion {self.store.current_rv()}")
@@ -313,7 +324,7 @@ class ApiServer:
                 return self._nonresource(req)
             return self._resource(req, route)
         except E.ApiException as e:
-            self._send_json(req, e.code, e.body, e.headers)
+            self.send_json(req, e.code, e.body, e.headers)
         except _Reset:
             pass
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError) as e:
@@ -323,7 +334,7 @@ class ApiServer:
             import traceback
             self.log("internal error: " + traceback.format_exc())
             try:
-                self._send_json(req, 500, E.status_body(
+                self.send_json(req, 500, E.status_body(
                     500, "InternalError", f"Internal error occurred: {e}",
                     {"causes": [{"message": str(e)}]}))
             except OSError:
@@ -373,7 +384,7 @@ class ApiServer:
         raise E.ApiException(403, E.status_body(403, "Forbidden", msg, det))
 
     # -- responses ------------------------------------------------------------------------
-    def _record(self, req, code, fault=None):
+    def record(self, req, code, fault=None):
         req.entry["code"] = code
         if fault:
             req.entry["fault"] = fault
@@ -383,11 +394,11 @@ class ApiServer:
         self.log(f"{req.method} {req.h.path} user={req.user} verb={req.entry['verb']} -> {code}"
                  + (f" ({fault})" if fault else ""))
 
-    def _send_json(self, req, code, body, headers=None, content_type="application/json"):
+    def send_json(self, req, code, body, headers=None, content_type="application/json"):
         data = (json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
                 if body is not None else b"")
         h = req.h
-        self._record(req, code)
+        self.record(req, code)
         h.send_response(code)
         h.send_header("Audit-Id", req.audit_id)
         h.send_header("Cache-Control", "no-cache, private")
@@ -414,11 +425,11 @@ class ApiServer:
             headers["Retry-After"] = str(int(retry_after))
             details = {"retryAfterSeconds": int(retry_after)}
         req.entry["fault"] = "fail"
-        self._send_json(req, code, E.status_body(code, reason, msg, details), headers)
+        self.send_json(req, code, E.status_body(code, reason, msg, details), headers)
 
     def _do_reset(self, req):
         h = req.h
-        self._record(req, None, fault="reset")
+        self.record(req, None, fault="reset")
         try:
             h.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                           b"Content-Length: 4096\r\n\r\n{\"kind\":\"")
@@ -504,37 +515,37 @@ class ApiServer:
         accept = req.h.headers.get("Accept", "")
         agg = "as=APIGroupDiscoveryList" in accept
         if p == "/version":
-            return self._send_json(req, 200, disc.VERSION_INFO)
+            return self.send_json(req, 200, disc.VERSION_INFO)
         if p in ("/healthz", "/livez", "/readyz"):
             return self._send_raw(req, 200, b"ok", "text/plain; charset=utf-8")
         if p == "/api":
             if agg:
-                return self._send_json(req, 200, disc.aggregated(types, True), {
+                return self.send_json(req, 200, disc.aggregated(types, True), {
                     "Vary": "Accept"}, "application/json;g=apidiscovery.k8s.io;v=v2;"
                                        "as=APIGroupDiscoveryList")
-            return self._send_json(req, 200, disc.api_versions(f"127.0.0.1:{self.port}"))
+            return self.send_json(req, 200, disc.api_versions(f"127.0.0.1:{self.port}"))
         if p == "/api/v1":
-            return self._send_json(req, 200, disc.api_resource_list(types, "", "v1"))
+            return self.send_json(req, 200, disc.api_resource_list(types, "", "v1"))
         if p == "/apis":
             if agg:
-                return self._send_json(req, 200, disc.aggregated(types, False), {
+                return self.send_json(req, 200, disc.aggregated(types, False), {
                     "Vary": "Accept"}, "application/json;g=apidiscovery.k8s.io;v=v2;"
                                        "as=APIGroupDiscoveryList")
-            return self._send_json(req, 200, disc.api_group_list(types))
+            return self.send_json(req, 200, disc.api_group_list(types))
         parts = p.strip("/").split("/")
         if parts[0] == "apis" and len(parts) == 2:
             d = disc.api_group(types, parts[1])
             if d:
-                return self._send_json(req, 200, d)
+                return self.send_json(req, 200, d)
         if parts[0] == "apis" and len(parts) == 3:
             d = disc.api_resource_list(types, parts[1], parts[2])
             if d:
-                return self._send_json(req, 200, d)
+                return self.send_json(req, 200, d)
         raise E.resource_not_found()
 
     def _send_raw(self, req, code, data, ctype):
         h = req.h
-        self._record(req, code)
+        self.record(req, code)
         h.send_response(code)
         h.send_header("Audit-Id", req.audit_id)
         h.send_header("Cache-Control", "no-cache, private")
@@ -616,11 +627,11 @@ class ApiServer:
             return serve_watch(self, req, rt, version, ns)
         if verb == "list":
             items, md = st.list(rt, ns, req.params)
-            return self._send_json(req, 200, self._render_list(req, rt, version, items, md))
+            return self.send_json(req, 200, self._render_list(req, rt, version, items, md))
         if verb == "get" and sub == "log":
             return self._pod_log(req, rt, ns, name)
         if verb == "get":
-            return self._send_json(req, 200, self._render_one(req, rt, version,
+            return self.send_json(req, 200, self._render_one(req, rt, version,
                                                               st.get(rt, ns, name)))
         if rt.namespaced and ns is None and verb in ("create", "deletecollection"):
             raise E.method_not_allowed(req.method)
@@ -632,12 +643,12 @@ class ApiServer:
             body = self._decode_body(req, rt, version)
             obj = st.create(rt, ns, body, manager=mgr, api_version=gv)
             self._after_write(rt, obj, "create")
-            return self._send_json(req, 201, rt.render(obj, version))
+            return self.send_json(req, 201, rt.render(obj, version))
         if verb == "update":
             body = self._decode_body(req, rt, version)
             obj = st.update(rt, ns, name, body, subresource=sub, manager=mgr, api_version=gv)
             self._after_write(rt, obj, "update")
-            return self._send_json(req, 200, rt.render(obj, version))
+            return self.send_json(req, 200, rt.render(obj, version))
         if verb == "patch":
             return self._patch(req, rt, version, ns, name, sub, mgr, gv)
         if verb == "delete":
@@ -651,15 +662,15 @@ class ApiServer:
                     det["group"] = rt.group
                 det["kind"] = rt.plural
                 det["uid"] = obj["metadata"]["uid"]
-                return self._send_json(req, 200, {"kind": "Status", "apiVersion": "v1",
+                return self.send_json(req, 200, {"kind": "Status", "apiVersion": "v1",
                                                   "metadata": {}, "status": "Success",
                                                   "details": det})
-            return self._send_json(req, 200, rt.render(obj, version))
+            return self.send_json(req, 200, rt.render(obj, version))
         if verb == "deletecollection":
             items, md = st.delete_collection(rt, ns, req.params, self._delete_options(req))
             for o in items:
                 self._after_write(rt, o, "delete")
-            return self._send_json(req, 200, self._render_list(req, rt, version, items, md))
+            return self.send_json(req, 200, self._render_list(req, rt, version, items, md))
         raise E.method_not_allowed(req.method)
 
     def _pod_log(self, req, rt, ns, name):
@@ -730,7 +741,7 @@ class ApiServer:
             to_version=(lambda o: rt.to_version(version, o)) if rt.to_version else None,
             from_version=(lambda o: rt.from_version(version, o)) if rt.from_version else None)
         self._after_write(rt, obj, "create" if created else "update")
-        return self._send_json(req, 201 if created else 200, rt.render(obj, version))
+        return self.send_json(req, 201 if created else 200, rt.render(obj, version))
 
     def _bind(self, req, rt, ns, name):
         body = json.loads(req.read_body() or b"{}")
@@ -752,7 +763,7 @@ class ApiServer:
             old = self.store.objects[rt.store_key][key]
             self.store._update_locked(rt, key, old, pod, None, None, self._manager(req), "v1",
                                       "Update")
-        return self._send_json(req, 201, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+        return self.send_json(req, 201, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                                           "status": "Success", "code": 201})
 
     def _after_write(self, rt, obj, action):

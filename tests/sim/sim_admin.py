@@ -52,4 +52,4 @@ def handle_admin(sim, req):
                   "openWatches": len(sim.store.watchers)}
     else:
         raise E.resource_not_found()
-    return sim._send_json(req, 200, result)
+    return sim.send_json(req, 200, result)

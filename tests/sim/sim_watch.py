@@ -46,11 +46,7 @@ def serve_watch(sim, req, rt, version, ns):
         initial, from_rv = True, None
     else:
         initial, from_rv = False, rv_n
-    forced = False
-    with sim._faults_lock:
-        if sim._force_410 > 0:
-            sim._force_410 -= 1
-            forced = True
+    forced = sim.take_forced_410()
     h = req.h
     try:
         if forced:
@@ -118,7 +114,7 @@ def serve_watch(sim, req, rt, version, ns):
                 marks.pop(0)
                 chunk(h, {"type": "BOOKMARK", "object": rt.bookmark(
                     version, sim.store.current_rv())})
-            if now >= deadline or sim._watch_stop.is_set():
+            if now >= deadline or sim.stopping():
                 break
             if client_gone(h):
                 h.close_connection = True
@@ -145,7 +141,7 @@ def client_gone(h):
 
 def watch_headers(sim, req):
     h = req.h
-    sim._record(req, 200)
+    sim.record(req, 200)
     h.send_response(200)
     h.send_header("Audit-Id", req.audit_id)
     h.send_header("Cache-Control", "no-cache, private")
