@@ -1,0 +1,225 @@
+# SPDX-License-Identifier: Apache-2.0
+"""hostdev-kubelet-plugin end to end, registration and ResourceSlices: the DRA service version the
+kubelet picks, the resource.k8s.io version the plugin discovers (and the slice shape it writes
+there), slices equal to `hostdevctl discover`, chunking above 128 devices, one bad attribute
+dropping one device, re-creation after the kubelet wipes the node's slices or someone deletes
+them, and device health (a vanished node tainted, back untainted; hot-plug)."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import find_binary
+from plugin_env import NODE, SLOW, claim_spec, env, mknod, sim, wait_for  # noqa: F401
+
+VERSIONS = [
+    pytest.param({"kubelet_version": "1.34", "resource_versions": ("v1",)}, id="k134-v1"),
+    pytest.param({"kubelet_version": "1.32", "resource_versions": ("v1beta1",)}, id="k132-v1beta1"),
+    pytest.param({"kubelet_version": "1.34", "resource_versions": ("v1beta2",)}, id="k134-v1beta2"),
+    pytest.param({"kubelet_version": "1.34", "resource_versions": ("v1beta1",)}, id="k134-v1beta1"),
+]
+
+
+def plugin_requests(env):
+    return [e for e in env.api.request_log()
+            if e.get("userAgent", "").startswith("hostdev-kubelet-plugin/")]
+
+
+@pytest.mark.parametrize("env", VERSIONS, indirect=True)
+def test_registration_version_and_slice_shape(env):
+    """The kubelet picks v1.DRAPlugin (1.34) or v1beta1.DRAPlugin (1.32); the plugin discovers
+    the served resource.k8s.io version, publishes slices in its shape, and a pod with a claim for
+    two devices runs on it."""
+    kv = env.kubelet.kubelet_version
+    rv = env.cluster.resource_versions[0]
+    p = env.start_plugin()
+    reg = env.kubelet.wait_registered(env.driver, 15 * SLOW)
+    assert reg.version == ("v1beta1" if kv == "1.32" else "v1")
+    assert reg.supported == ["v1.DRAPlugin", "v1beta1.DRAPlugin", "v1alpha1.DRAResourceHealth"]
+    assert reg.endpoint == p.dra_sock
+    assert f'"using resource.k8s.io" version="{rv}"' in p.log()
+    env.wait_slices(8)
+    (s,) = env.slices()
+    s = env.client.get(f"/apis/resource.k8s.io/{rv}/resourceslices/{s['metadata']['name']}")
+    assert s["apiVersion"] == f"resource.k8s.io/{rv}"
+    for d in s["spec"]["devices"]:
+        attrs = d["basic"]["attributes"] if rv == "v1beta1" else d["attributes"]
+        assert "basic" not in d or rv == "v1beta1"
+        assert attrs["index"] == {"int": int(d["name"].rsplit("-", 1)[1])}
+    # every resource.k8s.io request of the plugin used the discovered version
+    paths = {e["path"] for e in plugin_requests(env) if e["path"].startswith("/apis/resource.k8s.io/")}
+    assert paths and all(x.startswith(f"/apis/resource.k8s.io/{rv}/") for x in paths), paths
+    env.device_class()
+    env.template("two", claim_spec(env.driver, count=2))
+    env.pod("p", "ls /dev/mock", claims=[("g", {"resourceClaimTemplateName": "two"})])
+    st = env.wait_pod("p")
+    assert st["status"]["phase"] == "Succeeded"
+    assert len(env.output("p").split()) == 2
+    env.delete_pod("p")
+    wait_for(lambda: env.cdi_files() == [], timeout=10 * SLOW, what="spec removed")
+
+
+def test_slices_match_hostdevctl_discover(env):
+    p = env.start_plugin()
+    env.wait_slices(8)
+    out = subprocess.run([find_binary("hostdevctl"), "discover", env.config, "--node", NODE,
+                          "--driver", env.driver, "--json"], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    want = json.loads(out)
+    (s,) = env.slices()
+    assert len(want) == 1
+    assert s["spec"]["pool"] == dict(want[0]["spec"]["pool"], generation=s["spec"]["pool"]["generation"])
+    assert s["spec"]["nodeName"] == NODE and s["spec"]["driver"] == env.driver
+    assert s["metadata"]["name"].startswith(f"{NODE}-{env.driver}-")
+    node = env.client.get(f"/api/v1/nodes/{NODE}")
+    owners = s["metadata"].get("ownerReferences") or []
+    assert [(o["kind"], o["name"], o["uid"]) for o in owners] == [("Node", NODE, node["metadata"]["uid"])]
+    got = {d["name"]: d.get("attributes") for d in s["spec"]["devices"]}
+    exp = {d["name"]: d.get("attributes") for d in want[0]["spec"]["devices"]}
+    assert got == exp
+    assert len(got) == 8 and got["mock-device-5"]["path"] == {
+        "string": os.path.join(env.root, "dev/mock/device_5")}
+    # nothing changes: identical content is not rewritten by the periodic rescans
+    rv = s["metadata"]["resourceVersion"]
+    time.sleep(2.0)
+    (s2,) = env.slices()
+    assert s2["metadata"]["resourceVersion"] == rv
+    assert p.metric("hostdev_slice_publish_total", result="error") == 0
+
+
+@pytest.mark.parametrize("env", [{"ndev": 130}], indirect=True)
+def test_more_than_128_devices_are_split_into_two_slices(env):
+    env.start_plugin()
+    devs = env.wait_slices(130)
+    sl = env.slices()
+    assert len(sl) == 2
+    assert all(len(s["spec"]["devices"]) <= 128 for s in sl)
+    pools = [s["spec"]["pool"] for s in sl]
+    assert all(pl["resourceSliceCount"] == 2 and pl["name"] == NODE for pl in pools)
+    assert len({pl["generation"] for pl in pools}) == 1
+    assert sorted(devs) == sorted(f"mock-device-{i}" for i in range(130))
+
+
+def test_one_bad_attribute_drops_one_device_not_the_slice(env):
+    r = env.root
+    for name in ("1.0.0", "2.0.0", "banana"):
+        mknod(f"{r}/dev/v/dev_{name}")
+    long = "l" * 70
+    for name in ("short", long):
+        mknod(f"{r}/dev/s/dev_{name}")
+    cfg = env.write_config(f"""apiVersion: hostdev.example.com/v1alpha1
+kind: DeviceConfig
+groups:
+  - name: ver
+    match: {{globs: ["{r}/dev/v/dev_*"]}}
+    deviceName: "v-{{index}}"
+    attributes:
+      fw: {{version: "{{1}}"}}
+  - name: str
+    match: {{globs: ["{r}/dev/s/dev_*"]}}
+    deviceName: "s-{{index}}"
+    attributes:
+      label: {{string: "{{1}}"}}
+""", "bad.yaml")
+    p = env.start_plugin(config=cfg)
+    devs = env.wait_slices()
+    time.sleep(0.5)
+    devs = env.slice_devices()
+    # by host path: v-0 1.0.0, v-1 2.0.0, v-2 banana (bad); s-0 lll... (too long), s-1 short
+    assert sorted(devs) == ["s-1", "v-0", "v-1"]
+    assert devs["v-1"]["attributes"]["fw"] == {"version": "2.0.0"}
+    assert devs["s-1"]["attributes"]["label"] == {"string": "short"}
+    log = p.log()
+    assert "v-2" in log and "s-0" in log, log
+
+
+def test_slices_recreated_after_kubelet_restart_wipes_them(env):
+    env.start_plugin()
+    env.wait_slices(8)
+    before = {s["metadata"]["uid"] for s in env.slices()}
+    t0 = time.time()
+    env.kubelet.restart()
+    wiped = time.time()
+
+    def fresh():
+        sl = env.slices()
+        return sl and not ({s["metadata"]["uid"] for s in sl} & before) and sl
+    sl = wait_for(fresh, timeout=10 * SLOW, interval=0.05, what="slices re-created")
+    took = time.time() - wiped
+    assert sum(len(s["spec"]["devices"]) for s in sl) == 8
+    assert took < 2.0 * SLOW, f"slices back {took:.2f}s after the wipe (restart took {wiped - t0:.2f}s)"
+    env.kubelet.wait_registered(env.driver, 10 * SLOW)
+
+
+def test_slices_recreated_after_manual_delete(env):
+    env.start_plugin()
+    env.wait_slices(8)
+    (s,) = env.slices()
+    env.client.delete(f"/apis/resource.k8s.io/{env.rv}/resourceslices/{s['metadata']['name']}")
+    t0 = time.time()
+    sl = wait_for(lambda: [x for x in env.slices() if x["metadata"]["uid"] != s["metadata"]["uid"]],
+                  timeout=10 * SLOW, interval=0.05, what="slice re-created")
+    assert time.time() - t0 < 2.0 * SLOW
+    assert len(sl) == 1 and len(sl[0]["spec"]["devices"]) == 8
+
+
+def _taints(dev):
+    return [(t["key"], t["effect"]) for t in dev.get("taints") or []]
+
+
+def test_vanished_device_is_tainted_and_untainted_when_back(env):
+    p = env.start_plugin()
+    env.wait_slices(8)
+    node = os.path.join(env.root, "dev/mock/device_3")
+    os.unlink(node)
+    t0 = time.time()
+    key = (f"{env.driver}/unhealthy", "NoSchedule")
+    devs = wait_for(lambda: (lambda d: d if _taints(d.get("mock-device-3", {})) else None)(
+        env.slice_devices()), timeout=10 * SLOW, interval=0.05, what="taint")
+    assert time.time() - t0 < 2.0 * SLOW
+    assert _taints(devs["mock-device-3"]) == [key]
+    assert all(not _taints(d) for n, d in devs.items() if n != "mock-device-3")
+    assert len(devs) == 8
+    wait_for(lambda: p.metric("hostdev_devices", health="unhealthy") == 1, timeout=5 * SLOW,
+             what="unhealthy metric")
+    # the kubelet hears it on the health stream too
+    wait_for(lambda: any(d["device"] == "mock-device-3" and d["health"] == "UNHEALTHY"
+                         for d in env.kubelet.health.get(env.driver) or []),
+             timeout=5 * SLOW, what="health stream reports UNHEALTHY")
+    mknod(node)
+    t0 = time.time()
+    wait_for(lambda: not any(_taints(d) for d in env.slice_devices().values()),
+             timeout=10 * SLOW, interval=0.05, what="taint removed")
+    assert time.time() - t0 < 2.0 * SLOW
+    assert p.metric("hostdev_devices", health="unhealthy") == 0
+
+
+def test_hot_plugged_device_is_published(env):
+    env.start_plugin()
+    env.wait_slices(8)
+    t0 = time.time()
+    env.add_device(8)
+    env.wait_slices(9, timeout=10)
+    assert time.time() - t0 < 2.0 * SLOW
+
+
+def test_vanished_optional_device_is_removed(env):
+    r = env.root
+    for i in range(3):
+        mknod(f"{r}/dev/opt/o{i}")
+    cfg = env.write_config(f"""apiVersion: hostdev.example.com/v1alpha1
+kind: DeviceConfig
+groups:
+  - name: opt
+    optional: true
+    match: {{globs: ["{r}/dev/opt/o*"]}}
+    deviceName: "opt-{{1}}"
+""", "opt.yaml")
+    env.start_plugin(config=cfg)
+    env.wait_slices(3)
+    os.unlink(f"{r}/dev/opt/o1")
+    devs = env.wait_slices(2, timeout=10)
+    assert sorted(devs) == ["opt-0", "opt-2"]
+    assert not any(_taints(d) for d in devs.values())
