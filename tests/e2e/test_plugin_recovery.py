@@ -1,0 +1,299 @@
+# SPDX-License-Identifier: Apache-2.0
+"""hostdev-kubelet-plugin end to end, crashes and outages: SIGTERM (sockets removed, exit 0,
+slices kept, no gap on restart), kill -9 between spec write and checkpoint, a corrupt checkpoint,
+a wiped CDI dir, claims deleted while the plugin was down, the API server failing during a
+prepare, and bearer-token rotation."""
+import glob
+import json
+import os
+import re
+import secrets
+import signal
+import threading
+import time
+
+import pytest
+
+from plugin_env import NODE, SLOW, claim_spec, env, sim, wait_for  # noqa: F401
+
+HOLD = "ls /dev/mock; sleep 120"
+
+
+def running_pod_with_claim(env, name="p", count=2):
+    """A pod holding a claim for COUNT devices; returns (claim object, spec path)."""
+    if env.driver not in env.class_names:
+        env.device_class()
+    env.template(name + "-t", claim_spec(env.driver, count=count))
+    env.pod(name, HOLD, claims=[("g", {"resourceClaimTemplateName": name + "-t"})])
+    env.wait_pod(name, phases=("Running",))
+    c = env.get_claim(env.pod_claim_name(name))
+    spec = env.spec_path(c["metadata"]["uid"])
+    assert os.path.exists(spec)
+    return c, spec
+
+
+def plugin_only_fault(api, n, code, path_re):
+    """Fail the next N GETs matching PATH_RE with CODE, but only those sent by the plugin (the
+    simulated kubelet GETs the same claim paths). The simulator's fault matcher sees only the
+    path, so the user agent is passed to it through a thread-local set by a wrapped
+    _authenticate; returns a function that undoes the wrapping."""
+    local = threading.local()
+    orig = api._authenticate
+
+    def auth(req):
+        local.ua = req.entry.get("userAgent") or ""
+        return orig(req)
+    api._authenticate = auth
+
+    def match(path):
+        return (getattr(local, "ua", "").startswith("hostdev-kubelet-plugin/")
+                and re.search(path_re, path) is not None)
+    api.fail_next(n, code, match=match, method="GET")
+
+    def undo():
+        api.clear_faults()
+        api.__dict__.pop("_authenticate", None)
+    return undo
+
+
+def test_sigterm_removes_sockets_exits_0_and_keeps_slices_without_gap(env):
+    p = env.start_plugin()
+    env.wait_slices(8)
+    uids = {s["metadata"]["uid"] for s in env.slices()}
+    assert os.path.exists(p.dra_sock) and os.path.exists(p.reg_sock)
+    gaps = []
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            if not env.slices():
+                gaps.append(time.time())
+            time.sleep(0.05)
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        rc, took = p.stop(signal.SIGTERM)
+        assert rc == 0
+        assert took < 2.0 * SLOW, took
+        assert not os.path.exists(p.dra_sock) and not os.path.exists(p.reg_sock)
+        assert os.listdir(p.registry_dir) == [] or all(
+            not f.startswith(env.driver) for f in os.listdir(p.registry_dir))
+        time.sleep(0.5)
+        assert {s["metadata"]["uid"] for s in env.slices()} == uids
+        # a restart within the kubelet's grace period: slices never disappear
+        p.start()
+        env.kubelet.wait_registered(env.driver, 15 * SLOW)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        t.join()
+    assert not gaps
+    assert sum(len(s["spec"]["devices"]) for s in env.slices()) == 8
+
+
+def test_kill9_between_spec_write_and_checkpoint(env):
+    """A crash after the CDI spec was written but before the checkpoint said PrepareCompleted:
+    the restarted plugin removes the spec and the entry, the kubelet's retry prepares the claim
+    again (same CDI IDs), and the pod's deletion unprepares it."""
+    p = env.start_plugin()
+    env.wait_slices(8)
+    c, spec = running_pod_with_claim(env)
+    uid = c["metadata"]["uid"]
+    ck = p.read_checkpoint()
+    (entry,) = ck["data"]["claims"]
+    assert entry["uid"] == uid and entry["state"] == "PrepareCompleted"
+    ids = [i for d in entry["devices"] for i in d["cdiIDs"]]
+    rc, _ = p.kill9()
+    assert rc == -signal.SIGKILL
+    entry["state"] = "PrepareStarted"
+    entry.pop("specFile", None)
+    p.write_checkpoint(ck)
+    p.start()
+    env.kubelet.wait_registered(env.driver, 15 * SLOW)
+    assert not os.path.exists(spec)
+    assert p.read_checkpoint()["data"]["claims"] == []
+    assert "undoing interrupted prepare" in p.log(since_start=True)
+    # the kubelet retries NodePrepareResources for a claim whose prepare did not complete
+    ans = p.prepare([env.ref(c)])[uid]
+    assert ans.error == ""
+    assert [i for d in ans.devices for i in d.cdi_device_ids] == ids
+    assert os.path.exists(spec)
+    assert [e["state"] for e in p.read_checkpoint()["data"]["claims"]] == ["PrepareCompleted"]
+    env.delete_pod("p")
+    wait_for(lambda: not os.path.exists(spec), timeout=10 * SLOW, what="spec removed")
+    assert p.read_checkpoint()["data"]["claims"] == []
+
+
+@pytest.mark.parametrize("damage", ["not-json", "bad-checksum", "unknown-version"])
+def test_corrupt_checkpoint_is_moved_aside_and_claims_still_unprepare(env, damage):
+    p = env.start_plugin()
+    env.wait_slices(8)
+    c, spec = running_pod_with_claim(env)
+    uid = c["metadata"]["uid"]
+    assert p.stop()[0] == 0
+    if damage == "not-json":
+        with open(p.checkpoint, "w") as f:
+            f.write('{"apiVersion": "hostdev')
+    else:
+        doc = p.read_checkpoint()
+        if damage == "bad-checksum":
+            doc["data"]["claims"][0]["devices"][0]["device"] = "mock-device-7x"
+        else:
+            doc["apiVersion"] = "hostdev.example.com/v9"
+        with open(p.checkpoint, "w") as f:
+            json.dump(doc, f)
+    p.start()
+    env.kubelet.wait_registered(env.driver, 15 * SLOW)
+    log = p.log(since_start=True)
+    assert re.search(r'^E.*checkpoint', log, re.M), log
+    aside = glob.glob(p.checkpoint + ".corrupt-*")
+    assert len(aside) == 1, os.listdir(p.state_dir)
+    assert aside[0] in log
+    rebuilt = p.read_checkpoint()
+    assert [e["uid"] for e in rebuilt["data"]["claims"]] == [uid]
+    assert os.path.exists(spec)
+    env.delete_pod("p")
+    wait_for(lambda: not os.path.exists(spec), timeout=10 * SLOW, what="spec removed")
+    assert p.read_checkpoint()["data"]["claims"] == []
+    assert p.running()
+
+
+def test_wiped_cdi_spec_is_restored_at_start(env):
+    p = env.start_plugin()
+    env.wait_slices(8)
+    c, spec = running_pod_with_claim(env)
+    with open(spec) as f:
+        before = json.load(f)
+    assert p.stop()[0] == 0
+    os.unlink(spec)
+    p.start()
+    assert os.path.exists(spec)
+    with open(spec) as f:
+        assert json.load(f) == before
+    assert "restored missing CDI spec" in p.log(since_start=True)
+    env.kubelet.wait_registered(env.driver, 15 * SLOW)
+    env.delete_pod("p")
+    wait_for(lambda: not os.path.exists(spec), timeout=10 * SLOW, what="spec removed")
+
+
+def test_claim_deleted_while_plugin_down_is_cleaned_up_at_start(env):
+    p = env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    gone = env.allocated_claim("gone", ["mock-device-1"])
+    kept = env.allocated_claim("kept", ["mock-device-2"])
+    ans = p.prepare([env.ref(gone), env.ref(kept)])
+    assert all(a.error == "" for a in ans.values())
+    assert p.stop()[0] == 0
+    env.client.delete(env.path("resourceclaims", "gone"))
+    wait_for(lambda: not env.client.exists(env.path("resourceclaims", "gone")), timeout=10,
+             what="claim deleted")
+    p.start()
+    assert not os.path.exists(env.spec_path(gone["metadata"]["uid"]))
+    assert os.path.exists(env.spec_path(kept["metadata"]["uid"]))
+    assert [e["uid"] for e in p.read_checkpoint()["data"]["claims"]] == [kept["metadata"]["uid"]]
+    p.unprepare([env.ref(kept)])
+    assert env.cdi_files() == []
+
+
+def test_api_server_errors_during_prepare_fail_the_claim_then_retry_succeeds(env):
+    p = env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    good = env.allocated_claim("good", ["mock-device-0"])
+    down = env.allocated_claim("down", ["mock-device-1"])
+    # direct call: the failing claim gets an error, the other one is prepared
+    undo = plugin_only_fault(env.api, 50, 503, r"/resourceclaims/down$")
+    try:
+        ans = p.prepare([env.ref(good), env.ref(down)], timeout=60)
+    finally:
+        undo()
+    assert ans[good["metadata"]["uid"]].error == ""
+    err = ans[down["metadata"]["uid"]].error
+    assert err and "down" in err, err
+    assert not os.path.exists(env.spec_path(down["metadata"]["uid"]))
+    again = p.prepare([env.ref(down)])[down["metadata"]["uid"]]
+    assert again.error == "" and len(again.devices) == 1
+    p.unprepare([env.ref(good), env.ref(down)])
+    # through the kubelet: the first NodePrepareResources fails, its retry succeeds
+    env.template("one", claim_spec(env.driver))
+    undo = plugin_only_fault(env.api, 50, 503, r"/resourceclaims/")
+    try:
+        env.pod("p", "ls /dev/mock", claims=[("g", {"resourceClaimTemplateName": "one"})])
+
+        def failed():
+            return [e for e in env.events("p")
+                    if e.get("reason") == "FailedPrepareDynamicResources"]
+        ev = wait_for(failed, timeout=60 * SLOW, what="FailedPrepareDynamicResources")
+        assert "NodePrepareResources failed for ResourceClaim" in ev[0]["message"], ev[0]
+    finally:
+        undo()
+    st = env.wait_pod("p", timeout=60)
+    assert st["status"]["phase"] == "Succeeded"
+    assert len(env.output("p").split()) == 1
+
+
+def _user_kubeconfig(env, token=None, token_file=None):
+    path = os.path.join(env.root, "kubeconfig")
+    user = {"tokenFile": token_file} if token_file else {"token": token}
+    cfg = {"apiVersion": "v1", "kind": "Config", "current-context": "sim",
+           "clusters": [{"name": "sim", "cluster": {"server": env.api.url,
+                                                    "certificate-authority": env.api.ca_path}}],
+           "users": [{"name": "plugin", "user": user}],
+           "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "plugin"}}]}
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(cfg, f)
+    os.replace(tmp, path)
+    return path
+
+
+def _write_token(path, token):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(token + "\n")
+    os.replace(tmp, path)
+
+
+@pytest.mark.parametrize("how", ["tokenFile", "kubeconfig-token"])
+def test_token_rotation_mid_test(env, how):
+    """The plugin's own bearer token is replaced and the old one revoked (the simulator's
+    rotate_token() would also cut off the test's admin client, so the plugin gets its own
+    token): with a tokenFile the file is rewritten, with an inline token the kubeconfig is."""
+    groups = ["system:masters", "system:authenticated"]
+    old = "plugin-" + secrets.token_hex(12)
+    env.api.add_token(old, "hostdev-plugin", groups)
+    tf = os.path.join(env.root, "token")
+    if how == "tokenFile":
+        _write_token(tf, old)
+        kc = _user_kubeconfig(env, token_file=tf)
+    else:
+        kc = _user_kubeconfig(env, token=old)
+    p = env.start_plugin(kubeconfig=kc)
+    env.wait_slices(8)
+    env.device_class()
+    c1 = env.allocated_claim("c1", ["mock-device-0"])
+    assert p.prepare([env.ref(c1)])[c1["metadata"]["uid"]].error == ""
+    # rotate
+    new = "plugin-" + secrets.token_hex(12)
+    env.api.add_token(new, "hostdev-plugin", groups)
+    if how == "tokenFile":
+        _write_token(tf, new)
+    else:
+        _user_kubeconfig(env, token=new)
+    env.api.tokens.pop(old)
+    env.api.clear_request_log()
+    c2 = env.allocated_claim("c2", ["mock-device-1"])
+    ans = p.prepare([env.ref(c2)])[c2["metadata"]["uid"]]
+    assert ans.error == "", ans.error
+    # watches reconnect with the new token: a deleted slice comes back
+    env.api.close_watches()
+    (s,) = env.slices()
+    env.client.delete(f"/apis/resource.k8s.io/{env.rv}/resourceslices/{s['metadata']['name']}")
+    wait_for(lambda: [x for x in env.slices() if x["metadata"]["uid"] != s["metadata"]["uid"]],
+             timeout=10 * SLOW, what="slice re-created with the new token")
+    mine = [e for e in env.api.request_log()
+            if (e.get("userAgent") or "").startswith("hostdev-kubelet-plugin/")]
+    assert any(e["code"] == 200 and e.get("user") == "hostdev-plugin" for e in mine)
+    p.unprepare([env.ref(c1), env.ref(c2)])
+    assert env.cdi_files() == []
