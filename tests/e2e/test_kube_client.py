@@ -573,6 +573,28 @@ def test_informer_relists_after_compaction(client_bin, sim):
     delete_all_slices(client_bin, sim)
 
 
+def test_informer_bookmark_moves_resume_version(client_bin, tmp_path):
+    with ApiServer(str(tmp_path / "apiserver"), bookmark_interval=0.3) as srv:
+        inf = Informer(client_bin, srv)
+        try:
+            inf.expect("SYNCED 0")
+            assert wait_for(lambda: len(watches(srv)) == 1)
+            # other kinds move the global resourceVersion; a bookmark carries it to us
+            for i in range(3):
+                run(client_bin, srv, "create", "/api/v1/namespaces",
+                    json.dumps({"metadata": {"name": f"bm-{i}"}}))
+            want = str(srv.current_resource_version())
+
+            def cached_rv():
+                return inf.cache()[0].split()[2]
+            assert wait_for(lambda: cached_rv() == want, timeout=10)
+            srv.close_watches()
+            assert wait_for(lambda: len(watches(srv)) == 2)
+            assert f"resourceVersion={want}" in watches(srv)[1]["query"]
+        finally:
+            inf.stop()
+
+
 def test_informer_stops_promptly_during_long_poll(client_bin, sim):
     inf = Informer(client_bin, sim)
     inf.expect("SYNCED")
