@@ -623,6 +623,8 @@ class ApiServer:
         st = self.store
         mgr = self._manager(req)
         gv = rt.api_version(version)
+        dry = self._dry_run(req) if verb in ("create", "update", "patch", "delete",
+                                             "deletecollection") else False
         if verb == "watch":
             return serve_watch(self, req, rt, version, ns)
         if verb == "list":
@@ -641,19 +643,22 @@ class ApiServer:
             if name is not None:
                 raise E.method_not_allowed("POST")
             body = self._decode_body(req, rt, version)
-            obj = st.create(rt, ns, body, manager=mgr, api_version=gv)
-            self._after_write(rt, obj, "create")
+            obj = st.create(rt, ns, body, manager=mgr, api_version=gv, dry_run=dry)
+            if not dry:
+                self._after_write(rt, obj, "create")
             return self.send_json(req, 201, rt.render(obj, version))
         if verb == "update":
             body = self._decode_body(req, rt, version)
-            obj = st.update(rt, ns, name, body, subresource=sub, manager=mgr, api_version=gv)
-            self._after_write(rt, obj, "update")
+            obj = st.update(rt, ns, name, body, subresource=sub, manager=mgr, api_version=gv,
+                            dry_run=dry)
+            if not dry:
+                self._after_write(rt, obj, "update")
             return self.send_json(req, 200, rt.render(obj, version))
         if verb == "patch":
-            return self._patch(req, rt, version, ns, name, sub, mgr, gv)
+            return self._patch(req, rt, version, ns, name, sub, mgr, gv, dry)
         if verb == "delete":
             opts = self._delete_options(req)
-            obj, gone = st.delete(rt, ns, name, opts)
+            obj, gone = st.delete(rt, ns, name, opts, dry_run=dry)
             if gone:
                 self._after_write(rt, obj, "delete")
             if rt.delete_returns_status and gone:
@@ -667,8 +672,9 @@ class ApiServer:
                                                   "details": det})
             return self.send_json(req, 200, rt.render(obj, version))
         if verb == "deletecollection":
-            items, md = st.delete_collection(rt, ns, req.params, self._delete_options(req))
-            for o in items:
+            items, md = st.delete_collection(rt, ns, req.params, self._delete_options(req),
+                                             dry_run=dry)
+            for o in items if not dry else ():
                 self._after_write(rt, o, "delete")
             return self.send_json(req, 200, self._render_list(req, rt, version, items, md))
         raise E.method_not_allowed(req.method)
@@ -704,7 +710,16 @@ class ApiServer:
             opts["propagationPolicy"] = req.params["propagationPolicy"]
         return opts
 
-    def _patch(self, req, rt, version, ns, name, sub, mgr, gv):
+    @staticmethod
+    def _dry_run(req):
+        v = req.params.get("dryRun")
+        if v is None or v == "":
+            return False
+        if v != "All":
+            raise E.bad_request(f'invalid dry run option: "{v}"; only "All" is supported')
+        return True
+
+    def _patch(self, req, rt, version, ns, name, sub, mgr, gv, dry=False):
         ctype = req.h.headers.get("Content-Type", "").split(";")[0].strip()
         ptype = PATCH_TYPES.get(ctype)
         if ptype is None or (ptype == "strategic" and rt.crd_uid is not None):
@@ -739,8 +754,10 @@ class ApiServer:
         obj, created = self.store.patch(
             rt, ns, name, ptype, patch, subresource=sub, manager=mgr, api_version=gv,
             to_version=(lambda o: rt.to_version(version, o)) if rt.to_version else None,
-            from_version=(lambda o: rt.from_version(version, o)) if rt.from_version else None)
-        self._after_write(rt, obj, "create" if created else "update")
+            from_version=(lambda o: rt.from_version(version, o)) if rt.from_version else None,
+            dry_run=dry)
+        if not dry:
+            self._after_write(rt, obj, "create" if created else "update")
         return self.send_json(req, 201 if created else 200, rt.render(obj, version))
 
     def _bind(self, req, rt, ns, name):

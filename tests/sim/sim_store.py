@@ -315,7 +315,7 @@ class Store:
         mf.append(entry)
         obj["metadata"]["managedFields"] = mf
 
-    def create(self, rt, ns, body, manager=None, api_version=None, check_ns=True):
+    def create(self, rt, ns, body, manager=None, api_version=None, check_ns=True, dry_run=False):
         if not isinstance(body, dict):
             raise E.bad_request("the object provided is unrecognized")
         obj = copy.deepcopy(body)
@@ -364,10 +364,13 @@ class Store:
             if key in self.objects[rt.store_key]:
                 raise E.already_exists(rt, md["name"])
             md["uid"] = str(uuid.uuid4())
-            md["resourceVersion"] = str(self._next_rv())
             if rt.generation:
                 md["generation"] = 1
             md["creationTimestamp"] = now_rfc3339()
+            if dry_run:
+                obj["metadata"] = self._order_metadata(md)
+                return copy.deepcopy(obj)
+            md["resourceVersion"] = str(self._next_rv())
             obj["metadata"] = self._order_metadata(md)
             self._stamp_managed(obj, body, manager, "Update", api_version)
             self.objects[rt.store_key][key] = obj
@@ -385,7 +388,7 @@ class Store:
         return out
 
     def update(self, rt, ns, name, body, subresource=None, manager=None, api_version=None,
-               operation="Update", check_rv=True):
+               operation="Update", check_rv=True, dry_run=False):
         if not isinstance(body, dict):
             raise E.bad_request("the object provided is unrecognized")
         with self.lock:
@@ -409,10 +412,10 @@ class Store:
             if rt.decode:
                 rt.decode(new)
             return self._update_locked(rt, key, old, new, subresource, body, manager,
-                                       api_version, operation)
+                                       api_version, operation, dry_run)
 
     def _update_locked(self, rt, key, old, new, subresource, body, manager, api_version,
-                       operation):
+                       operation, dry_run=False):
         name = key[1]
         omd = old["metadata"]
         if subresource == "status":
@@ -453,6 +456,8 @@ class Store:
             return copy.deepcopy(old)
         if rt.generation and self._spec_changed(rt, old, new):
             new["metadata"]["generation"] = (omd.get("generation") or 1) + 1
+        if dry_run:
+            return copy.deepcopy(new)
         new_md = new["metadata"]
         if new_md.get("deletionTimestamp") and not new_md.get("finalizers") and \
                 not (rt.plural == "pods" and rt.group == "" and
@@ -484,7 +489,7 @@ class Store:
         return a != b
 
     def patch(self, rt, ns, name, patch_type, patch, subresource=None, manager=None,
-              api_version=None, to_version=None, from_version=None):
+              api_version=None, to_version=None, from_version=None, dry_run=False):
         """to_version/from_version: convert stored <-> the request's version around the patch."""
         with self.lock:
             key = (ns or "", name)
@@ -494,7 +499,8 @@ class Store:
                     body = copy.deepcopy(patch)
                     if from_version:
                         body = from_version(body)
-                    return self.create(rt, ns, body, manager=manager, api_version=api_version), True
+                    return self.create(rt, ns, body, manager=manager, api_version=api_version,
+                                       dry_run=dry_run), True
                 raise E.not_found(rt, name)
             view = to_version(old) if to_version else copy.deepcopy(old)
             if patch_type == "json":
@@ -525,9 +531,9 @@ class Store:
             op = "Apply" if patch_type == "apply" else "Update"
             return self._update_locked(rt, key, old, result, subresource,
                                        patch if isinstance(patch, dict) else None, manager,
-                                       api_version, op), False
+                                       api_version, op, dry_run), False
 
-    def delete(self, rt, ns, name, options=None, gc=True):
+    def delete(self, rt, ns, name, options=None, gc=True, dry_run=False):
         """Returns (object as returned to the client, fully_deleted)."""
         options = options or {}
         with self.lock:
@@ -535,6 +541,8 @@ class Store:
             old = self.objects[rt.store_key].get(key)
             if old is None:
                 raise E.not_found(rt, name)
+            if dry_run:
+                return copy.deepcopy(old), False
             pre = options.get("preconditions") or {}
             if pre.get("uid") and pre["uid"] != old["metadata"]["uid"]:
                 raise E.conflict(rt, name, f"Precondition failed: UID in precondition: "
@@ -616,7 +624,7 @@ class Store:
                 if key in objs:
                     self._delete_locked(rt, key, copy.deepcopy(objs[key]))
 
-    def delete_collection(self, rt, ns, params, options=None):
+    def delete_collection(self, rt, ns, params, options=None, dry_run=False):
         with self.lock:
             items, md = self.list(rt, ns, {k: v for k, v in params.items()
                                            if k in ("labelSelector", "fieldSelector")})
@@ -624,7 +632,8 @@ class Store:
             for o in items:
                 key_ns = o["metadata"].get("namespace", "")
                 try:
-                    obj, _ = self.delete(rt, key_ns, o["metadata"]["name"], options)
+                    obj, _ = self.delete(rt, key_ns, o["metadata"]["name"], options,
+                                         dry_run=dry_run)
                     out.append(obj)
                 except E.ApiException:
                     pass

@@ -29,7 +29,7 @@ def serve_watch(sim, req, rt, version, ns):
                             "resourceVersionMatch to NotOlderThan",
                  "field": "resourceVersionMatch"}]}))
     try:
-        timeout = float(p.get("timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
+        timeout = float(p.get("timeoutSeconds") or 0) or DEFAULT_WATCH_TIMEOUT
     except ValueError:
         raise E.bad_request("invalid timeoutSeconds") from None
     bookmarks = p.get("allowWatchBookmarks") in ("true", "1", "True")

@@ -632,3 +632,27 @@ def test_immutable_slice_and_template_fields(kube):
         "requests": [{"name": "r", "exactly": {"deviceClassName": "y"}}]}}}},
         content_type="application/merge-patch+json")
     assert status == 422 and obj["details"]["causes"][0]["field"] == "spec"
+
+
+def test_dry_run_validates_without_storing(kube):
+    obj = kube.create(SLICES, slice_body("dry"), params={"dryRun": "All"})
+    assert obj["metadata"]["uid"] and obj["metadata"]["generation"] == 1
+    assert kube.request("GET", SLICES + "/dry")[0] == 404
+    bad = slice_body("dry")
+    bad["spec"]["driver"] = "Bad_Driver"
+    status, err = kube.request("POST", SLICES, bad, params={"dryRun": "All"})
+    assert status == 422 and err["details"]["causes"][0]["field"] == "spec.driver"
+    real = kube.create(SLICES, slice_body("real"))
+    p = kube.patch(SLICES + "/real", {"metadata": {"labels": {"a": "b"}}},
+                   params={"dryRun": "All"})
+    assert p["metadata"]["labels"] == {"a": "b"}
+    assert kube.get(SLICES + "/real")["metadata"]["resourceVersion"] == \
+        real["metadata"]["resourceVersion"]
+    assert "labels" not in kube.get(SLICES + "/real")["metadata"] or \
+        kube.get(SLICES + "/real")["metadata"]["labels"] == {}
+    kube.delete(SLICES + "/real", params={"dryRun": "All"})
+    assert kube.get(SLICES + "/real")
+    assert kube.request("GET", SLICES, params={"dryRun": "x"})[0] == 200
+    assert len(kube.request("DELETE", SLICES, params={"dryRun": "All"})[1]["items"]) == 1
+    assert len(kube.list(SLICES)["items"]) == 1
+    assert kube.request("DELETE", SLICES + "/real", params={"dryRun": "x"})[0] == 400
