@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from plugin_env import NODE, SLOW, claim_spec, env, sim, wait_for  # noqa: F401
+from plugin_env import NODE, SANITIZED, SLOW, claim_spec, env, sim, wait_for  # noqa: F401
 
 HOLD = "ls /dev/mock; sleep 120"
 
@@ -196,41 +196,63 @@ def test_claim_deleted_while_plugin_down_is_cleaned_up_at_start(env):
     assert env.cdi_files() == []
 
 
+# the plugin's API client makes 1 + 5 retries per request (kube/client.c max_retries)
+ATTEMPTS = 6
+
+
 def test_api_server_errors_during_prepare_fail_the_claim_then_retry_succeeds(env):
     p = env.start_plugin()
     env.wait_slices(8)
     env.device_class()
     good = env.allocated_claim("good", ["mock-device-0"])
     down = env.allocated_claim("down", ["mock-device-1"])
-    # direct call: the failing claim gets an error, the other one is prepared
-    undo = plugin_only_fault(env.api, 50, 503, r"/resourceclaims/down$")
+    # direct call: the claim whose GETs all fail gets an error, the other one is prepared
+    undo = plugin_only_fault(env.api, ATTEMPTS, 503, r"/resourceclaims/down$")
     try:
         ans = p.prepare([env.ref(good), env.ref(down)], timeout=60)
     finally:
         undo()
     assert ans[good["metadata"]["uid"]].error == ""
     err = ans[down["metadata"]["uid"]].error
-    assert err and "down" in err, err
+    assert "down" in err and "503" in err, err
     assert not os.path.exists(env.spec_path(down["metadata"]["uid"]))
     again = p.prepare([env.ref(down)])[down["metadata"]["uid"]]
     assert again.error == "" and len(again.devices) == 1
     p.unprepare([env.ref(good), env.ref(down)])
     # through the kubelet: the first NodePrepareResources fails, its retry succeeds
     env.template("one", claim_spec(env.driver))
-    undo = plugin_only_fault(env.api, 50, 503, r"/resourceclaims/")
+    undo = plugin_only_fault(env.api, ATTEMPTS, 503, r"/resourceclaims/")
     try:
         env.pod("p", "ls /dev/mock", claims=[("g", {"resourceClaimTemplateName": "one"})])
-
-        def failed():
-            return [e for e in env.events("p")
-                    if e.get("reason") == "FailedPrepareDynamicResources"]
-        ev = wait_for(failed, timeout=60 * SLOW, what="FailedPrepareDynamicResources")
-        assert "NodePrepareResources failed for ResourceClaim" in ev[0]["message"], ev[0]
+        st = env.wait_pod("p", timeout=60)
     finally:
         undo()
-    st = env.wait_pod("p", timeout=60)
     assert st["status"]["phase"] == "Succeeded"
     assert len(env.output("p").split()) == 1
+    ev = [e for e in env.events("p") if e.get("reason") == "FailedPrepareDynamicResources"]
+    assert ev and "503" in ev[0]["message"], ev
+    assert "NodePrepareResources failed for ResourceClaim" in ev[0]["message"], ev[0]
+
+
+@pytest.mark.xfail(SANITIZED, strict=True, reason="kube_call_run returns success after a "
+                   "retried 5xx without clearing reterr: the first attempt's error message leaks "
+                   "(LeakSanitizer, kube/status.c:76 via kube/client.c:641)")
+def test_request_retried_after_one_503_exits_clean(env):
+    p = env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    c = env.allocated_claim("c", ["mock-device-0"])
+    undo = plugin_only_fault(env.api, 1, 503, r"/resourceclaims/c$")
+    try:
+        ans = p.prepare([env.ref(c)])[c["metadata"]["uid"]]
+    finally:
+        undo()
+    assert ans.error == ""
+    assert "kube: retrying request" in p.log()
+    p.unprepare([env.ref(c)])
+    env.expect_clean_exit = False  # checked here, in the test body
+    rc, _ = p.stop()
+    assert rc == 0, p.log()[-3000:]
 
 
 def _user_kubeconfig(env, token=None, token_file=None):
