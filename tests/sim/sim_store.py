@@ -151,10 +151,33 @@ class Store:
         return state
 
     # -- list -----------------------------------------------------------------------------
+    @staticmethod
+    def validate_list_options(params, watch=False):
+        """ListOptions rules for resourceVersionMatch (422 like the real server)."""
+        rvm = params.get("resourceVersionMatch", "")
+        if not rvm:
+            return
+        rv = params.get("resourceVersion", "")
+        errs = []
+        if not rv and not (watch and params.get("sendInitialEvents") is not None):
+            errs.append(E.forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden "
+                                                            "unless resourceVersion is provided"))
+        if params.get("continue"):
+            errs.append(E.forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden "
+                                                            "when continue is provided"))
+        if rvm not in ("Exact", "NotOlderThan"):
+            errs.append(E.not_supported("resourceVersionMatch", rvm, ["Exact", "NotOlderThan"]))
+        if rvm == "Exact" and rv == "0":
+            errs.append(E.forbidden("resourceVersionMatch", 'resourceVersionMatch "exact" is '
+                                                            'forbidden for resourceVersion "0"'))
+        if errs:
+            raise E.invalid_exception("ListOptions", "meta.k8s.io", "", errs)
+
     def list(self, rt, ns, params):
         """Returns (items, list_metadata). params: dict of query strings."""
         label = LabelSelector.parse(params.get("labelSelector", ""))
         field = FieldSelector.parse(params.get("fieldSelector", ""), rt)
+        self.validate_list_options(params)
         rv_param = params.get("resourceVersion", "")
         match = params.get("resourceVersionMatch", "")
         try:

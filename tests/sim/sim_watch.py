@@ -28,6 +28,7 @@ def serve_watch(sim, req, rt, version, ns):
                  "message": "Forbidden: sendInitialEvents requires setting "
                             "resourceVersionMatch to NotOlderThan",
                  "field": "resourceVersionMatch"}]}))
+    sim.store.validate_list_options(p, watch=True)
     try:
         timeout = float(p.get("timeoutSeconds") or 0) or DEFAULT_WATCH_TIMEOUT
     except ValueError:

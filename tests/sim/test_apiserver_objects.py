@@ -656,3 +656,18 @@ def test_dry_run_validates_without_storing(kube):
     assert len(kube.request("DELETE", SLICES, params={"dryRun": "All"})[1]["items"]) == 1
     assert len(kube.list(SLICES)["items"]) == 1
     assert kube.request("DELETE", SLICES + "/real", params={"dryRun": "x"})[0] == 400
+
+
+def test_list_options_validation(kube):
+    def err(params):
+        status, obj = kube.request("GET", SLICES, params=params)
+        assert status == 422 and obj["details"]["kind"] == "ListOptions", obj
+        return obj["message"]
+    assert err({"resourceVersionMatch": "Exact"}) == (
+        'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '
+        'resourceVersionMatch is forbidden unless resourceVersion is provided')
+    assert "forbidden for resourceVersion" in err({"resourceVersion": "0",
+                                                   "resourceVersionMatch": "Exact"})
+    assert "Unsupported value" in err({"resourceVersion": "1", "resourceVersionMatch": "x"})
+    assert kube.request("GET", SLICES, params={"resourceVersion": "0",
+                                               "resourceVersionMatch": "NotOlderThan"})[0] == 200
