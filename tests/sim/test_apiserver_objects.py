@@ -671,3 +671,40 @@ def test_list_options_validation(kube):
     assert "Unsupported value" in err({"resourceVersion": "1", "resourceVersionMatch": "x"})
     assert kube.request("GET", SLICES, params={"resourceVersion": "0",
                                                "resourceVersionMatch": "NotOlderThan"})[0] == 200
+
+
+def test_server_side_apply_creates_and_requires_field_manager(kube):
+    body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "ssa", "namespace": "kube-system"},
+            "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15}}
+    status, obj = kube.request("PATCH", LEASES + "/ssa", body,
+                               content_type="application/apply-patch+yaml")
+    assert status == 422 and obj["details"]["causes"][0]["field"] == "fieldManager"
+    status, obj = kube.request("PATCH", LEASES + "/ssa", body,
+                               content_type="application/apply-patch+yaml",
+                               params={"fieldManager": "t"})
+    assert status == 201 and obj["spec"]["holderIdentity"] == "me"
+    body["spec"]["holderIdentity"] = "you"
+    status, obj = kube.request("PATCH", LEASES + "/ssa",
+                               "apiVersion: coordination.k8s.io/v1\nkind: Lease\n"
+                               "metadata:\n  name: ssa\nspec:\n  holderIdentity: you\n",
+                               content_type="application/apply-patch+yaml",
+                               params={"fieldManager": "t"})
+    assert status == 200 and obj["spec"] == {"holderIdentity": "you",
+                                             "leaseDurationSeconds": 15}
+
+
+def test_cluster_scoped_crd_instances_and_watch(kube):
+    crd = _crd(scope="Cluster")
+    crd["spec"]["versions"][0].pop("subresources")
+    kube.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    base = "/apis/hostdev.example.com/v1alpha1/ledgers"
+    assert kube.request("GET", "/apis/hostdev.example.com/v1alpha1/namespaces/x/ledgers")[0] \
+        == 404
+    obj = kube.create(base, {"metadata": {"name": "l"}, "spec": {"a": 1}, "status": {"s": 1}})
+    assert obj["status"] == {"s": 1}                 # no status subresource: stored as sent
+    evs = list(kube.watch(base, {"timeoutSeconds": 0.2}))
+    assert [(e["type"], e["object"]["kind"]) for e in evs] == [("ADDED", "Ledger")]
+    status, _ = kube.request("PATCH", base + "/l", {"spec": {"a": 2}},
+                             content_type="application/strategic-merge-patch+json")
+    assert status == 415
