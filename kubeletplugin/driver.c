@@ -9,6 +9,7 @@
 
 #include "base/cleanup.h"
 #include "base/error.h"
+#include "base/fileio.h"
 #include "base/log.h"
 #include "base/strutil.h"
 #include "cdi/cdi.h"
@@ -30,10 +31,16 @@ struct kp_driver {
         pthread_rwlock_t inv_lock; /* readers: prepares; writer: inventory swap */
         struct kp_inventory *inv;
 
-        pthread_mutex_t lock; /* guards ckpt and busy */
+        pthread_mutex_t lock; /* guards ckpt, busy and the commit state */
         pthread_cond_t busy_cond;
         struct kp_checkpoint *ckpt;
         struct busy_claim *busy; /* claim UIDs with a call in progress */
+
+        /* Group commit of the checkpoint: changes bump change_gen; one writer at a time puts
+         * the newest state on disk and every caller whose change it includes shares it. */
+        pthread_cond_t commit_cond;
+        unsigned long long change_gen, saved_gen;
+        bool saving;
 };
 
 struct kp_driver *kp_driver_new(const struct kp_driver_options *o, const struct kp_config *config,
@@ -51,6 +58,7 @@ struct kp_driver *kp_driver_new(const struct kp_driver_options *o, const struct 
         pthread_rwlock_init(&d->inv_lock, NULL);
         pthread_mutex_init(&d->lock, NULL);
         pthread_cond_init(&d->busy_cond, NULL);
+        pthread_cond_init(&d->commit_cond, NULL);
         return d;
 }
 
@@ -61,6 +69,7 @@ struct kp_driver *kp_driver_free(struct kp_driver *d)
         kp_inventory_free(d->inv);
         kp_checkpoint_free(d->ckpt);
         pthread_cond_destroy(&d->busy_cond);
+        pthread_cond_destroy(&d->commit_cond);
         pthread_mutex_destroy(&d->lock);
         pthread_rwlock_destroy(&d->inv_lock);
         free(d->driver);
@@ -136,12 +145,33 @@ static void claim_unlock(struct kp_driver *d, const char *uid)
         pthread_mutex_unlock(&d->lock);
 }
 
-/* Persist the checkpoint; call with d->lock held. */
+/* Persist the change the caller just made to d->ckpt. Call with d->lock held; returns with it
+ * held, but releases it while writing, so concurrent prepares share one write (temp file,
+ * fsync, rename, directory fsync) instead of queueing one each behind the lock. */
 static int save_locked(struct kp_driver *d, struct hd_error *reterr)
 {
-        int r = kp_checkpoint_save(d->checkpoint_path, d->ckpt, reterr);
-        if (r < 0)
-                return hd_error_wrap(reterr, "write checkpoint");
+        unsigned long long want = ++d->change_gen;
+        while (d->saved_gen < want) {
+                if (d->saving) {
+                        pthread_cond_wait(&d->commit_cond, &d->lock);
+                        continue;
+                }
+                d->saving = true;
+                unsigned long long gen = d->change_gen;
+                json_t *doc = kp_checkpoint_to_json(d->ckpt);
+                char *text = json_dumps(doc, JSON_INDENT(2));
+                json_decref(doc);
+                pthread_mutex_unlock(&d->lock);
+                int r = hd_atomic_write(d->checkpoint_path, text, strlen(text), 0600, reterr);
+                free(text);
+                pthread_mutex_lock(&d->lock);
+                d->saving = false;
+                pthread_cond_broadcast(&d->commit_cond);
+                if (r < 0)
+                        return hd_error_wrap_r(reterr, r, "write checkpoint");
+                if (gen > d->saved_gen)
+                        d->saved_gen = gen;
+        }
         return 0;
 }
 

@@ -183,7 +183,11 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
         r = kube_config_load(o->kubeconfig, &p->kcfg, reterr);
         if (r < 0)
                 goto fail_inv;
-        struct kube_client_options copts = { .user_agent = ua };
+        /* Every prepare GETs its claim: a tight client-side limit would serialize pods
+         * starting together. Same defaults as the kubelet's own client. */
+        struct kube_client_options copts = { .user_agent = ua,
+                                             .qps = o->kube_qps > 0 ? o->kube_qps : 50,
+                                             .burst = o->kube_burst > 0 ? o->kube_burst : 100 };
         r = kube_client_new(p->kcfg, &copts, &p->client, reterr);
         if (r < 0)
                 goto fail_inv;

@@ -19,6 +19,8 @@ struct kp_plugin_options {
         const char *mode;               /* auto | dra | device-plugin */
         const char *metrics_addr;       /* --metrics-addr; NULL = off */
         int rescan_ms;                  /* --health-interval-ms */
+        double kube_qps;                /* --kube-api-qps; 0 = 50 (as the kubelet) */
+        int kube_burst;                 /* --kube-api-burst; 0 = 100 */
 };
 
 /* Validate OPTS and the names that become paths. Returns 0 or -EINVAL naming the flag. */

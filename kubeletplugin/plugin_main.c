@@ -32,6 +32,8 @@ static void usage(FILE *f)
                 "  --mode auto|dra|device-plugin  default auto\n"
                 "  --metrics-addr HOST:PORT     serve /metrics and /healthz (default off)\n"
                 "  --health-interval-ms MS      device rescan period (default 5000)\n"
+                "  --kube-api-qps N             API requests per second (default 50)\n"
+                "  --kube-api-burst N           API request burst (default 100)\n"
                 "  -v, --v LEVEL                log verbosity (default 0)\n"
                 "  --log-format text|json       default text\n"
                 "  --version, --help\n");
@@ -58,7 +60,8 @@ int main(int argc, char **argv)
         int verbosity = 0;
         enum hd_log_format fmt = HD_LOG_TEXT;
         enum { O_CONFIG = 256, O_DRIVER, O_NODE, O_POD_UID, O_KUBECONFIG, O_REGISTRY, O_PLUGINS,
-               O_DEVPLUGINS, O_CDI, O_MODE, O_METRICS, O_LOGFMT, O_VERSION, O_HEALTH };
+               O_DEVPLUGINS, O_CDI, O_MODE, O_METRICS, O_LOGFMT, O_VERSION, O_HEALTH, O_QPS,
+               O_BURST };
         static const struct option longopts[] = {
                 { "config", required_argument, NULL, O_CONFIG },
                 { "driver-name", required_argument, NULL, O_DRIVER },
@@ -72,6 +75,8 @@ int main(int argc, char **argv)
                 { "mode", required_argument, NULL, O_MODE },
                 { "metrics-addr", required_argument, NULL, O_METRICS },
                 { "health-interval-ms", required_argument, NULL, O_HEALTH },
+                { "kube-api-qps", required_argument, NULL, O_QPS },
+                { "kube-api-burst", required_argument, NULL, O_BURST },
                 { "v", required_argument, NULL, 'v' },
                 { "log-format", required_argument, NULL, O_LOGFMT },
                 { "version", no_argument, NULL, O_VERSION },
@@ -98,6 +103,22 @@ int main(int argc, char **argv)
                         if (*end || o.rescan_ms < 50) {
                                 fprintf(stderr, "--health-interval-ms '%s': expected a number "
                                                 "of milliseconds >= 50\n", optarg);
+                                return 2;
+                        }
+                        break;
+                case O_QPS:
+                        o.kube_qps = strtod(optarg, &end);
+                        if (*end || o.kube_qps <= 0) {
+                                fprintf(stderr, "--kube-api-qps '%s': expected a number > 0\n",
+                                        optarg);
+                                return 2;
+                        }
+                        break;
+                case O_BURST:
+                        o.kube_burst = (int)strtol(optarg, &end, 10);
+                        if (*end || o.kube_burst <= 0) {
+                                fprintf(stderr, "--kube-api-burst '%s': expected a number > 0\n",
+                                        optarg);
                                 return 2;
                         }
                         break;
