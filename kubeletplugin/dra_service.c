@@ -140,6 +140,8 @@ static void node_prepare(struct rpc_call *call, const ProtobufCMessage *msg, voi
                 entry_ptrs[i] = &entries[i];
         }
         kp_metrics_inflight(b->svc->metrics, -1);
+        kp_metrics_set_prepared_claims(b->svc->metrics,
+                                       (unsigned)kp_driver_prepared_claims(b->svc->driver));
         prep_resp_t out = K8S__IO__KUBELET__PKG__APIS__DRA__V1__NODE_PREPARE_RESOURCES_RESPONSE__INIT;
         out.n_claims = n;
         out.claims = entry_ptrs;
@@ -192,6 +194,8 @@ static void node_unprepare(struct rpc_call *call, const ProtobufCMessage *msg, v
                 entry_ptrs[i] = &entries[i];
         }
         kp_metrics_inflight(b->svc->metrics, -1);
+        kp_metrics_set_prepared_claims(b->svc->metrics,
+                                       (unsigned)kp_driver_prepared_claims(b->svc->driver));
         unprep_resp_t out =
                 K8S__IO__KUBELET__PKG__APIS__DRA__V1__NODE_UNPREPARE_RESOURCES_RESPONSE__INIT;
         out.n_claims = n;
