@@ -326,3 +326,117 @@ def test_eight_pods_at_once_all_succeed(env):
     for i in range(8):
         env.delete_pod(f"p{i}", wait=False)
     wait_for(lambda: env.cdi_files() == [], timeout=20 * SLOW, what="specs removed")
+
+
+def test_results_for_other_pools_and_drivers_are_ignored(env):
+    """Only results whose driver is ours and whose pool is this node are prepared."""
+    p = env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    res = [{"request": "dev", "driver": env.driver, "pool": NODE, "device": "mock-device-0"},
+           {"request": "dev", "driver": env.driver, "pool": "node-b", "device": "mock-device-1"},
+           {"request": "dev", "driver": "other.example.com", "pool": NODE, "device": "mock-device-2"}]
+    c = env.allocated_claim("mix", [], results=res)
+    ans = p.prepare([env.ref(c)])[c["metadata"]["uid"]]
+    assert ans.error == ""
+    assert [(d.pool_name, d.device_name) for d in ans.devices] == [(NODE, "mock-device-0")]
+    p.unprepare([env.ref(c)])
+
+
+def test_share_id_is_returned_on_v1_only(env):
+    p = env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    sid = "5f0b6a3e-5a4d-4b8e-9c57-6d1b2f3a4c5d"
+    res = [{"request": "dev", "driver": env.driver, "pool": NODE, "device": "mock-device-0",
+            "shareID": sid}]
+    c = env.allocated_claim("shared-id", [], results=res)
+    uid = c["metadata"]["uid"]
+    v1 = p.prepare([env.ref(c)])[uid]
+    assert v1.error == "" and [d.share_id for d in v1.devices] == [sid]
+    beta = p.prepare([env.ref(c)], version="v1beta1")[uid]
+    assert beta.error == "" and [d.device_name for d in beta.devices] == ["mock-device-0"]
+    assert not beta.devices[0].ListFields() or all(
+        f.name != "share_id" for f, _ in beta.devices[0].ListFields())
+    p.unprepare([env.ref(c)])
+
+
+def test_vanished_device_node_fails_the_claim(env):
+    """A device whose node is gone right now fails the claim, even before a rescan noticed."""
+    p = env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    c = env.allocated_claim("gone", ["mock-device-4", "mock-device-5"])
+    os.unlink(os.path.join(env.root, "dev/mock/device_5"))
+    ans = p.prepare([env.ref(c)])[c["metadata"]["uid"]]
+    assert "mock-device-5" in ans.error, ans
+    assert env.cdi_files() == []
+    assert p.read_checkpoint()["data"]["claims"] == []
+
+
+def test_opaque_config_is_filtered_by_request(env):
+    env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    env.claim("two", _spec(
+        [{"name": "a", "exactly": {"deviceClassName": env.driver}},
+         {"name": "b", "exactly": {"deviceClassName": env.driver}}],
+        config=[dict(_host_config(env.driver, env={"A_ONLY": "1"}), requests=["a"]),
+                dict(_host_config(env.driver, env={"B_ONLY": "1"}), requests=["b"]),
+                # another driver's config is not ours to judge
+                {"opaque": {"driver": "other.example.com", "parameters": {"whatever": [1]}}}]))
+    env.pod("p", "echo A=$A_ONLY B=$B_ONLY; ls /dev/mock",
+            claims=[("g", {"resourceClaimName": "two"})], ctr_claims=[{"name": "g", "request": "a"}])
+    st = env.wait_pod("p")
+    out = env.output("p")
+    assert st["status"]["phase"] == "Succeeded", out
+    lines = out.split("\n")
+    assert lines[0] == "A=1 B="
+    res = {r["request"]: r["device"] for r in
+           env.get_claim("two")["status"]["allocation"]["devices"]["results"]}
+    assert lines[1:-1] == ["device_" + res["a"].rsplit("-", 1)[1]]
+
+
+@pytest.mark.parametrize("params,needle", [
+    ({"kind": "GpuConfig"}, "GpuConfig"),
+    ({"env": {"1BAD": "x"}}, "1BAD"),
+    ({"env": {"OK": 5}}, "OK"),
+    ({"devices": ["/dev/sda"]}, "devices"),
+], ids=["kind", "env-name", "env-value", "devices"])
+def test_invalid_opaque_config_fails_the_claim_naming_the_problem(env, params, needle):
+    p = env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    cfg = _host_config(env.driver)
+    cfg["opaque"]["parameters"].update(params)
+    c = env.allocated_claim("bad", ["mock-device-0"], config=[dict(cfg, source="FromClaim")])
+    ans = p.prepare([env.ref(c)])[c["metadata"]["uid"]]
+    assert needle in ans.error, ans.error
+    assert env.cdi_files() == []
+
+
+def test_count_group_lets_two_claims_share_one_node(env):
+    r = env.root
+    from plugin_env import mknod
+    mknod(f"{r}/dev/fuse")
+    cfg = env.write_config(f"""apiVersion: hostdev.example.com/v1alpha1
+kind: DeviceConfig
+groups:
+  - name: fuse
+    count: 2
+    match: {{paths: ["{r}/dev/fuse"]}}
+    containerPath: /dev/fuse
+""", "count.yaml")
+    env.start_plugin(config=cfg)
+    devs = env.wait_slices(2)
+    names = sorted(devs)
+    assert len(names) == 2 and names[0].endswith("-0") and names[1].endswith("-1")
+    env.device_class()
+    env.template("f", claim_spec(env.driver))
+    for n in ("a", "b"):
+        env.pod(n, "ls /dev/fuse && sleep 30", claims=[("g", {"resourceClaimTemplateName": "f"})])
+    for n in ("a", "b"):
+        env.wait_pod(n, phases=("Running",))
+    wait_for(lambda: all((env.output(n) or "").strip() == "/dev/fuse" for n in "ab"),
+             timeout=10 * SLOW, what="both containers see /dev/fuse")
+    assert len(env.cdi_files()) == 2
