@@ -221,9 +221,11 @@ class ApiServer:
         with self._faults_lock:
             self._reset.append([int(n), match, method])
 
-    def close_watches(self):
-        self.store.close_all_watches()
-        self.log("fault: closed all watch streams")
+    def close_watches(self, reset=False):
+        """Ends every open watch stream now: cleanly (final chunk) or, with reset=True, with a
+        TCP reset in the middle of the chunked stream."""
+        self.store.close_all_watches(reset)
+        self.log(f"fault: {'reset' if reset else 'closed'} all watch streams")
 
     def force_410_next_watch(self, n=1):
         with self._faults_lock:
@@ -435,11 +437,11 @@ class ApiServer:
                           b"Content-Length: 4096\r\n\r\n{\"kind\":\"")
         except OSError:
             pass
-        self._hard_close(h)
+        self.hard_close(h)
         raise _Reset()
 
     @staticmethod
-    def _hard_close(h):
+    def hard_close(h):
         h.close_connection = True
         sock = h.connection
         try:

@@ -29,7 +29,7 @@ def handle_admin(sim, req):
     elif op == "reset" and m == "POST":
         sim.reset_next(body.get("n", 1), body.get("match"), body.get("method"))
     elif op == "close-watches" and m == "POST":
-        sim.close_watches()
+        sim.close_watches(bool(body.get("reset")))
     elif op == "force-410" and m == "POST":
         sim.force_410_next_watch(body.get("n", 1))
     elif op == "compact" and m == "POST":

@@ -49,9 +49,9 @@ class Watcher:
         self.q = queue.Queue()
         self.closed = False
 
-    def close(self):
+    def close(self, reset=False):
         self.closed = True
-        self.q.put(None)
+        self.q.put("RESET" if reset else None)
 
 
 class Expired(Exception):
@@ -310,12 +310,12 @@ class Store:
         with self.lock:
             self.watchers.discard(w)
 
-    def close_all_watches(self):
+    def close_all_watches(self, reset=False):
         with self.lock:
             ws = list(self.watchers)
             self.watchers.clear()
         for w in ws:
-            w.close()
+            w.close(reset)
 
     # -- writes ---------------------------------------------------------------------------
     def _stamp_managed(self, obj, body, manager, operation, api_version, subresource=None):

@@ -127,6 +127,9 @@ def serve_watch(sim, req, rt, version, ns):
                 continue
             if ev is None:
                 break
+            if ev == "RESET":
+                sim.hard_close(h)
+                return
             deliver(ev)
         end_chunks(h)
     finally:
