@@ -55,6 +55,18 @@ int hd_error_set(struct hd_error *e, int code, const char *fmt, ...)
         return r;
 }
 
+/* Prepend "<fmt>: " to E's message (E non-NULL, its code already set). Returns -code. */
+static int wrap_v(struct hd_error *e, const char *fmt, va_list ap)
+{
+        char *ctx = hd_vasprintf(fmt, ap);
+        char *full = e->message ? hd_asprintf("%s: %s", ctx, e->message) : ctx;
+        if (full != ctx)
+                free(ctx);
+        free(e->message);
+        e->message = full;
+        return -e->code;
+}
+
 int hd_error_wrap(struct hd_error *e, const char *fmt, ...)
 {
         if (!e)
@@ -63,14 +75,9 @@ int hd_error_wrap(struct hd_error *e, const char *fmt, ...)
                 e->code = EIO;
         va_list ap;
         va_start(ap, fmt);
-        char *ctx = hd_vasprintf(fmt, ap);
+        int r = wrap_v(e, fmt, ap);
         va_end(ap);
-        char *full = e->message ? hd_asprintf("%s: %s", ctx, e->message) : ctx;
-        if (full != ctx)
-                free(ctx);
-        free(e->message);
-        e->message = full;
-        return -e->code;
+        return r;
 }
 
 int hd_error_wrap_r(struct hd_error *e, int r, const char *fmt, ...)
@@ -83,14 +90,9 @@ int hd_error_wrap_r(struct hd_error *e, int r, const char *fmt, ...)
                 e->code = -r;
         va_list ap;
         va_start(ap, fmt);
-        char *ctx = hd_vasprintf(fmt, ap);
+        r = wrap_v(e, fmt, ap);
         va_end(ap);
-        char *full = e->message ? hd_asprintf("%s: %s", ctx, e->message) : ctx;
-        if (full != ctx)
-                free(ctx);
-        free(e->message);
-        e->message = full;
-        return -e->code;
+        return r;
 }
 
 int hd_error_move(struct hd_error *dst, struct hd_error *src)

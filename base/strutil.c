@@ -105,6 +105,17 @@ bool hd_strv_contains(char *const *v, const char *s)
         return false;
 }
 
+bool hd_strv_equal(char *const *a, char *const *b)
+{
+        size_t n = hd_strv_len(a);
+        if (n != hd_strv_len(b))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(a[i], b[i]) != 0)
+                        return false;
+        return true;
+}
+
 char **hd_strv_copy(char *const *v)
 {
         char **out = NULL;

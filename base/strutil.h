@@ -34,6 +34,8 @@ void hd_strv_push(char ***v, const char *s);
 /* Append S itself (ownership taken). */
 void hd_strv_consume(char ***v, char *s);
 bool hd_strv_contains(char *const *v, const char *s);
+/* Same strings in the same order (NULL equals an empty vector). */
+bool hd_strv_equal(char *const *a, char *const *b);
 /* Deep copy; NULL in, NULL out. */
 char **hd_strv_copy(char *const *v);
 char **hd_strv_free(char **v); /* returns NULL */

@@ -63,14 +63,6 @@ void kp_ckpt_claim_done(struct kp_ckpt_claim *c)
         memset(c, 0, sizeof(*c));
 }
 
-static char **strv_copy(char *const *v)
-{
-        char **out = NULL;
-        for (size_t i = 0; v && v[i]; i++)
-                hd_strv_push(&out, v[i]);
-        return out;
-}
-
 void kp_ckpt_claim_copy(struct kp_ckpt_claim *dst, const struct kp_ckpt_claim *src)
 {
         dst->uid = hd_strdup(src->uid);
@@ -87,8 +79,8 @@ void kp_ckpt_claim_copy(struct kp_ckpt_claim *dst, const struct kp_ckpt_claim *s
                 d->pool = hd_strdup(s->pool);
                 d->device = hd_strdup(s->device);
                 d->share_id = hd_strdup(s->share_id);
-                d->cdi_ids = strv_copy(s->cdi_ids);
-                d->env = strv_copy(s->env);
+                d->cdi_ids = hd_strv_copy(s->cdi_ids);
+                d->env = hd_strv_copy(s->env);
         }
 }
 

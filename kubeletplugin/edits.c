@@ -57,14 +57,6 @@ bool kp_edits_empty(const struct kp_edits *e)
         return e->n_nodes == 0 && e->n_mounts == 0 && hd_strv_len(e->env) == 0 && e->n_hooks == 0;
 }
 
-static char **strv_copy(char *const *v)
-{
-        char **r = NULL;
-        for (; v && *v; v++)
-                hd_strv_push(&r, *v);
-        return r;
-}
-
 static struct kp_node *push_node(struct kp_edits *e)
 {
         e->nodes = hd_realloc_array(e->nodes, e->n_nodes + 1, sizeof(*e->nodes));
@@ -122,7 +114,7 @@ int kp_edits_render(const struct kp_edits_spec *spec, const struct kp_template_v
                 const struct kp_mount_spec *s = &spec->mounts[i];
                 struct kp_mount *m = push_mount(ret);
                 m->type = hd_strdup(s->type);
-                m->options = strv_copy(s->options);
+                m->options = hd_strv_copy(s->options);
                 m->optional = s->optional;
                 r = render_opt(s->host_path, vars, &m->host_path, reterr);
                 if (r < 0)
@@ -147,8 +139,8 @@ int kp_edits_render(const struct kp_edits_spec *spec, const struct kp_template_v
                 struct kp_hook *h = push_hook(ret);
                 h->hook_name = hd_strdup(s->hook_name);
                 h->path = hd_strdup(s->path);
-                h->args = strv_copy(s->args);
-                h->env = strv_copy(s->env);
+                h->args = hd_strv_copy(s->args);
+                h->env = hd_strv_copy(s->env);
                 h->timeout = s->timeout;
         }
         return 0;
@@ -168,18 +160,7 @@ static void copy_mount(struct kp_mount *dst, const struct kp_mount *src)
         dst->host_path = hd_strdup(src->host_path);
         dst->container_path = hd_strdup(src->container_path);
         dst->type = hd_strdup(src->type);
-        dst->options = strv_copy(src->options);
-}
-
-static bool strv_equal(char *const *a, char *const *b)
-{
-        size_t n = hd_strv_len(a);
-        if (n != hd_strv_len(b))
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(a[i], b[i]) != 0)
-                        return false;
-        return true;
+        dst->options = hd_strv_copy(src->options);
 }
 
 void kp_edits_merge(struct kp_edits *dst, const struct kp_edits *src)
@@ -209,13 +190,13 @@ void kp_edits_merge(struct kp_edits *dst, const struct kp_edits *src)
                 for (size_t j = 0; j < dst->n_hooks && !dup; j++)
                         dup = hd_streq(dst->hooks[j].hook_name, s->hook_name) &&
                               hd_streq(dst->hooks[j].path, s->path) &&
-                              strv_equal(dst->hooks[j].args, s->args);
+                              hd_strv_equal(dst->hooks[j].args, s->args);
                 if (!dup) {
                         struct kp_hook *h = push_hook(dst);
                         h->hook_name = hd_strdup(s->hook_name);
                         h->path = hd_strdup(s->path);
-                        h->args = strv_copy(s->args);
-                        h->env = strv_copy(s->env);
+                        h->args = hd_strv_copy(s->args);
+                        h->env = hd_strv_copy(s->env);
                         h->timeout = s->timeout;
                 }
         }
@@ -301,8 +282,8 @@ int kp_edits_resolve(const struct kp_edits *in, struct kp_edits *ret, struct hd_
                 struct kp_hook *h = push_hook(ret);
                 h->hook_name = hd_strdup(s->hook_name);
                 h->path = hd_strdup(s->path);
-                h->args = strv_copy(s->args);
-                h->env = strv_copy(s->env);
+                h->args = hd_strv_copy(s->args);
+                h->env = hd_strv_copy(s->env);
                 h->timeout = s->timeout;
         }
         return 0;

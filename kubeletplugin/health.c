@@ -225,17 +225,6 @@ static bool same_devices(struct known_device *a, size_t na, struct known_device 
         return true;
 }
 
-static bool same_strv(char **a, char **b)
-{
-        size_t n = hd_strv_len(a);
-        if (n != hd_strv_len(b))
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(a[i], b[i]) != 0)
-                        return false;
-        return true;
-}
-
 static void rescan(struct kp_health *h, bool force_publish)
 {
         struct kp_inventory *inv = NULL;
@@ -250,13 +239,11 @@ static void rescan(struct kp_health *h, bool force_publish)
         struct known_device *fresh = known_from_inventory(inv, &n_new);
 
         pthread_mutex_lock(&h->lock);
-        if (!same_strv(h->last_problems, inv->problems)) {
+        if (!hd_strv_equal(h->last_problems, inv->problems)) {
                 for (size_t i = 0; inv->problems && inv->problems[i]; i++)
                         hd_log_warn("device not available", "problem", inv->problems[i]);
                 hd_strv_free(h->last_problems);
-                h->last_problems = NULL;
-                for (size_t i = 0; inv->problems && inv->problems[i]; i++)
-                        hd_strv_push(&h->last_problems, inv->problems[i]);
+                h->last_problems = hd_strv_copy(inv->problems);
         }
         /* Devices we knew that are gone now: tainted unless their group is optional. */
         for (size_t i = 0; i < h->n_devices; i++) {
@@ -385,8 +372,7 @@ struct kp_health *kp_health_new(const struct kp_health_options *o,
         pthread_mutex_init(&h->lock, NULL);
         h->devices = known_from_inventory(initial, &h->n_devices);
         h->checked_at = time(NULL);
-        for (size_t i = 0; initial->problems && initial->problems[i]; i++)
-                hd_strv_push(&h->last_problems, initial->problems[i]);
+        h->last_problems = hd_strv_copy(initial->problems);
         size_t healthy = h->n_devices;
         kp_metrics_set_devices(h->metrics, (unsigned)healthy, 0);
         return h;
