@@ -582,17 +582,18 @@ static int attempt(struct kube_client *c, CURL *h, struct kube_call *call, const
         curl_easy_setopt(h, CURLOPT_HEADERDATA, s);
 
         CURLcode rc = perform(h, call->cancel, &cancelled);
+        int plen = (int)strcspn(call->path, "?"); /* messages leave the query out */
         if (cancelled)
-                return hd_error_setf(reterr, ECANCELED, "%s %s: cancelled", call->method,
+                return hd_error_setf(reterr, ECANCELED, "%s %.*s: cancelled", call->method, plen,
                                      call->path);
         if (rc == CURLE_WRITE_ERROR && s->stream_failed)
                 return call->stream_result < 0 ? call->stream_result : -EIO;
         if (rc == CURLE_WRITE_ERROR && s->too_big)
-                return hd_error_setf(reterr, EFBIG, "%s %s: response larger than %zu bytes",
-                                     call->method, call->path, c->opts.max_body_bytes);
+                return hd_error_setf(reterr, EFBIG, "%s %.*s: response larger than %zu bytes",
+                                     call->method, plen, call->path, c->opts.max_body_bytes);
         if (rc != CURLE_OK) {
                 int e = curl_errno(rc, call->method, retry);
-                return hd_error_setf(reterr, e, "%s %s: %s", call->method, call->path,
+                return hd_error_setf(reterr, e, "%s %.*s: %s", call->method, plen, call->path,
                                      *errbuf ? errbuf : curl_easy_strerror(rc));
         }
         long code = 0;
@@ -600,7 +601,9 @@ static int attempt(struct kube_client *c, CURL *h, struct kube_call *call, const
         return (int)code;
 }
 
-int kube_call_run(struct kube_client *c, struct kube_call *call, struct hd_error *reterr)
+/* One request with its retries. Failed attempts fill ERR, the caller's scratch error; only the
+ * final outcome reaches the caller of kube_call_run(). */
+static int call_run(struct kube_client *c, struct kube_call *call, struct hd_error *err)
 {
         bool auth_retried = false;
         int r;
@@ -609,9 +612,9 @@ int kube_call_run(struct kube_client *c, struct kube_call *call, struct hd_error
                 pthread_mutex_lock(&c->lock);
                 long wait = kube_token_bucket_take(&c->bucket, kube_now_s());
                 pthread_mutex_unlock(&c->lock);
-                if (wait > 0 && (r = kube_sleep_ms(call->cancel, wait)) < 0)
-                        return hd_error_setf(reterr, ECANCELED, "%s %s: cancelled", call->method,
-                                             call->path);
+                if (wait > 0 && kube_sleep_ms(call->cancel, wait) < 0)
+                        return hd_error_setf(err, ECANCELED, "%s %.*s: cancelled", call->method,
+                                             (int)strcspn(call->path, "?"), call->path);
 
                 _cleanup_free_ char *token = token_get(c);
                 struct sink s = {.c = c, .call = call};
@@ -622,7 +625,7 @@ int kube_call_run(struct kube_client *c, struct kube_call *call, struct hd_error
                 if (call->response.buf)
                         call->response.buf[0] = '\0';
                 call->http_status = 0;
-                r = attempt(c, h, call, token, &s, &retry, reterr);
+                r = attempt(c, h, call, token, &s, &retry, err);
                 handle_put(c, h);
 
                 if (r >= 200 && r < 300) {
@@ -638,10 +641,13 @@ int kube_call_run(struct kube_client *c, struct kube_call *call, struct hd_error
                                 continue;
                         }
                         retry = kube_http_retryable(r);
-                        kube_error_from_response(reterr, call->method, call->path, r,
+                        kube_error_from_response(err, call->method, call->path, r,
                                                  call->response.buf, call->response.len);
                         r = -kube_http_errno(r);
-                } else if (s.stream_failed || r == -ECANCELED) {
+                } else if (s.stream_failed) {
+                        hd_error_done(err); /* the stream consumer reported its own error */
+                        return r;
+                } else if (r == -ECANCELED) {
                         return r;
                 }
                 if (!retry || call->no_retry || n >= c->opts.max_retries)
@@ -656,11 +662,24 @@ int kube_call_run(struct kube_client *c, struct kube_call *call, struct hd_error
                 long delay = kube_backoff_ms(n, c->opts.backoff_base_ms, c->opts.backoff_max_ms,
                                              s.retry_after_s, jitter);
                 hd_log_v(4, "kube: retrying request", "method", call->method, "path", call->path,
-                         "error", hd_error_message(reterr), "delay_ms", HD_INT(delay));
+                         "error", hd_error_message(err), "delay_ms", HD_INT(delay));
                 if (kube_sleep_ms(call->cancel, delay) < 0)
-                        return hd_error_setf(reterr, ECANCELED, "%s %s: cancelled", call->method,
-                                             call->path);
+                        return hd_error_setf(err, ECANCELED, "%s %.*s: cancelled", call->method,
+                                             (int)strcspn(call->path, "?"), call->path);
         }
+}
+
+int kube_call_run(struct kube_client *c, struct kube_call *call, struct hd_error *reterr)
+{
+        struct hd_error err = HD_ERROR_INIT;
+        int r = call_run(c, call, &err);
+        if (r >= 0 || err.code == 0) {
+                /* success, or a stream consumer failed and filled RETERR itself */
+                hd_error_done(&err);
+                return r;
+        }
+        hd_error_move(reterr, &err);
+        return r;
 }
 
 void kube_call_done(struct kube_call *call)

@@ -54,8 +54,10 @@ int kube_discover_group_version(struct kube_client *c, const char *group,
         int r;
 
         r = served_versions(c, g, &served, reterr);
-        if (r == -ENOENT)
-                return hd_error_setf(reterr, ENOENT, "API group \"%s\" is not served", g);
+        if (r == -ENOENT) {
+                r = hd_error_wrap(reterr, "API group \"%s\" is not served", g);
+                return r;
+        }
         if (r < 0)
                 return hd_error_wrap(reterr, "discover API group \"%s\"", g);
         for (const char *const *p = preferred; p && *p; p++)
@@ -85,13 +87,16 @@ int kube_discover_resource(struct kube_client *c, const char *group, const char 
         json_t *resources = NULL;
         int r;
 
-        r = kube_get(c, path, &doc, reterr);
-        if (r == -ENOENT) {
-                hd_error_done(reterr);
+        struct hd_error err = HD_ERROR_INIT;
+        r = kube_get(c, path, &doc, &err);
+        if (r == -ENOENT) { /* the version itself is not served */
+                hd_error_done(&err);
                 return 0;
         }
-        if (r < 0)
+        if (r < 0) {
+                hd_error_move(reterr, &err);
                 return hd_error_wrap(reterr, "discover %s", path);
+        }
         r = kube_json_get_array(doc, "resources", true, &resources, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "GET %s", path);

@@ -312,37 +312,42 @@ void kube_object_meta_done(struct kube_object_meta *m)
         *m = (struct kube_object_meta){0};
 }
 
-int kube_object_meta_decode(json_t *obj, struct kube_object_meta *ret, struct hd_error *reterr)
+static int decode_owner_references(json_t *obj, struct kube_object_meta *m, struct hd_error *reterr)
 {
         json_t *refs = NULL;
+        size_t i;
+        json_t *e;
+        int r;
+
+        r = kube_json_get_array(obj, "metadata.ownerReferences", false, &refs, reterr);
+        if (r <= 0 || json_array_size(refs) == 0)
+                return r;
+        m->owner_references = hd_new0(struct kube_owner_reference, json_array_size(refs));
+        json_array_foreach(refs, i, e)
+        {
+                _cleanup_free_ char *prefix = hd_asprintf("metadata.ownerReferences[%zu]", i);
+                r = decode_prefixed(e, owner_fields, &m->owner_references[i], prefix, reterr);
+                if (r < 0)
+                        return r;
+                m->n_owner_references = i + 1;
+        }
+        return 0;
+}
+
+int kube_object_meta_decode(json_t *obj, struct kube_object_meta *ret, struct hd_error *reterr)
+{
         int r;
 
         *ret = (struct kube_object_meta){0};
         r = kube_json_decode(obj, meta_fields, ret, reterr);
         if (r < 0)
                 return r;
-        r = kube_json_get_array(obj, "metadata.ownerReferences", false, &refs, reterr);
-        if (r < 0)
-                goto fail;
-        if (r > 0 && json_array_size(refs) > 0) {
-                size_t i;
-                json_t *e;
-                ret->owner_references = hd_new0(struct kube_owner_reference, json_array_size(refs));
-                json_array_foreach(refs, i, e)
-                {
-                        _cleanup_free_ char *prefix =
-                                hd_asprintf("metadata.ownerReferences[%zu]", i);
-                        r = decode_prefixed(e, owner_fields, &ret->owner_references[i], prefix,
-                                            reterr);
-                        if (r < 0)
-                                goto fail;
-                        ret->n_owner_references = i + 1;
-                }
+        r = decode_owner_references(obj, ret, reterr);
+        if (r < 0) {
+                kube_object_meta_done(ret);
+                return r;
         }
         return 0;
-fail:
-        kube_object_meta_done(ret);
-        return r;
 }
 
 const char *kube_strmap_get(char *const *map, const char *key)

@@ -162,8 +162,12 @@ int kube_list(struct kube_client *c, const struct kube_resource *res, const char
                 else if (o->resource_version)
                         kube_path_add_query(&path, "resourceVersion", o->resource_version);
 
-                r = kube_request_cancellable(c, "GET", path, NULL, NULL, cancel, &body, reterr);
-                if (r == -EIDRM && cont && !restarted) {
+                struct hd_error err = HD_ERROR_INIT;
+                r = kube_request_cancellable(c, "GET", path, NULL, NULL, cancel, &body, &err);
+                if (r < 0 && !(r == -EIDRM && cont && !restarted))
+                        return hd_error_move(reterr, &err);
+                hd_error_done(&err);
+                if (r == -EIDRM) {
                         /* The continue token expired (compaction): start over in one piece. */
                         restarted = true;
                         limit = 0;
@@ -173,8 +177,6 @@ int kube_list(struct kube_client *c, const struct kube_resource *res, const char
                         page = (size_t)-1;
                         continue;
                 }
-                if (r < 0)
-                        return r;
 
                 json_t *page_items = NULL;
                 const char *page_rv = NULL, *page_cont = NULL;

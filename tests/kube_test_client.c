@@ -341,6 +341,83 @@ static int cmd_get_loop(struct kube_client *c, const char *path, int count, int 
         return ret;
 }
 
+/* Simple request commands print the answer; the others print their own output. Returns the
+ * exit code. */
+static int simple_request(struct kube_client *c, int argc, char **argv)
+{
+        static const char *const patch_types[] = {"merge", "strategic", "json", "apply"};
+        struct hd_error e = HD_ERROR_INIT;
+        _cleanup_json_ json_t *out = NULL;
+        _cleanup_json_ json_t *body = NULL;
+        const char *cmd = argv[0];
+        int r;
+
+        if (hd_streq(cmd, "get") && argc == 2) {
+                r = kube_get(c, argv[1], &out, &e);
+        } else if (hd_streq(cmd, "delete") && argc == 2) {
+                r = kube_delete(c, argv[1], NULL, &out, &e);
+        } else if (hd_streq(cmd, "create") && argc == 3) {
+                body = parse_arg_json(argv[2]);
+                r = kube_create(c, argv[1], body, &out, &e);
+        } else if (hd_streq(cmd, "update") && argc == 3) {
+                body = parse_arg_json(argv[2]);
+                r = kube_update(c, argv[1], body, &out, &e);
+        } else if (hd_streq(cmd, "patch") && argc == 4) {
+                int t = -1;
+                for (int k = 0; k < (int)HD_ARRAY_SIZE(patch_types); k++)
+                        if (hd_streq(argv[2], patch_types[k]))
+                                t = k;
+                if (t < 0)
+                        return EINVAL;
+                body = parse_arg_json(argv[3]);
+                r = kube_patch(c, argv[1], (enum kube_patch_type)t, body, &out, &e);
+        } else if (hd_streq(cmd, "discover") && argc == 3) {
+                _cleanup_strv_ char **pref = NULL;
+                _cleanup_free_ char *copy = hd_strdup(argv[2]);
+                _cleanup_free_ char *version = NULL;
+                char *save = NULL;
+                for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                        hd_strv_push(&pref, t);
+                r = kube_discover_group_version(c, argv[1], (const char *const *)pref, &version,
+                                                &e);
+                if (r >= 0)
+                        printf("%s\n", version);
+        } else if (hd_streq(cmd, "discover-resource") && argc == 4) {
+                r = kube_discover_resource(c, argv[1], argv[2], argv[3], &e);
+                if (r >= 0)
+                        printf("%s\n", r ? "yes" : "no");
+        } else {
+                fprintf(stderr, "unknown command or wrong arguments: %s\n", cmd);
+                return EINVAL;
+        }
+        if (r < 0)
+                return fail(&e, r);
+        if (e.message) { /* kube/ leaves the error alone on success */
+                fprintf(stderr, "success with a stale error: %s\n", e.message);
+                hd_error_done(&e);
+                return EIO;
+        }
+        if (out)
+                print_json(out);
+        return 0;
+}
+
+static int dispatch(struct kube_client *c, int argc, char **argv)
+{
+        const char *cmd = argv[0];
+        if (hd_streq(cmd, "list"))
+                return cmd_list(c, argc, argv);
+        if (hd_streq(cmd, "watch"))
+                return cmd_watch(c, argc, argv);
+        if (hd_streq(cmd, "informer"))
+                return cmd_informer(c, argc, argv);
+        if (hd_streq(cmd, "get-loop") && argc == 4)
+                return cmd_get_loop(c, argv[1], atoi(argv[2]), atoi(argv[3]));
+        if (hd_streq(cmd, "parallel-get") && argc == 4)
+                return cmd_parallel(c, argv[1], atoi(argv[2]), atoi(argv[3]));
+        return simple_request(c, argc, argv);
+}
+
 static int run(int argc, char **argv)
 {
         static const struct option longopts[] = {
@@ -418,73 +495,7 @@ static int run(int argc, char **argv)
         if (r < 0)
                 return fail(&e, r);
 
-        const char *cmd = argv[0];
-        _cleanup_json_ json_t *out = NULL;
-        _cleanup_json_ json_t *body = NULL;
-        int ret = 0;
-        if (hd_streq(cmd, "get") && argc == 2) {
-                r = kube_get(c, argv[1], &out, &e);
-        } else if (hd_streq(cmd, "delete") && argc == 2) {
-                r = kube_delete(c, argv[1], NULL, &out, &e);
-        } else if (hd_streq(cmd, "create") && argc == 3) {
-                body = parse_arg_json(argv[2]);
-                r = kube_create(c, argv[1], body, &out, &e);
-        } else if (hd_streq(cmd, "update") && argc == 3) {
-                body = parse_arg_json(argv[2]);
-                r = kube_update(c, argv[1], body, &out, &e);
-        } else if (hd_streq(cmd, "patch") && argc == 4) {
-                static const char *const names[] = {"merge", "strategic", "json", "apply"};
-                int t = -1;
-                for (int k = 0; k < 4; k++)
-                        if (hd_streq(argv[2], names[k]))
-                                t = k;
-                if (t < 0) {
-                        ret = EINVAL;
-                        goto done;
-                }
-                body = parse_arg_json(argv[3]);
-                r = kube_patch(c, argv[1], (enum kube_patch_type)t, body, &out, &e);
-        } else if (hd_streq(cmd, "list")) {
-                ret = cmd_list(c, argc, argv);
-                goto done;
-        } else if (hd_streq(cmd, "watch")) {
-                ret = cmd_watch(c, argc, argv);
-                goto done;
-        } else if (hd_streq(cmd, "informer")) {
-                ret = cmd_informer(c, argc, argv);
-                goto done;
-        } else if (hd_streq(cmd, "discover") && argc == 3) {
-                _cleanup_strv_ char **pref = NULL;
-                _cleanup_free_ char *copy = hd_strdup(argv[2]);
-                char *save = NULL;
-                for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
-                        hd_strv_push(&pref, t);
-                _cleanup_free_ char *version = NULL;
-                r = kube_discover_group_version(c, argv[1], (const char *const *)pref, &version,
-                                                &e);
-                if (r >= 0)
-                        printf("%s\n", version);
-        } else if (hd_streq(cmd, "discover-resource") && argc == 4) {
-                r = kube_discover_resource(c, argv[1], argv[2], argv[3], &e);
-                if (r >= 0)
-                        printf("%s\n", r ? "yes" : "no");
-        } else if (hd_streq(cmd, "get-loop") && argc == 4) {
-                ret = cmd_get_loop(c, argv[1], atoi(argv[2]), atoi(argv[3]));
-                goto done;
-        } else if (hd_streq(cmd, "parallel-get") && argc == 4) {
-                ret = cmd_parallel(c, argv[1], atoi(argv[2]), atoi(argv[3]));
-                goto done;
-        } else {
-                fprintf(stderr, "unknown command or wrong arguments: %s\n", cmd);
-                ret = EINVAL;
-                goto done;
-        }
-        if (r < 0)
-                ret = fail(&e, r);
-        else if (out)
-                print_json(out);
-done:
-        hd_error_done(&e);
+        int ret = dispatch(c, argc, argv);
         kube_client_free(c);
         return ret;
 }
