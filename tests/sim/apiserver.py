@@ -113,15 +113,17 @@ class ApiServer:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(crt, key)
         ctx.set_alpn_protocols(["http/1.1"])
-        self._httpd = Server(self, ctx)
+        self._watch_stop.clear()
+        self._httpd = Server(self, ctx, self.port or 0)
         self.port = self._httpd.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}"
-        self.token = "admin-" + secrets.token_hex(16)
-        self.tokens[self.token] = ("admin", (MASTERS, "system:authenticated"))
-        self.incluster_token = "sa-" + secrets.token_hex(16)
-        self.tokens[self.incluster_token] = (INCLUSTER_SA, (
-            "system:serviceaccounts", "system:serviceaccounts:kube-system",
-            "system:authenticated"))
+        if self.token is None:
+            self.token = "admin-" + secrets.token_hex(16)
+            self.tokens[self.token] = ("admin", (MASTERS, "system:authenticated"))
+            self.incluster_token = "sa-" + secrets.token_hex(16)
+            self.tokens[self.incluster_token] = (INCLUSTER_SA, (
+                "system:serviceaccounts", "system:serviceaccounts:kube-system",
+                "system:authenticated"))
         self.kubeconfig_path = os.path.join(self.workdir, "kubeconfig")
         self.incluster_dir = os.path.join(self.workdir, "serviceaccount")
         os.makedirs(self.incluster_dir, exist_ok=True)
@@ -157,6 +159,14 @@ class ApiServer:
         if self._log_file:
             self._log_file.close()
             self._log_file = None
+
+    def restart(self, downtime=0.0):
+        """Stops serving (open connections and watches are cut), waits `downtime` seconds and
+        serves again on the same port with the same objects, tokens and CA."""
+        self.stop()
+        if downtime:
+            time.sleep(downtime)
+        self.start()
 
     def __enter__(self):
         return self.start()

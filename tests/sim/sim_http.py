@@ -15,10 +15,10 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, sim, ctx):
+    def __init__(self, sim, ctx, port=0):
         self.sim = sim
         self.ctx = ctx
-        super().__init__(("127.0.0.1", 0), Handler)
+        super().__init__(("127.0.0.1", port), Handler)
 
     def finish_request(self, request, client_address):
         try:

@@ -212,3 +212,25 @@ def test_reset_open_watches(kube, apiserver):
     assert b"0\r\n\r\n" not in rest
     s.close()
     _json.dumps(apiserver.request_log()[-1])
+
+
+def test_restart_keeps_port_state_and_tokens(kube, apiserver):
+    kube.create(SLICES, slice_body("kept"))
+    port, token = apiserver.port, apiserver.token
+    got = []
+    done = threading.Event()
+
+    def run():
+        got.extend(kube.watch(SLICES, {"resourceVersion": "0", "timeoutSeconds": 30}))
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    apiserver.restart(downtime=0.3)
+    assert done.wait(3) and [e["type"] for e in got] == ["ADDED"]
+    assert time.monotonic() - t0 >= 0.3
+    assert (apiserver.port, apiserver.token) == (port, token)
+    assert kube.get(SLICES + "/kept")["metadata"]["name"] == "kept"
+    evs = list(kube.watch(SLICES, {"resourceVersion": "0", "timeoutSeconds": 0.3}))
+    assert [e["type"] for e in evs] == ["ADDED"]
