@@ -15,11 +15,11 @@
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
 /* Define static inline NAME##p(TYPE **p) calling FUNC(*p) when *p is not NULL. */
-#define HD_DEFINE_PTR_CLEANUP(name, type, func)                                                  \
-        static inline void name##p(type **p)                                                    \
-        {                                                                                       \
-                if (*p)                                                                         \
-                        func(*p);                                                               \
+#define HD_DEFINE_PTR_CLEANUP(name, type, func) \
+        static inline void name##p(type **p)    \
+        {                                       \
+                if (*p)                         \
+                        func(*p);               \
         }
 
 static inline void hd_freep(void *p)
@@ -70,18 +70,18 @@ static inline void hd_yaml_document_donep(yaml_document_t **p)
 #define _cleanup_yaml_parser_ _cleanup_(hd_yaml_parser_donep)
 #define _cleanup_yaml_document_ _cleanup_(hd_yaml_document_donep)
 
-#define TAKE_PTR(p)                                                                             \
-        ({                                                                                      \
-                __typeof__(p) _tp = (p);                                                        \
-                (p) = NULL;                                                                     \
-                _tp;                                                                            \
+#define TAKE_PTR(p)                      \
+        ({                               \
+                __typeof__(p) _tp = (p); \
+                (p) = NULL;              \
+                _tp;                     \
         })
 
-#define TAKE_FD(fd)                                                                             \
-        ({                                                                                      \
-                int _tf = (fd);                                                                 \
-                (fd) = -1;                                                                      \
-                _tf;                                                                            \
+#define TAKE_FD(fd)             \
+        ({                      \
+                int _tf = (fd); \
+                (fd) = -1;      \
+                _tf;            \
         })
 
 #define HD_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

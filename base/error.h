@@ -12,7 +12,10 @@ struct hd_error {
         char *message;   /* owned; NULL until set */
 };
 
-#define HD_ERROR_INIT { 0, 0, NULL }
+#define HD_ERROR_INIT      \
+        {                  \
+                0, 0, NULL \
+        }
 
 /* Release the message and reset to "no error". Takes NULL. */
 void hd_error_done(struct hd_error *e);

@@ -41,7 +41,7 @@ int hd_mkdir_p(const char *path, mode_t mode, struct hd_error *reterr)
         size_t len = strlen(copy);
         while (len > 1 && copy[len - 1] == '/')
                 copy[--len] = '\0';
-        for (char *p = copy + 1; ; p++) {
+        for (char *p = copy + 1;; p++) {
                 bool end = *p == '\0';
                 if (*p == '/' || end) {
                         *p = '\0';
@@ -109,8 +109,7 @@ int hd_atomic_write_at(int dirfd, const char *name, const void *data, size_t len
                 free(tmp);
                 tmp = hd_asprintf(".%.200s.%08lx.tmp", name,
                                   (unsigned long)((unsigned)random() ^ (unsigned)getpid()));
-                fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                            0600);
+                fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (fd < 0 && errno != EEXIST)
                         return hd_error_set(reterr, errno, "create temporary file for '%s'", name);
         }

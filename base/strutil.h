@@ -9,7 +9,7 @@
 
 void *hd_malloc0(size_t size);
 void *hd_realloc_array(void *p, size_t n, size_t size);
-char *hd_strdup(const char *s);          /* NULL in, NULL out */
+char *hd_strdup(const char *s); /* NULL in, NULL out */
 char *hd_strndup(const char *s, size_t n);
 char *hd_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *hd_vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
@@ -46,10 +46,14 @@ struct hd_strbuf {
         size_t len;
         size_t cap;
 };
-#define HD_STRBUF_INIT { NULL, 0, 0 }
+#define HD_STRBUF_INIT     \
+        {                  \
+                NULL, 0, 0 \
+        }
 void hd_strbuf_append(struct hd_strbuf *b, const char *s, size_t n);
 void hd_strbuf_puts(struct hd_strbuf *b, const char *s);
-void hd_strbuf_printf(struct hd_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hd_strbuf_printf(struct hd_strbuf *b, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 /* Append S as a JSON string literal body (escaped, no quotes). */
 void hd_strbuf_escape(struct hd_strbuf *b, const char *s);
 /* Cut B back to LEN bytes (no-op when already shorter). */

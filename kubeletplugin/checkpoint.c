@@ -235,8 +235,8 @@ static int get_strv(json_t *o, const char *key, char ***ret, const char *where,
         {
                 if (!json_is_string(s)) {
                         *ret = hd_strv_free(*ret);
-                        return hd_error_setf(reterr, EINVAL, "%s.%s[%zu]: expected a string",
-                                             where, key, i);
+                        return hd_error_setf(reterr, EINVAL, "%s.%s[%zu]: expected a string", where,
+                                             key, i);
                 }
                 hd_strv_push(ret, json_string_value(s));
         }
@@ -357,8 +357,8 @@ int kp_checkpoint_load(const char *path, struct kp_checkpoint **ret, char **ret_
                 json_error_t jerr;
                 _cleanup_json_ json_t *doc = json_loadb(text, len, 0, &jerr);
                 if (!doc)
-                        hd_error_setf(&why, EBADMSG, "checkpoint: not JSON: line %d: %s",
-                                      jerr.line, jerr.text);
+                        hd_error_setf(&why, EBADMSG, "checkpoint: not JSON: line %d: %s", jerr.line,
+                                      jerr.text);
                 else if (kp_checkpoint_from_json(doc, ret, &why) == 0)
                         return 0;
         }

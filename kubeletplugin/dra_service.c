@@ -20,12 +20,14 @@
  * descriptors (identical wire format) and answered with share_id left out. */
 typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodePrepareResourcesRequest prep_req_t;
 typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodePrepareResourcesResponse prep_resp_t;
-typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodePrepareResourcesResponse__ClaimsEntry prep_entry_t;
+typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodePrepareResourcesResponse__ClaimsEntry
+        prep_entry_t;
 typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodePrepareResourceResponse prep_one_t;
 typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__Device device_t;
 typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodeUnprepareResourcesRequest unprep_req_t;
 typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodeUnprepareResourcesResponse unprep_resp_t;
-typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodeUnprepareResourcesResponse__ClaimsEntry unprep_entry_t;
+typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodeUnprepareResourcesResponse__ClaimsEntry
+        unprep_entry_t;
 typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodeUnprepareResourceResponse unprep_one_t;
 typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__Claim claim_t;
 
@@ -75,7 +77,7 @@ static void answer_done(struct claim_answer *a)
 static void prepare_one(struct bound *b, const claim_t *c, struct claim_answer *a)
 {
         struct kp_dra_service *svc = b->svc;
-        struct kp_claim_ref ref = { c->namespace_, c->name, c->uid };
+        struct kp_claim_ref ref = {c->namespace_, c->name, c->uid};
         struct hd_error err = HD_ERROR_INIT;
         double start = now_seconds();
         int r;
@@ -142,7 +144,8 @@ static void node_prepare(struct rpc_call *call, const ProtobufCMessage *msg, voi
         kp_metrics_inflight(b->svc->metrics, -1);
         kp_metrics_set_prepared_claims(b->svc->metrics,
                                        (unsigned)kp_driver_prepared_claims(b->svc->driver));
-        prep_resp_t out = K8S__IO__KUBELET__PKG__APIS__DRA__V1__NODE_PREPARE_RESOURCES_RESPONSE__INIT;
+        prep_resp_t out =
+                K8S__IO__KUBELET__PKG__APIS__DRA__V1__NODE_PREPARE_RESOURCES_RESPONSE__INIT;
         out.n_claims = n;
         out.claims = entry_ptrs;
         rpc_call_reply(call, &out.base);
@@ -167,7 +170,7 @@ static void node_unprepare(struct rpc_call *call, const ProtobufCMessage *msg, v
         kp_metrics_inflight(b->svc->metrics, +1);
         for (size_t i = 0; i < n; i++) {
                 const claim_t *c = in->claims[i];
-                struct kp_claim_ref ref = { c->namespace_, c->name, c->uid };
+                struct kp_claim_ref ref = {c->namespace_, c->name, c->uid};
                 struct hd_error err = HD_ERROR_INIT;
                 double start = now_seconds();
                 int r = kp_driver_unprepare(b->svc->driver, &ref, &err);
@@ -176,9 +179,9 @@ static void node_unprepare(struct rpc_call *call, const ProtobufCMessage *msg, v
                 k8s__io__kubelet__pkg__apis__dra__v1__node_unprepare_resource_response__init(
                         &results[i]);
                 if (r < 0) {
-                        errors[i] = hd_asprintf("unprepare ResourceClaim %s/%s (%s): %s",
-                                                c->namespace_, c->name, c->uid,
-                                                hd_error_message(&err));
+                        errors[i] =
+                                hd_asprintf("unprepare ResourceClaim %s/%s (%s): %s", c->namespace_,
+                                            c->name, c->uid, hd_error_message(&err));
                         hd_log_error("unprepare failed", "claim", c->uid, "ns", c->namespace_,
                                      "name", c->name, "err", hd_error_message(&err));
                         results[i].error = errors[i];
@@ -213,27 +216,29 @@ size_t kp_dra_service_methods(struct kp_dra_service *svc, struct rpc_method *met
 {
         /* The bindings live as long as the service object: keep them inside it. */
         static const char *const paths[2][2] = {
-                { "/k8s.io.kubelet.pkg.apis.dra.v1.DRAPlugin/NodePrepareResources",
-                  "/k8s.io.kubelet.pkg.apis.dra.v1.DRAPlugin/NodeUnprepareResources" },
-                { "/k8s.io.kubelet.pkg.apis.dra.v1beta1.DRAPlugin/NodePrepareResources",
-                  "/k8s.io.kubelet.pkg.apis.dra.v1beta1.DRAPlugin/NodeUnprepareResources" },
+                {"/k8s.io.kubelet.pkg.apis.dra.v1.DRAPlugin/NodePrepareResources",
+                 "/k8s.io.kubelet.pkg.apis.dra.v1.DRAPlugin/NodeUnprepareResources"},
+                {"/k8s.io.kubelet.pkg.apis.dra.v1beta1.DRAPlugin/NodePrepareResources",
+                 "/k8s.io.kubelet.pkg.apis.dra.v1beta1.DRAPlugin/NodeUnprepareResources"},
         };
         _Static_assert(sizeof(svc->bindings[0]) == sizeof(struct bound), "binding layout");
         struct bound *bindings = (struct bound *)svc->bindings;
         size_t n = 0;
         for (int v = 0; v < 2; v++) {
-                bindings[v] = (struct bound){ svc, v == 0 ? API_V1 : API_V1BETA1 };
+                bindings[v] = (struct bound){svc, v == 0 ? API_V1 : API_V1BETA1};
                 methods[n++] = (struct rpc_method){
                         .path = paths[v][0],
                         .kind = RPC_UNARY,
-                        .request = &k8s__io__kubelet__pkg__apis__dra__v1__node_prepare_resources_request__descriptor,
+                        .request =
+                                &k8s__io__kubelet__pkg__apis__dra__v1__node_prepare_resources_request__descriptor,
                         .handler = node_prepare,
                         .userdata = &bindings[v],
                 };
                 methods[n++] = (struct rpc_method){
                         .path = paths[v][1],
                         .kind = RPC_UNARY,
-                        .request = &k8s__io__kubelet__pkg__apis__dra__v1__node_unprepare_resources_request__descriptor,
+                        .request =
+                                &k8s__io__kubelet__pkg__apis__dra__v1__node_unprepare_resources_request__descriptor,
                         .handler = node_unprepare,
                         .userdata = &bindings[v],
                 };
@@ -264,8 +269,8 @@ static void notify_status(struct rpc_call *call, const ProtobufCMessage *msg, vo
                 hd_log_info("registered with the kubelet", "driver", reg->driver, "endpoint",
                             reg->endpoint);
         else
-                hd_log_error("kubelet rejected the registration", "driver", reg->driver,
-                             "error", st->error);
+                hd_log_error("kubelet rejected the registration", "driver", reg->driver, "error",
+                             st->error);
         kp_metrics_registered(reg->metrics, st->plugin_registered);
         Pluginregistration__RegistrationStatusResponse r =
                 PLUGINREGISTRATION__REGISTRATION_STATUS_RESPONSE__INIT;
@@ -274,11 +279,18 @@ static void notify_status(struct rpc_call *call, const ProtobufCMessage *msg, vo
 
 size_t kp_registration_methods(struct kp_registration *reg, struct rpc_method *methods)
 {
-        methods[0] = (struct rpc_method){ "/pluginregistration.Registration/GetInfo", RPC_UNARY,
-                                          &pluginregistration__info_request__descriptor,
-                                          get_info, NULL, reg };
-        methods[1] = (struct rpc_method){
-                "/pluginregistration.Registration/NotifyRegistrationStatus", RPC_UNARY,
-                &pluginregistration__registration_status__descriptor, notify_status, NULL, reg };
+        methods[0] = (struct rpc_method){"/pluginregistration.Registration/GetInfo",
+                                         RPC_UNARY,
+                                         &pluginregistration__info_request__descriptor,
+                                         get_info,
+                                         NULL,
+                                         reg};
+        methods[1] =
+                (struct rpc_method){"/pluginregistration.Registration/NotifyRegistrationStatus",
+                                    RPC_UNARY,
+                                    &pluginregistration__registration_status__descriptor,
+                                    notify_status,
+                                    NULL,
+                                    reg};
         return 2;
 }

@@ -199,8 +199,7 @@ static const struct kp_ckpt_claim *holder_locked(struct kp_driver *d, const char
 
 /* A checkpoint entry for CLAIM's results that are ours (without CDI IDs yet). */
 static void entry_from_claim(struct kp_driver *d, const struct kp_claim *claim,
-                             const struct kp_claim_ref *ref, char ***env,
-                             struct kp_ckpt_claim *e)
+                             const struct kp_claim_ref *ref, char ***env, struct kp_ckpt_claim *e)
 {
         e->uid = hd_strdup(ref->uid);
         e->namespace = hd_strdup(ref->namespace);
@@ -233,8 +232,7 @@ static int fetch_claim(struct kp_driver *d, const struct kp_claim_ref *ref, stru
                 return hd_error_setf(reterr, ENOENT, "ResourceClaim %s/%s not found",
                                      ref->namespace, ref->name);
         if (r < 0)
-                return hd_error_wrap(reterr, "get ResourceClaim %s/%s", ref->namespace,
-                                     ref->name);
+                return hd_error_wrap(reterr, "get ResourceClaim %s/%s", ref->namespace, ref->name);
         struct kp_claim *claim = NULL;
         r = kp_claim_from_json_value(obj, &claim, reterr);
         if (r < 0)
@@ -298,8 +296,8 @@ int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
 
         struct kp_claim *claim = NULL;
         char ***env = NULL;
-        struct kp_ckpt_claim entry = { 0 };
-        struct kp_prepare_result res = { 0 };
+        struct kp_ckpt_claim entry = {0};
+        struct kp_prepare_result res = {0};
         bool reserved = false;
 
         r = fetch_claim(d, ref, &claim, reterr);
@@ -320,11 +318,12 @@ int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
                         r = hd_error_setf(reterr, EBUSY,
                                           "device '%s' is already in use by ResourceClaim %s/%s "
                                           "(uid %s)",
-                                          entry.devices[i].device, h->namespace ? h->namespace : "?",
+                                          entry.devices[i].device,
+                                          h->namespace ? h->namespace : "?",
                                           h->name ? h->name : "?", h->uid);
         }
         if (r >= 0) {
-                struct kp_ckpt_claim started = { 0 };
+                struct kp_ckpt_claim started = {0};
                 kp_ckpt_claim_copy(&started, &entry);
                 kp_checkpoint_put(d->ckpt, &started);
                 reserved = true;
@@ -352,7 +351,7 @@ int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
         entry.spec_file = hd_strdup(res.spec_file);
         entry.state = KP_PREPARE_COMPLETED;
         pthread_mutex_lock(&d->lock);
-        struct kp_ckpt_claim completed = { 0 };
+        struct kp_ckpt_claim completed = {0};
         kp_ckpt_claim_copy(&completed, &entry);
         kp_checkpoint_put(d->ckpt, &completed);
         r = save_locked(d, reterr);
@@ -367,13 +366,13 @@ out:
                 /* Roll back in reverse: spec (if written), then the reservation. */
                 struct hd_error undo = HD_ERROR_INIT;
                 if (kp_unprepare_claim(d->driver, ref->uid, d->cdi_root, &undo) < 0)
-                        hd_log_error("rollback: cannot remove CDI spec", "claim", ref->uid,
-                                     "err", hd_error_message(&undo));
+                        hd_log_error("rollback: cannot remove CDI spec", "claim", ref->uid, "err",
+                                     hd_error_message(&undo));
                 pthread_mutex_lock(&d->lock);
                 kp_checkpoint_remove(d->ckpt, ref->uid);
                 if (save_locked(d, &undo) < 0)
-                        hd_log_error("rollback: cannot write checkpoint", "claim", ref->uid,
-                                     "err", hd_error_message(&undo));
+                        hd_log_error("rollback: cannot write checkpoint", "claim", ref->uid, "err",
+                                     hd_error_message(&undo));
                 pthread_mutex_unlock(&d->lock);
                 hd_error_done(&undo);
         }
@@ -435,8 +434,9 @@ static void rebuild_from_specs(struct kp_driver *d)
                         hd_error_done(&e);
                         continue;
                 }
-                struct kp_ckpt_claim c = { .uid = hd_strdup(uid), .state = KP_PREPARE_COMPLETED,
-                                           .spec_file = hd_strdup(file) };
+                struct kp_ckpt_claim c = {.uid = hd_strdup(uid),
+                                          .state = KP_PREPARE_COMPLETED,
+                                          .spec_file = hd_strdup(file)};
                 c.devices = hd_new0(struct kp_ckpt_device, spec->n_devices);
                 size_t uid_len = strlen(uid);
                 for (size_t k = 0; k < spec->n_devices; k++) {
@@ -450,8 +450,8 @@ static void rebuild_from_specs(struct kp_driver *d)
                         hd_strv_consume(&dev->cdi_ids, cdi_qualified_id(kind, dn));
                 }
                 cdi_spec_free(spec);
-                hd_log_info("recovered prepared claim from its CDI spec", "claim", uid,
-                            "devices", HD_INT(c.n_devices));
+                hd_log_info("recovered prepared claim from its CDI spec", "claim", uid, "devices",
+                            HD_INT(c.n_devices));
                 kp_checkpoint_put(d->ckpt, &c);
         }
         hd_strv_free(names);
@@ -460,21 +460,26 @@ static void rebuild_from_specs(struct kp_driver *d)
 /* Rewrite the spec of a completed entry from the inventory (same names, same env). */
 static int rewrite_spec(struct kp_driver *d, const struct kp_ckpt_claim *c, struct hd_error *reterr)
 {
-        struct kp_claim claim = { .uid = c->uid, .namespace = c->namespace, .name = c->name,
-                                  .allocated = true, .n_results = c->n_devices };
+        struct kp_claim claim = {.uid = c->uid,
+                                 .namespace = c->namespace,
+                                 .name = c->name,
+                                 .allocated = true,
+                                 .n_results = c->n_devices};
         claim.results = hd_new0(struct kp_claim_result, c->n_devices ? c->n_devices : 1);
         char ***env = hd_new0(char **, c->n_devices ? c->n_devices : 1);
         for (size_t i = 0; i < c->n_devices; i++) {
-                claim.results[i] = (struct kp_claim_result){
-                        .request = c->devices[i].request, .driver = d->driver,
-                        .pool = c->devices[i].pool, .device = c->devices[i].device,
-                        .share_id = c->devices[i].share_id };
+                claim.results[i] = (struct kp_claim_result){.request = c->devices[i].request,
+                                                            .driver = d->driver,
+                                                            .pool = c->devices[i].pool,
+                                                            .device = c->devices[i].device,
+                                                            .share_id = c->devices[i].share_id};
                 env[i] = c->devices[i].env;
         }
-        struct kp_prepare_params p = { .driver = d->driver, .pool = d->node,
-                                       .cdi_root = d->cdi_root,
-                                       .result_env = (char **const *)env };
-        struct kp_prepare_result res = { 0 };
+        struct kp_prepare_params p = {.driver = d->driver,
+                                      .pool = d->node,
+                                      .cdi_root = d->cdi_root,
+                                      .result_env = (char **const *)env};
+        struct kp_prepare_result res = {0};
         pthread_rwlock_rdlock(&d->inv_lock);
         int r = kp_prepare_claim(d->inv, &claim, &p, &res, reterr);
         pthread_rwlock_unlock(&d->inv_lock);
@@ -499,8 +504,8 @@ int kp_driver_start(struct kp_driver *d, struct hd_error *reterr)
         if (r < 0)
                 return hd_error_move(reterr, &e);
         if (aside) {
-                hd_log_error("checkpoint unreadable; rebuilding it from the CDI specs",
-                             "err", hd_error_message(&e), "movedTo", aside);
+                hd_log_error("checkpoint unreadable; rebuilding it from the CDI specs", "err",
+                             hd_error_message(&e), "movedTo", aside);
                 rebuild_from_specs(d);
         }
         hd_error_done(&e);
@@ -520,7 +525,7 @@ int kp_driver_start(struct kp_driver *d, struct hd_error *reterr)
 
         for (size_t i = 0; i < n; i++) {
                 struct kp_ckpt_claim *c = &snap[i];
-                struct kp_claim_ref ref = { c->namespace, c->name, c->uid };
+                struct kp_claim_ref ref = {c->namespace, c->name, c->uid};
                 if (c->state == KP_PREPARE_STARTED) {
                         hd_log_info("undoing interrupted prepare", "claim", c->uid);
                         kp_unprepare_claim(d->driver, c->uid, d->cdi_root, NULL);
@@ -534,8 +539,7 @@ int kp_driver_start(struct kp_driver *d, struct hd_error *reterr)
                                 json_object_get(json_object_get(obj, "metadata"), "uid"));
                         if (fr == -ENOENT || (fr == 0 && !hd_streq(uid, c->uid))) {
                                 hd_log_info("claim is gone from the API server; unpreparing",
-                                            "claim", c->uid, "ns", c->namespace, "name",
-                                            c->name);
+                                            "claim", c->uid, "ns", c->namespace, "name", c->name);
                                 kp_driver_unprepare(d, &ref, NULL);
                                 continue;
                         }
@@ -546,11 +550,11 @@ int kp_driver_start(struct kp_driver *d, struct hd_error *reterr)
                 }
                 if (c->spec_file && !spec_exists(d, c->spec_file)) {
                         if (rewrite_spec(d, c, &e) < 0)
-                                hd_log_error("cannot restore CDI spec of prepared claim",
-                                             "claim", c->uid, "err", hd_error_message(&e));
+                                hd_log_error("cannot restore CDI spec of prepared claim", "claim",
+                                             c->uid, "err", hd_error_message(&e));
                         else
-                                hd_log_info("restored missing CDI spec", "claim", c->uid,
-                                            "file", c->spec_file);
+                                hd_log_info("restored missing CDI spec", "claim", c->uid, "file",
+                                            c->spec_file);
                         hd_error_done(&e);
                 }
         }

@@ -33,8 +33,8 @@ struct known_device {
         char *name;
         bool optional; /* its group is optional: remove instead of tainting when it vanishes */
         bool healthy;
-        char *reason;  /* why unhealthy */
-        json_t *json;  /* v1 device object without taints */
+        char *reason; /* why unhealthy */
+        json_t *json; /* v1 device object without taints */
 };
 
 struct kp_health {
@@ -116,8 +116,8 @@ json_t *kp_health_published_devices(struct kp_health *h)
                 if (!k->healthy)
                         json_object_set_new(d, "taints",
                                             json_pack("[{s:s,s:s,s:s}]", "key", key, "value",
-                                                      k->reason ? k->reason : "unhealthy",
-                                                      "effect", "NoSchedule"));
+                                                      k->reason ? k->reason : "unhealthy", "effect",
+                                                      "NoSchedule"));
                 json_array_append_new(out, d);
         }
         pthread_mutex_unlock(&h->lock);
@@ -205,10 +205,12 @@ static void watch_closed(struct rpc_call *call, void *userdata)
 
 size_t kp_health_methods(struct kp_health *h, struct rpc_method *methods)
 {
-        methods[0] = (struct rpc_method){ "/v1alpha1.DRAResourceHealth/NodeWatchResources",
-                                          RPC_SERVER_STREAMING,
-                                          &v1alpha1__node_watch_resources_request__descriptor,
-                                          watch_open, watch_closed, h };
+        methods[0] = (struct rpc_method){"/v1alpha1.DRAResourceHealth/NodeWatchResources",
+                                         RPC_SERVER_STREAMING,
+                                         &v1alpha1__node_watch_resources_request__descriptor,
+                                         watch_open,
+                                         watch_closed,
+                                         h};
         return 1;
 }
 
@@ -251,10 +253,10 @@ static void rescan(struct kp_health *h, bool force_publish)
                 if (known_find(fresh, n_new, old->name) || old->optional)
                         continue;
                 fresh = hd_realloc_array(fresh, n_new + 1, sizeof(*fresh));
-                fresh[n_new++] = (struct known_device){ .name = hd_strdup(old->name),
-                                                        .healthy = false,
-                                                        .reason = hd_strdup("missing"),
-                                                        .json = json_incref(old->json) };
+                fresh[n_new++] = (struct known_device){.name = hd_strdup(old->name),
+                                                       .healthy = false,
+                                                       .reason = hd_strdup("missing"),
+                                                       .json = json_incref(old->json)};
                 if (old->healthy)
                         hd_log_error("device node is gone; tainting the device", "device",
                                      old->name);
@@ -320,7 +322,7 @@ static void add_watches(struct kp_health *h)
                               IN_DELETE_SELF | IN_MOVE_SELF;
         for (size_t g = 0; g < h->config->n_groups; g++) {
                 const struct kp_group *grp = &h->config->groups[g];
-                char **lists[2] = { grp->paths, grp->globs };
+                char **lists[2] = {grp->paths, grp->globs};
                 for (int l = 0; l < 2; l++)
                         for (size_t i = 0; lists[l] && lists[l][i]; i++) {
                                 _cleanup_free_ char *dir = watch_dir_for(lists[l][i]);
@@ -337,7 +339,7 @@ static void *health_main(void *arg)
         char buf[16 * (sizeof(struct inotify_event) + NAME_MAX + 1)];
         for (;;) {
                 add_watches(h);
-                struct pollfd fds[2] = { { h->inotify_fd, POLLIN, 0 }, { h->wake_fd[0], POLLIN, 0 } };
+                struct pollfd fds[2] = {{h->inotify_fd, POLLIN, 0}, {h->wake_fd[0], POLLIN, 0}};
                 int n = poll(fds, 2, h->rescan_ms);
                 if (n < 0 && errno != EINTR)
                         break;
@@ -345,7 +347,7 @@ static void *health_main(void *arg)
                         break; /* stop */
                 if (n > 0 && fds[0].revents) {
                         /* Let a burst of events (udev creating several nodes) settle. */
-                        struct pollfd settle = { h->wake_fd[0], POLLIN, 0 };
+                        struct pollfd settle = {h->wake_fd[0], POLLIN, 0};
                         if (poll(&settle, 1, 50) > 0)
                                 break;
                         while (read(h->inotify_fd, buf, sizeof(buf)) > 0)

@@ -22,13 +22,13 @@ struct kp_metrics;
 struct kp_publisher;
 
 struct kp_health_options {
-        const char *driver;              /* driver name (taint key prefix) */
-        const char *node;                /* pool name in health reports */
-        const struct kp_config *config;  /* borrowed */
-        struct kp_driver *kdriver;       /* gets each new inventory; may be NULL in tests */
-        struct kp_publisher *publisher;  /* may be NULL */
-        struct kp_metrics *metrics;      /* may be NULL */
-        int rescan_ms;                   /* periodic rescan and stream refresh; 0 = 5000 */
+        const char *driver;             /* driver name (taint key prefix) */
+        const char *node;               /* pool name in health reports */
+        const struct kp_config *config; /* borrowed */
+        struct kp_driver *kdriver;      /* gets each new inventory; may be NULL in tests */
+        struct kp_publisher *publisher; /* may be NULL */
+        struct kp_metrics *metrics;     /* may be NULL */
+        int rescan_ms;                  /* periodic rescan and stream refresh; 0 = 5000 */
 };
 
 /* Create the monitor with the devices of INITIAL (borrowed; read now). */

@@ -14,7 +14,7 @@
 #include "base/error.h"
 #include "base/strutil.h"
 
-static const double buckets[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+static const double buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 struct histogram {
@@ -25,7 +25,7 @@ struct histogram {
 
 struct kp_metrics {
         char *driver;
-        pthread_mutex_t lock; /* guards everything below */
+        pthread_mutex_t lock;      /* guards everything below */
         unsigned long total[2][2]; /* [op][ok] */
         struct histogram latency[2];
         long inflight;
@@ -67,13 +67,13 @@ void kp_metrics_observe(struct kp_metrics *m, enum kp_metric_op op, bool ok, dou
         pthread_mutex_unlock(&m->lock);
 }
 
-#define SETTER(body)                                                                           \
-        do {                                                                                   \
-                if (!m)                                                                        \
-                        return;                                                                \
-                pthread_mutex_lock(&m->lock);                                                  \
-                body;                                                                          \
-                pthread_mutex_unlock(&m->lock);                                                \
+#define SETTER(body)                            \
+        do {                                    \
+                if (!m)                         \
+                        return;                 \
+                pthread_mutex_lock(&m->lock);   \
+                body;                           \
+                pthread_mutex_unlock(&m->lock); \
         } while (0)
 
 void kp_metrics_inflight(struct kp_metrics *m, int delta)
@@ -103,7 +103,7 @@ void kp_metrics_slice_publish(struct kp_metrics *m, bool ok)
 
 char *kp_metrics_render(struct kp_metrics *m)
 {
-        static const char *const ops[2] = { "prepare", "unprepare" };
+        static const char *const ops[2] = {"prepare", "unprepare"};
         struct hd_strbuf b = HD_STRBUF_INIT;
         pthread_mutex_lock(&m->lock);
         for (int op = 0; op < 2; op++) {
@@ -111,9 +111,11 @@ char *kp_metrics_render(struct kp_metrics *m)
                                  "# HELP hostdev_%s_claims_total Claims %sd, by result.\n"
                                  "# TYPE hostdev_%s_claims_total counter\n",
                                  ops[op], ops[op], ops[op]);
-                hd_strbuf_printf(&b, "hostdev_%s_claims_total{driver=\"%s\",result=\"success\"} %lu\n",
+                hd_strbuf_printf(&b,
+                                 "hostdev_%s_claims_total{driver=\"%s\",result=\"success\"} %lu\n",
                                  ops[op], m->driver, m->total[op][1]);
-                hd_strbuf_printf(&b, "hostdev_%s_claims_total{driver=\"%s\",result=\"error\"} %lu\n",
+                hd_strbuf_printf(&b,
+                                 "hostdev_%s_claims_total{driver=\"%s\",result=\"error\"} %lu\n",
                                  ops[op], m->driver, m->total[op][0]);
                 const struct histogram *h = &m->latency[op];
                 hd_strbuf_printf(&b,
@@ -121,15 +123,17 @@ char *kp_metrics_render(struct kp_metrics *m)
                                  "# TYPE hostdev_%s_duration_seconds histogram\n",
                                  ops[op], ops[op], ops[op]);
                 for (size_t i = 0; i < N_BUCKETS; i++)
-                        hd_strbuf_printf(&b,
-                                         "hostdev_%s_duration_seconds_bucket{driver=\"%s\",le=\"%g\"} %lu\n",
-                                         ops[op], m->driver, buckets[i], h->counts[i]);
-                hd_strbuf_printf(&b,
-                                 "hostdev_%s_duration_seconds_bucket{driver=\"%s\",le=\"+Inf\"} %lu\n"
-                                 "hostdev_%s_duration_seconds_sum{driver=\"%s\"} %.6f\n"
-                                 "hostdev_%s_duration_seconds_count{driver=\"%s\"} %lu\n",
-                                 ops[op], m->driver, h->count, ops[op], m->driver, h->sum,
-                                 ops[op], m->driver, h->count);
+                        hd_strbuf_printf(
+                                &b,
+                                "hostdev_%s_duration_seconds_bucket{driver=\"%s\",le=\"%g\"} %lu\n",
+                                ops[op], m->driver, buckets[i], h->counts[i]);
+                hd_strbuf_printf(
+                        &b,
+                        "hostdev_%s_duration_seconds_bucket{driver=\"%s\",le=\"+Inf\"} %lu\n"
+                        "hostdev_%s_duration_seconds_sum{driver=\"%s\"} %.6f\n"
+                        "hostdev_%s_duration_seconds_count{driver=\"%s\"} %lu\n",
+                        ops[op], m->driver, h->count, ops[op], m->driver, h->sum, ops[op],
+                        m->driver, h->count);
         }
         hd_strbuf_printf(&b,
                          "# HELP hostdev_requests_inflight DRA calls being served.\n"
@@ -172,8 +176,8 @@ struct kp_http {
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
                                char *body /* taken */)
 {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body,
-                                                                    MHD_RESPMEM_MUST_FREE);
+        struct MHD_Response *resp =
+                MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
         MHD_add_response_header(resp, "Content-Type", type);
         enum MHD_Result r = MHD_queue_response(conn, status, resp);
         MHD_destroy_response(resp);
@@ -213,14 +217,16 @@ int kp_http_start(const char *addr, struct kp_metrics *m, kp_healthz_cb healthz,
         if (!*(colon + 1) || *end || port < 0 || port > 65535)
                 return hd_error_setf(reterr, EINVAL, "--metrics-addr '%s': bad port", addr);
         _cleanup_free_ char *host = hd_strndup(addr, (size_t)(colon - addr));
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
         if (!*host || strcmp(host, "0.0.0.0") == 0)
                 sa.sin_addr.s_addr = htonl(INADDR_ANY);
         else if (strcmp(host, "localhost") == 0)
                 sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-                return hd_error_setf(reterr, EINVAL, "--metrics-addr '%s': '%s' is not an IPv4 "
-                                     "address", addr, host);
+                return hd_error_setf(reterr, EINVAL,
+                                     "--metrics-addr '%s': '%s' is not an IPv4 "
+                                     "address",
+                                     addr, host);
 
         struct kp_http *h = hd_malloc0(sizeof(*h));
         h->metrics = m;
@@ -234,7 +240,8 @@ int kp_http_start(const char *addr, struct kp_metrics *m, kp_healthz_cb healthz,
                 free(h);
                 return hd_error_setf(reterr, EADDRINUSE, "cannot serve metrics on '%s'", addr);
         }
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        const union MHD_DaemonInfo *info =
+                MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
         if (ret_port)
                 *ret_port = info ? info->port : (unsigned)port;
         *ret = h;

@@ -77,8 +77,8 @@ static int parse_config(json_t *params, const char *driver, const char *where, j
         if (env && !json_is_object(env))
                 return hd_error_setf(reterr, EINVAL, "%s: env must be a map of strings", where);
         if (env && json_object_size(env) > KP_OPAQUE_MAX_ENV)
-                return hd_error_setf(reterr, EINVAL, "%s: env has %zu entries (at most %d)",
-                                     where, json_object_size(env), KP_OPAQUE_MAX_ENV);
+                return hd_error_setf(reterr, EINVAL, "%s: env has %zu entries (at most %d)", where,
+                                     json_object_size(env), KP_OPAQUE_MAX_ENV);
         json_object_foreach(env, key, v)
         {
                 if (!env_name_ok(key))
@@ -117,8 +117,9 @@ int kp_opaque_env(const struct kp_claim *claim, const char *driver, char ****ret
                         bool from_class = hd_streq(cfg->source, "FromClass");
                         if ((pass == 0) != from_class || !hd_streq(cfg->driver, driver))
                                 continue;
-                        _cleanup_free_ char *where = hd_asprintf(
-                                "config[%zu] (%s)", c, cfg->source ? cfg->source : "unknown source");
+                        _cleanup_free_ char *where =
+                                hd_asprintf("config[%zu] (%s)", c,
+                                            cfg->source ? cfg->source : "unknown source");
                         json_t *cenv = NULL;
                         int r = parse_config(cfg->parameters, driver, where, &cenv, reterr);
                         if (r < 0) {

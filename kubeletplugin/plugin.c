@@ -61,13 +61,13 @@ int kp_plugin_check_options(const struct kp_plugin_options *o, struct hd_error *
                                      "(the node's name)",
                                      o->node ? o->node : "");
         if (o->pod_uid && *o->pod_uid &&
-            (!hd_filename_is_safe(o->pod_uid) || strspn(o->pod_uid, "abcdefABCDEF0123456789-") !=
-                                                         strlen(o->pod_uid)))
+            (!hd_filename_is_safe(o->pod_uid) ||
+             strspn(o->pod_uid, "abcdefABCDEF0123456789-") != strlen(o->pod_uid)))
                 return hd_error_setf(reterr, EINVAL,
                                      "--pod-uid '%s' (or POD_UID): expected a pod UID", o->pod_uid);
-        const char *dirs[][2] = { { "--kubelet-registry-dir", o->registry_dir },
-                                  { "--kubelet-plugins-dir", o->plugins_dir },
-                                  { "--cdi-root", o->cdi_root } };
+        const char *dirs[][2] = {{"--kubelet-registry-dir", o->registry_dir},
+                                 {"--kubelet-plugins-dir", o->plugins_dir},
+                                 {"--cdi-root", o->cdi_root}};
         for (size_t i = 0; i < HD_ARRAY_SIZE(dirs); i++)
                 if (!dirs[i][1] || dirs[i][1][0] != '/')
                         return hd_error_setf(reterr, EINVAL, "%s '%s': must be an absolute path",
@@ -91,7 +91,7 @@ static int fetch_claim(void *userdata, const char *ns, const char *name, json_t 
                        struct hd_error *reterr)
 {
         struct claim_source *src = userdata;
-        struct kube_resource res = { "resource.k8s.io", src->version, "resourceclaims" };
+        struct kube_resource res = {"resource.k8s.io", src->version, "resourceclaims"};
         _cleanup_free_ char *path = kube_path(&res, ns, name, NULL);
         return kube_get(src->client, path, ret, reterr);
 }
@@ -119,7 +119,8 @@ static int healthz(void *userdata, struct hd_error *reterr)
         return r;
 }
 
-/* --- run ---------------------------------------------------------------------------------------- */
+/* --- run ----------------------------------------------------------------------------------------
+ */
 
 struct plugin {
         struct kp_config *config;
@@ -185,13 +186,13 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
                 goto fail_inv;
         /* Every prepare GETs its claim: a tight client-side limit would serialize pods
          * starting together. Same defaults as the kubelet's own client. */
-        struct kube_client_options copts = { .user_agent = ua,
-                                             .qps = o->kube_qps > 0 ? o->kube_qps : 50,
-                                             .burst = o->kube_burst > 0 ? o->kube_burst : 100 };
+        struct kube_client_options copts = {.user_agent = ua,
+                                            .qps = o->kube_qps > 0 ? o->kube_qps : 50,
+                                            .burst = o->kube_burst > 0 ? o->kube_burst : 100};
         r = kube_client_new(p->kcfg, &copts, &p->client, reterr);
         if (r < 0)
                 goto fail_inv;
-        static const char *const preferred[] = { "v1", "v1beta2", "v1beta1", NULL };
+        static const char *const preferred[] = {"v1", "v1beta2", "v1beta1", NULL};
         r = kube_discover_group_version(p->client, "resource.k8s.io", preferred, &p->api_version,
                                         reterr);
         if (r < 0) {
@@ -213,18 +214,25 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
                 goto fail_inv;
         p->checkpoint = hd_asprintf("%s/checkpoint.json", p->state_dir);
         p->metrics = kp_metrics_new(o->driver);
-        p->source = (struct claim_source){ p->client, p->api_version };
-        struct kp_driver_options dopts = { .driver = o->driver, .node = o->node,
-                                           .cdi_root = o->cdi_root,
-                                           .checkpoint_path = p->checkpoint,
-                                           .fetch = fetch_claim, .fetch_userdata = &p->source };
-        struct kp_publisher_options popts = { .driver = o->driver, .node = o->node,
-                                              .api_version = p->api_version,
-                                              .client = p->client, .metrics = p->metrics };
+        p->source = (struct claim_source){p->client, p->api_version};
+        struct kp_driver_options dopts = {.driver = o->driver,
+                                          .node = o->node,
+                                          .cdi_root = o->cdi_root,
+                                          .checkpoint_path = p->checkpoint,
+                                          .fetch = fetch_claim,
+                                          .fetch_userdata = &p->source};
+        struct kp_publisher_options popts = {.driver = o->driver,
+                                             .node = o->node,
+                                             .api_version = p->api_version,
+                                             .client = p->client,
+                                             .metrics = p->metrics};
         p->publisher = kp_publisher_new(&popts);
-        struct kp_health_options hopts = { .driver = o->driver, .node = o->node,
-                                           .config = p->config, .publisher = p->publisher,
-                                           .metrics = p->metrics, .rescan_ms = o->rescan_ms };
+        struct kp_health_options hopts = {.driver = o->driver,
+                                          .node = o->node,
+                                          .config = p->config,
+                                          .publisher = p->publisher,
+                                          .metrics = p->metrics,
+                                          .rescan_ms = o->rescan_ms};
         p->health = kp_health_new(&hopts, inv);
         p->driver = kp_driver_new(&dopts, p->config, inv); /* takes inv */
         inv = NULL;
@@ -238,10 +246,11 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
         const char *suffix = o->pod_uid && *o->pod_uid ? o->pod_uid : NULL;
         p->dra_socket = suffix ? hd_asprintf("%s/dra-%s.sock", p->state_dir, suffix)
                                : hd_asprintf("%s/dra.sock", p->state_dir);
-        p->reg_socket = suffix ? hd_asprintf("%s/%s-%s-reg.sock", o->registry_dir, o->driver, suffix)
-                               : hd_asprintf("%s/%s-reg.sock", o->registry_dir, o->driver);
+        p->reg_socket =
+                suffix ? hd_asprintf("%s/%s-%s-reg.sock", o->registry_dir, o->driver, suffix)
+                       : hd_asprintf("%s/%s-reg.sock", o->registry_dir, o->driver);
         p->reg_target = hd_asprintf("unix:%s", p->reg_socket);
-        p->dra = (struct kp_dra_service){ .driver = p->driver, .metrics = p->metrics };
+        p->dra = (struct kp_dra_service){.driver = p->driver, .metrics = p->metrics};
         struct rpc_method dra_methods[5];
         size_t n = kp_dra_service_methods(&p->dra, dra_methods);
         n += kp_health_methods(p->health, dra_methods + n);
@@ -255,9 +264,10 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
         hd_strv_push(&p->versions, KP_SERVICE_DRA_V1);
         hd_strv_push(&p->versions, KP_SERVICE_DRA_V1BETA1);
         hd_strv_push(&p->versions, KP_SERVICE_HEALTH);
-        p->reg = (struct kp_registration){ .driver = o->driver, .endpoint = p->dra_socket,
-                                           .supported_versions = p->versions,
-                                           .metrics = p->metrics };
+        p->reg = (struct kp_registration){.driver = o->driver,
+                                          .endpoint = p->dra_socket,
+                                          .supported_versions = p->versions,
+                                          .metrics = p->metrics};
         struct rpc_method reg_methods[2];
         size_t nr = kp_registration_methods(&p->reg, reg_methods);
         p->reg_server = rpc_server_new(p->reg_socket, reg_methods, nr, NULL, reterr);
@@ -274,7 +284,7 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
         if (r < 0)
                 return r;
         if (o->metrics_addr && *o->metrics_addr) {
-                p->probe = (struct health_probe){ p->dra_socket, p->reg_target };
+                p->probe = (struct health_probe){p->dra_socket, p->reg_target};
                 unsigned port = 0;
                 r = kp_http_start(o->metrics_addr, p->metrics, healthz, &p->probe, &p->http, &port,
                                   reterr);
@@ -298,7 +308,7 @@ int kp_plugin_run(const struct kp_plugin_options *o, struct hd_error *reterr)
         if (hd_streq(o->mode, "device-plugin"))
                 return hd_error_setf(reterr, ENOTSUP,
                                      "--mode device-plugin is not available in this version");
-        struct plugin p = { 0 };
+        struct plugin p = {0};
         r = plugin_start(&p, o, reterr);
         if (r >= 0) {
                 sigset_t sigs;

@@ -23,7 +23,8 @@ static void usage(FILE *f)
                 "  --config FILE                device config (YAML)\n"
                 "  --driver-name NAME           DRA driver name (default hostdev.example.com)\n"
                 "  --node-name NAME             this node [NODE_NAME]\n"
-                "  --pod-uid UID                suffix for socket names during rolling updates [POD_UID]\n"
+                "  --pod-uid UID                suffix for socket names during rolling updates "
+                "[POD_UID]\n"
                 "  --kubeconfig FILE            kubeconfig (default: in-cluster service account)\n"
                 "  --kubelet-registry-dir DIR   default /var/lib/kubelet/plugins_registry\n"
                 "  --kubelet-plugins-dir DIR    default /var/lib/kubelet/plugins\n"
@@ -59,50 +60,89 @@ int main(int argc, char **argv)
         };
         int verbosity = 0;
         enum hd_log_format fmt = HD_LOG_TEXT;
-        enum { O_CONFIG = 256, O_DRIVER, O_NODE, O_POD_UID, O_KUBECONFIG, O_REGISTRY, O_PLUGINS,
-               O_DEVPLUGINS, O_CDI, O_MODE, O_METRICS, O_LOGFMT, O_VERSION, O_HEALTH, O_QPS,
-               O_BURST };
+        enum {
+                O_CONFIG = 256,
+                O_DRIVER,
+                O_NODE,
+                O_POD_UID,
+                O_KUBECONFIG,
+                O_REGISTRY,
+                O_PLUGINS,
+                O_DEVPLUGINS,
+                O_CDI,
+                O_MODE,
+                O_METRICS,
+                O_LOGFMT,
+                O_VERSION,
+                O_HEALTH,
+                O_QPS,
+                O_BURST
+        };
         static const struct option longopts[] = {
-                { "config", required_argument, NULL, O_CONFIG },
-                { "driver-name", required_argument, NULL, O_DRIVER },
-                { "node-name", required_argument, NULL, O_NODE },
-                { "pod-uid", required_argument, NULL, O_POD_UID },
-                { "kubeconfig", required_argument, NULL, O_KUBECONFIG },
-                { "kubelet-registry-dir", required_argument, NULL, O_REGISTRY },
-                { "kubelet-plugins-dir", required_argument, NULL, O_PLUGINS },
-                { "device-plugins-dir", required_argument, NULL, O_DEVPLUGINS },
-                { "cdi-root", required_argument, NULL, O_CDI },
-                { "mode", required_argument, NULL, O_MODE },
-                { "metrics-addr", required_argument, NULL, O_METRICS },
-                { "health-interval-ms", required_argument, NULL, O_HEALTH },
-                { "kube-api-qps", required_argument, NULL, O_QPS },
-                { "kube-api-burst", required_argument, NULL, O_BURST },
-                { "v", required_argument, NULL, 'v' },
-                { "log-format", required_argument, NULL, O_LOGFMT },
-                { "version", no_argument, NULL, O_VERSION },
-                { "help", no_argument, NULL, 'h' },
+                {"config", required_argument, NULL, O_CONFIG},
+                {"driver-name", required_argument, NULL, O_DRIVER},
+                {"node-name", required_argument, NULL, O_NODE},
+                {"pod-uid", required_argument, NULL, O_POD_UID},
+                {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
+                {"kubelet-registry-dir", required_argument, NULL, O_REGISTRY},
+                {"kubelet-plugins-dir", required_argument, NULL, O_PLUGINS},
+                {"device-plugins-dir", required_argument, NULL, O_DEVPLUGINS},
+                {"cdi-root", required_argument, NULL, O_CDI},
+                {"mode", required_argument, NULL, O_MODE},
+                {"metrics-addr", required_argument, NULL, O_METRICS},
+                {"health-interval-ms", required_argument, NULL, O_HEALTH},
+                {"kube-api-qps", required_argument, NULL, O_QPS},
+                {"kube-api-burst", required_argument, NULL, O_BURST},
+                {"v", required_argument, NULL, 'v'},
+                {"log-format", required_argument, NULL, O_LOGFMT},
+                {"version", no_argument, NULL, O_VERSION},
+                {"help", no_argument, NULL, 'h'},
                 {},
         };
         int c;
         while ((c = getopt_long(argc, argv, "v:h", longopts, NULL)) != -1) {
                 char *end = NULL;
                 switch (c) {
-                case O_CONFIG: o.config_path = optarg; break;
-                case O_DRIVER: o.driver = optarg; break;
-                case O_NODE: o.node = optarg; break;
-                case O_POD_UID: o.pod_uid = optarg; break;
-                case O_KUBECONFIG: o.kubeconfig = optarg; break;
-                case O_REGISTRY: o.registry_dir = optarg; break;
-                case O_PLUGINS: o.plugins_dir = optarg; break;
-                case O_DEVPLUGINS: o.device_plugins_dir = optarg; break;
-                case O_CDI: o.cdi_root = optarg; break;
-                case O_MODE: o.mode = optarg; break;
-                case O_METRICS: o.metrics_addr = optarg; break;
+                case O_CONFIG:
+                        o.config_path = optarg;
+                        break;
+                case O_DRIVER:
+                        o.driver = optarg;
+                        break;
+                case O_NODE:
+                        o.node = optarg;
+                        break;
+                case O_POD_UID:
+                        o.pod_uid = optarg;
+                        break;
+                case O_KUBECONFIG:
+                        o.kubeconfig = optarg;
+                        break;
+                case O_REGISTRY:
+                        o.registry_dir = optarg;
+                        break;
+                case O_PLUGINS:
+                        o.plugins_dir = optarg;
+                        break;
+                case O_DEVPLUGINS:
+                        o.device_plugins_dir = optarg;
+                        break;
+                case O_CDI:
+                        o.cdi_root = optarg;
+                        break;
+                case O_MODE:
+                        o.mode = optarg;
+                        break;
+                case O_METRICS:
+                        o.metrics_addr = optarg;
+                        break;
                 case O_HEALTH:
                         o.rescan_ms = (int)strtol(optarg, &end, 10);
                         if (*end || o.rescan_ms < 50) {
-                                fprintf(stderr, "--health-interval-ms '%s': expected a number "
-                                                "of milliseconds >= 50\n", optarg);
+                                fprintf(stderr,
+                                        "--health-interval-ms '%s': expected a number "
+                                        "of milliseconds >= 50\n",
+                                        optarg);
                                 return 2;
                         }
                         break;
@@ -131,7 +171,8 @@ int main(int argc, char **argv)
                         break;
                 case O_LOGFMT:
                         if (hd_log_parse_format(optarg, &fmt) < 0) {
-                                fprintf(stderr, "--log-format '%s': expected text or json\n", optarg);
+                                fprintf(stderr, "--log-format '%s': expected text or json\n",
+                                        optarg);
                                 return 2;
                         }
                         break;

@@ -76,21 +76,21 @@ json_t *kp_slices_for_devices(json_t *devices, const char *driver, const char *n
         for (size_t c = 0; c < chunks; c++) {
                 json_t *devs = json_array();
                 for (size_t i = c * per; i < n && i < (c + 1) * per; i++)
-                        json_array_append_new(devs, device_for_version(json_array_get(devices, i),
-                                                                       api_version));
+                        json_array_append_new(
+                                devs, device_for_version(json_array_get(devices, i), api_version));
                 json_t *meta = json_pack("{s:s}", "generateName", gen_name);
                 if (node_uid)
-                        json_object_set_new(
-                                meta, "ownerReferences",
-                                json_pack("[{s:s,s:s,s:s,s:s,s:b}]", "apiVersion", "v1", "kind",
-                                          "Node", "name", node, "uid", node_uid, "controller", 1));
-                json_t *spec = json_pack("{s:s,s:s,s:{s:s,s:I,s:I},s:o}", "driver", driver,
-                                         "nodeName", node, "pool", "name", node, "generation",
-                                         (json_int_t)generation, "resourceSliceCount",
-                                         (json_int_t)chunks, "devices", devs);
-                json_array_append_new(out, json_pack("{s:s,s:s,s:o,s:o}", "apiVersion", api,
-                                                     "kind", "ResourceSlice", "metadata", meta,
-                                                     "spec", spec));
+                        json_object_set_new(meta, "ownerReferences",
+                                            json_pack("[{s:s,s:s,s:s,s:s,s:b}]", "apiVersion", "v1",
+                                                      "kind", "Node", "name", node, "uid", node_uid,
+                                                      "controller", 1));
+                json_t *spec =
+                        json_pack("{s:s,s:s,s:{s:s,s:I,s:I},s:o}", "driver", driver, "nodeName",
+                                  node, "pool", "name", node, "generation", (json_int_t)generation,
+                                  "resourceSliceCount", (json_int_t)chunks, "devices", devs);
+                json_array_append_new(out,
+                                      json_pack("{s:s,s:s,s:o,s:o}", "apiVersion", api, "kind",
+                                                "ResourceSlice", "metadata", meta, "spec", spec));
         }
         return out;
 }
@@ -107,8 +107,7 @@ static json_t *normalized_devices(json_t *devices)
         {
                 json_t *holder = json_object_get(d, "basic") ? json_object_get(d, "basic") : d;
                 json_t *taints = json_object_get(holder, "taints");
-                json_array_foreach(taints, k, t)
-                        json_object_del(t, "timeAdded");
+                json_array_foreach(taints, k, t) json_object_del(t, "timeAdded");
                 if (taints && json_array_size(taints) == 0)
                         json_object_del(holder, "taints");
         }
@@ -117,9 +116,8 @@ static json_t *normalized_devices(json_t *devices)
 
 static long long slice_generation(json_t *s)
 {
-        return json_integer_value(json_object_get(json_object_get(json_object_get(s, "spec"),
-                                                                  "pool"),
-                                                  "generation"));
+        return json_integer_value(
+                json_object_get(json_object_get(json_object_get(s, "spec"), "pool"), "generation"));
 }
 
 /* true when EXISTING (stored slices) already carries WANT (built with any generation). */
@@ -167,14 +165,14 @@ static bool matches(json_t *existing, json_t *want, const char *node_uid)
 
 static struct kube_resource slices_resource(const char *version)
 {
-        return (struct kube_resource){ "resource.k8s.io", version, "resourceslices" };
+        return (struct kube_resource){"resource.k8s.io", version, "resourceslices"};
 }
 
 static void lookup_node_uid(struct kp_publisher *p)
 {
         if (p->node_uid)
                 return;
-        struct kube_resource nodes = { "", "v1", "nodes" };
+        struct kube_resource nodes = {"", "v1", "nodes"};
         _cleanup_free_ char *path = kube_path(&nodes, NULL, p->node, NULL);
         _cleanup_json_ json_t *obj = NULL;
         struct hd_error e = HD_ERROR_INIT;
@@ -185,7 +183,8 @@ static void lookup_node_uid(struct kp_publisher *p)
                 hd_error_done(&e);
                 return;
         }
-        const char *uid = json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid"));
+        const char *uid =
+                json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid"));
         p->node_uid = hd_strdup(uid);
 }
 
@@ -196,13 +195,13 @@ static void note_written(json_t *written, json_t *obj, const char *deleted_name)
 {
         json_t *meta = json_object_get(obj, "metadata");
         if (deleted_name)
-                json_array_append_new(written, json_pack("{s:s,s:n}", "name", deleted_name,
-                                                         "resourceVersion"));
+                json_array_append_new(
+                        written, json_pack("{s:s,s:n}", "name", deleted_name, "resourceVersion"));
         else if (meta)
-                json_array_append_new(written, json_pack("{s:O,s:O}", "name",
-                                                         json_object_get(meta, "name"),
-                                                         "resourceVersion",
-                                                         json_object_get(meta, "resourceVersion")));
+                json_array_append_new(written,
+                                      json_pack("{s:O,s:O}", "name", json_object_get(meta, "name"),
+                                                "resourceVersion",
+                                                json_object_get(meta, "resourceVersion")));
 }
 
 static bool rv_at_least(const char *have, const char *want)
@@ -238,7 +237,7 @@ static void wait_for_cache(struct kp_publisher *p, json_t *written)
                 pthread_mutex_unlock(&p->lock);
                 if (all || stop)
                         return;
-                struct timespec ts = { 0, 20 * 1000000L };
+                struct timespec ts = {0, 20 * 1000000L};
                 nanosleep(&ts, NULL);
         }
 }
@@ -258,7 +257,7 @@ static int reconcile(struct kp_publisher *p, json_t *want_devices)
                         max_gen = slice_generation(s);
         }
         _cleanup_json_ json_t *want = kp_slices_for_devices(want_devices, p->driver, p->node,
-                                                           p->node_uid, p->api_version, max_gen);
+                                                            p->node_uid, p->api_version, max_gen);
         if (matches(existing, want, p->node_uid))
                 return 0;
 
@@ -266,8 +265,8 @@ static int reconcile(struct kp_publisher *p, json_t *want_devices)
          * slices in place, then delete the ones left over. Consumers only use the highest
          * generation, so a half-done update never mixes with the old pool. */
         json_decref(want);
-        want = kp_slices_for_devices(want_devices, p->driver, p->node, p->node_uid,
-                                     p->api_version, max_gen + 1);
+        want = kp_slices_for_devices(want_devices, p->driver, p->node, p->node_uid, p->api_version,
+                                     max_gen + 1);
         struct kube_resource res = slices_resource(p->api_version);
         _cleanup_free_ char *collection = kube_path(&res, NULL, NULL, NULL);
         struct hd_error e = HD_ERROR_INIT;
@@ -317,9 +316,9 @@ static int reconcile(struct kp_publisher *p, json_t *want_devices)
                         hd_log_error("cannot publish ResourceSlices", "node", p->node, "err",
                                      hd_error_message(&e));
         } else {
-                hd_log_info("published ResourceSlices", "node", p->node, "slices",
-                            HD_INT(n_want), "devices", HD_INT(json_array_size(want_devices)),
-                            "generation", HD_INT(max_gen + 1));
+                hd_log_info("published ResourceSlices", "node", p->node, "slices", HD_INT(n_want),
+                            "devices", HD_INT(json_array_size(want_devices)), "generation",
+                            HD_INT(max_gen + 1));
         }
         hd_error_done(&e);
         wait_for_cache(p, written);
@@ -446,7 +445,7 @@ int kp_publisher_start(struct kp_publisher *p, struct hd_error *reterr)
                 .resource = slices_resource(p->api_version),
                 .field_selector = p->field_selector,
         };
-        struct kube_informer_callbacks cbs = { on_add, on_update, on_delete, on_synced, on_error };
+        struct kube_informer_callbacks cbs = {on_add, on_update, on_delete, on_synced, on_error};
         int r = kube_informer_new(p->client, &io, &cbs, p, &p->informer, reterr);
         if (r < 0)
                 return r;

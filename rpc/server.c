@@ -96,10 +96,23 @@ struct rpc_server {
 const char *rpc_status_name(grpc_status_code code)
 {
         static const char *const names[] = {
-                "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-                "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-                "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+                "OK",
+                "CANCELLED",
+                "UNKNOWN",
+                "INVALID_ARGUMENT",
+                "DEADLINE_EXCEEDED",
+                "NOT_FOUND",
+                "ALREADY_EXISTS",
+                "PERMISSION_DENIED",
+                "RESOURCE_EXHAUSTED",
+                "FAILED_PRECONDITION",
+                "ABORTED",
+                "OUT_OF_RANGE",
+                "UNIMPLEMENTED",
+                "INTERNAL",
+                "UNAVAILABLE",
+                "DATA_LOSS",
+                "UNAUTHENTICATED",
         };
         if ((unsigned)code < HD_ARRAY_SIZE(names))
                 return names[code];
@@ -116,11 +129,11 @@ static struct rpc_call *call_new(struct rpc_server *srv)
         grpc_call_details_init(&c->details);
         grpc_metadata_array_init(&c->request_md);
         pthread_mutex_init(&c->lock, NULL);
-        c->op_request = (struct op){ OP_REQUEST, c };
-        c->op_recv = (struct op){ OP_RECV, c };
-        c->op_close = (struct op){ OP_CLOSE, c };
-        c->op_send = (struct op){ OP_SEND, c };
-        c->op_status = (struct op){ OP_STATUS, c };
+        c->op_request = (struct op){OP_REQUEST, c};
+        c->op_recv = (struct op){OP_RECV, c};
+        c->op_close = (struct op){OP_CLOSE, c};
+        c->op_send = (struct op){OP_SEND, c};
+        c->op_status = (struct op){OP_STATUS, c};
         return c;
 }
 
@@ -437,9 +450,9 @@ static void post_request(struct rpc_server *srv)
         if (atomic_load(&srv->stopping))
                 return;
         struct rpc_call *c = call_new(srv);
-        grpc_call_error err = grpc_server_request_call(srv->server, &c->call, &c->details,
-                                                       &c->request_md, srv->cq, srv->cq,
-                                                       &c->op_request);
+        grpc_call_error err =
+                grpc_server_request_call(srv->server, &c->call, &c->details, &c->request_md,
+                                         srv->cq, srv->cq, &c->op_request);
         if (err != GRPC_CALL_OK) {
                 hd_log_v(4, "rpc: request_call failed", "err", HD_INT(err));
                 call_destroy(c);
@@ -466,7 +479,7 @@ static void on_request(struct rpc_call *c, bool ok)
                                     GRPC_SLICE_LENGTH(c->details.method));
         c->method = method_lookup(srv, c->method_path);
 
-        grpc_op close_op = { .op = GRPC_OP_RECV_CLOSE_ON_SERVER };
+        grpc_op close_op = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
         close_op.data.recv_close_on_server.cancelled = &c->cancelled;
         start_batch(c, &close_op, 1, &c->op_close);
 
@@ -477,7 +490,7 @@ static void on_request(struct rpc_call *c, bool ok)
                 send_status_locked(c, GRPC_STATUS_UNIMPLEMENTED, msg, NULL);
                 pthread_mutex_unlock(&c->lock);
         } else {
-                grpc_op recv = { .op = GRPC_OP_RECV_MESSAGE };
+                grpc_op recv = {.op = GRPC_OP_RECV_MESSAGE};
                 recv.data.recv_message.recv_message = &c->recv_buf;
                 start_batch(c, &recv, 1, &c->op_recv);
         }
@@ -505,9 +518,8 @@ static void on_recv(struct rpc_call *c, bool ok)
                 c->method->request, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
         grpc_slice_unref(s);
         if (!req) {
-                rpc_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                              "cannot decode request for %s as %s", c->method_path,
-                              c->method->request->name);
+                rpc_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "cannot decode request for %s as %s",
+                              c->method_path, c->method->request->name);
                 return;
         }
         struct handler_job *job = hd_malloc0(sizeof(*job));
@@ -591,8 +603,7 @@ struct rpc_server *rpc_server_new(const char *path, const struct rpc_method *met
                                   const struct rpc_server_options *opts, struct hd_error *reterr)
 {
         if (!path || path[0] != '/') {
-                hd_error_setf(reterr, EINVAL, "socket path '%s' is not absolute",
-                              path ? path : "");
+                hd_error_setf(reterr, EINVAL, "socket path '%s' is not absolute", path ? path : "");
                 return NULL;
         }
         for (size_t i = 0; i < n; i++) {
@@ -624,7 +635,7 @@ struct rpc_server *rpc_server_new(const char *path, const struct rpc_method *met
         pthread_mutex_init(&srv->batch_lock, NULL);
         pthread_mutex_init(&srv->state_lock, NULL);
         pthread_cond_init(&srv->state_cond, NULL);
-        srv->shutdown_op = (struct op){ OP_SHUTDOWN, NULL };
+        srv->shutdown_op = (struct op){OP_SHUTDOWN, NULL};
         grpc_init();
         return srv;
 }
@@ -652,12 +663,14 @@ int rpc_server_start(struct rpc_server *srv, struct hd_error *reterr)
                 return r;
 
         grpc_arg args[2] = {
-                { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-                  .value.integer = srv->opts.max_message_bytes },
-                { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
-                  .value.integer = srv->opts.max_message_bytes },
+                {.type = GRPC_ARG_INTEGER,
+                 .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+                 .value.integer = srv->opts.max_message_bytes},
+                {.type = GRPC_ARG_INTEGER,
+                 .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+                 .value.integer = srv->opts.max_message_bytes},
         };
-        grpc_channel_args chargs = { .num_args = 2, .args = args };
+        grpc_channel_args chargs = {.num_args = 2, .args = args};
         srv->server = grpc_server_create(&chargs, NULL);
         srv->cq = grpc_completion_queue_create_for_next(NULL);
         grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
@@ -696,8 +709,8 @@ fail:
         grpc_server_destroy(srv->server);
         srv->server = NULL;
         grpc_completion_queue_shutdown(srv->cq);
-        while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-                       .type != GRPC_QUEUE_SHUTDOWN)
+        while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+               GRPC_QUEUE_SHUTDOWN)
                 ;
         grpc_completion_queue_destroy(srv->cq);
         srv->cq = NULL;
@@ -722,8 +735,7 @@ void rpc_server_stop(struct rpc_server *srv)
         until.tv_sec += 30;
         pthread_mutex_lock(&srv->state_lock);
         while (srv->cq_thread_started && !srv->shutdown_done)
-                if (pthread_cond_timedwait(&srv->state_cond, &srv->state_lock, &until) ==
-                    ETIMEDOUT)
+                if (pthread_cond_timedwait(&srv->state_cond, &srv->state_lock, &until) == ETIMEDOUT)
                         break;
         /* Cancelled calls finish through the CQ thread and the workers (stream_closed
          * callbacks drop handler references). */
@@ -747,8 +759,7 @@ void rpc_server_stop(struct rpc_server *srv)
         if (srv->cq_thread_started)
                 pthread_join(srv->cq_thread, NULL);
         else
-                while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                  NULL)
+                while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
                                .type != GRPC_QUEUE_SHUTDOWN)
                         ;
         grpc_completion_queue_destroy(srv->cq);

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A small gRPC server over the C core, on one unix socket.
  *
- * Methods are looked up by wire path ("/k8s.io.kubelet.pkg.apis.dra.v1.DRAPlugin/NodePrepareResources").
- * The layer unpacks requests with the method's protobuf-c descriptor (garbage → INVALID_ARGUMENT),
- * runs handlers on a worker pool (never on the completion-queue thread), packs replies, answers
- * unknown paths with UNIMPLEMENTED, and honours deadlines (expired calls never reach a handler;
- * the core cancels calls whose deadline passes). Many calls are in flight at once.
+ * Methods are looked up by wire path
+ * ("/k8s.io.kubelet.pkg.apis.dra.v1.DRAPlugin/NodePrepareResources"). The layer unpacks requests
+ * with the method's protobuf-c descriptor (garbage → INVALID_ARGUMENT), runs handlers on a worker
+ * pool (never on the completion-queue thread), packs replies, answers unknown paths with
+ * UNIMPLEMENTED, and honours deadlines (expired calls never reach a handler; the core cancels calls
+ * whose deadline passes). Many calls are in flight at once.
  *
  * Unary handler: inspect the request, then call rpc_call_reply() or rpc_call_fail() exactly once
  * before returning (no reply → INTERNAL). The request is freed after the handler returns.
@@ -36,19 +37,19 @@ typedef void (*rpc_handler_cb)(struct rpc_call *call, const ProtobufCMessage *re
 typedef void (*rpc_stream_closed_cb)(struct rpc_call *call, void *userdata);
 
 struct rpc_method {
-        const char *path;                           /* wire path, e.g. "/pkg.Svc/Method" */
+        const char *path; /* wire path, e.g. "/pkg.Svc/Method" */
         enum rpc_method_kind kind;
-        const ProtobufCMessageDescriptor *request;  /* how to unpack the request */
+        const ProtobufCMessageDescriptor *request; /* how to unpack the request */
         rpc_handler_cb handler;
-        rpc_stream_closed_cb stream_closed;         /* streaming only; may be NULL */
+        rpc_stream_closed_cb stream_closed; /* streaming only; may be NULL */
         void *userdata;
 };
 
 struct rpc_server_options {
-        unsigned workers;              /* handler threads; 0 → 4 */
-        int max_message_bytes;         /* send and receive limit; 0 → 16 MiB */
-        unsigned stream_queue_max;     /* pending messages per stream before the oldest is
-                                          dropped (streams carry full snapshots); 0 → 16 */
+        unsigned workers;          /* handler threads; 0 → 4 */
+        int max_message_bytes;     /* send and receive limit; 0 → 16 MiB */
+        unsigned stream_queue_max; /* pending messages per stream before the oldest is
+                                      dropped (streams carry full snapshots); 0 → 16 */
 };
 
 /* Create a server for the unix socket at PATH with a copy of the method table (METHODS[0..N-1];

@@ -15,7 +15,7 @@
 
 bool rpc_socket_is_live(const char *path)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         if (strlen(path) >= sizeof(sa.sun_path))
                 return false;
         strcpy(sa.sun_path, path);
@@ -64,8 +64,8 @@ int rpc_socket_prepare(const char *path, struct hd_error *reterr)
                                      "'%s' exists and is not a socket; refusing to replace it",
                                      path);
         if (rpc_socket_is_live(path))
-                return hd_error_setf(reterr, EADDRINUSE,
-                                     "another process is already serving '%s'", path);
+                return hd_error_setf(reterr, EADDRINUSE, "another process is already serving '%s'",
+                                     path);
         if (unlink(path) < 0 && errno != ENOENT)
                 return hd_error_set(reterr, errno, "remove stale socket '%s'", path);
         return 0;
