@@ -223,3 +223,153 @@ groups:
     devs = env.wait_slices(2, timeout=10)
     assert sorted(devs) == ["opt-0", "opt-2"]
     assert not any(_taints(d) for d in devs.values())
+
+
+@pytest.mark.parametrize("env", [{"ndev": 70}], indirect=True)
+def test_taints_shrink_slices_to_64_devices_and_bump_the_generation(env):
+    env.start_plugin()
+    env.wait_slices(70)
+    (s,) = env.slices()
+    gen = s["spec"]["pool"]["generation"]
+    os.unlink(os.path.join(env.root, "dev/mock/device_9"))
+
+    def split():
+        sl = env.slices()
+        devs = {d["name"]: d for x in sl for d in x["spec"]["devices"]}
+        return sl if len(sl) == 2 and _taints(devs.get("mock-device-9", {})) else None
+    sl = wait_for(split, timeout=10 * SLOW, what="two slices with the taint")
+    assert all(len(x["spec"]["devices"]) <= 64 for x in sl)
+    assert sum(len(x["spec"]["devices"]) for x in sl) == 70
+    pools = [x["spec"]["pool"] for x in sl]
+    assert all(pl["resourceSliceCount"] == 2 for pl in pools)
+    assert len({pl["generation"] for pl in pools}) == 1 and pools[0]["generation"] > gen
+
+
+def test_slices_recreated_after_watch_expired_410(env):
+    env.start_plugin()
+    env.wait_slices(8)
+    (s,) = env.slices()
+    env.api.force_410_next_watch(2)
+    env.api.compact()
+    env.api.close_watches()
+    time.sleep(0.3)
+    env.client.delete(f"/apis/resource.k8s.io/{env.rv}/resourceslices/{s['metadata']['name']}")
+    t0 = time.time()
+    wait_for(lambda: [x for x in env.slices() if x["metadata"]["uid"] != s["metadata"]["uid"]],
+             timeout=10 * SLOW, interval=0.05, what="slice re-created")
+    assert time.time() - t0 < 2.0 * SLOW
+
+
+def test_health_stream_sends_the_full_list_on_open(env):
+    env.start_plugin()
+    env.wait_slices(8)
+    devs = wait_for(lambda: env.kubelet.health.get(env.driver), timeout=5 * SLOW,
+                    what="health list")
+    assert sorted(d["device"] for d in devs) == sorted(f"mock-device-{i}" for i in range(8))
+    assert all(d["pool"] == NODE and d["health"] == "HEALTHY" and d["last_updated_time"] > 0
+               for d in devs)
+    assert not env.kubelet.health_unimplemented.get(env.driver)
+
+
+def test_registration_service_and_rejected_registration(env):
+    """GetInfo over the registration socket; a NotifyRegistrationStatus(false) from the kubelet
+    is logged as an error with its message and the registered gauge drops."""
+    from plugin_env import protos
+    import grpc
+    p = env.start_plugin()
+    pr = protos()
+    ch = grpc.insecure_channel("unix://" + p.reg_sock)
+    env._channels.append(ch)
+    stub = pr.pluginregistration_pb2_grpc.RegistrationStub(ch)
+    info = stub.GetInfo(pr.pluginregistration_pb2.InfoRequest(), timeout=5 * SLOW)
+    assert (info.type, info.name, info.endpoint) == ("DRAPlugin", env.driver, p.dra_sock)
+    assert list(info.supported_versions) == ["v1.DRAPlugin", "v1beta1.DRAPlugin",
+                                             "v1alpha1.DRAResourceHealth"]
+    assert p.metric("hostdev_registered") == 1
+    stub.NotifyRegistrationStatus(pr.pluginregistration_pb2.RegistrationStatus(
+        plugin_registered=False, error="version skew: no thanks"), timeout=5 * SLOW)
+    wait_for(lambda: "version skew: no thanks" in p.log(), timeout=5 * SLOW, what="error log")
+    line = [ln for ln in p.log().splitlines() if "version skew: no thanks" in ln][0]
+    assert line.startswith("E"), line
+    assert p.metric("hostdev_registered") == 0
+
+
+def test_pod_uid_suffix_env_fallbacks_and_json_logs(env):
+    """NODE_NAME / POD_UID from the environment, socket names with the pod UID, JSON logs."""
+    from plugin_env import Plugin
+    pod_uid = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+    # the registration socket path must stay within 107 bytes: a short driver name
+    driver = "u%s.e.com" % env.driver[1:5]
+    env.extra_drivers.append(driver)
+    p = Plugin(env, env.config, driver, extra=["--log-format", "json"])
+    argv = p.argv()
+    i = argv.index("--node-name")
+    del argv[i:i + 2]
+    p.argv = lambda: argv
+    p.dra_sock = os.path.join(p.state_dir, f"dra-{pod_uid}.sock")
+    p.reg_sock = os.path.join(p.registry_dir, f"{driver}-{pod_uid}-reg.sock")
+    env.plugins.append(p)
+    old = {k: os.environ.get(k) for k in ("NODE_NAME", "POD_UID")}
+    os.environ.update(NODE_NAME=NODE, POD_UID=pod_uid)
+    try:
+        p.proc = None
+        import subprocess
+        with open(p.log_path, "ab") as f:
+            p.proc = subprocess.Popen(argv, stdout=f, stderr=f, stdin=subprocess.DEVNULL)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    reg = env.kubelet.wait_registered(driver, 15 * SLOW)
+    assert os.path.exists(p.dra_sock) and os.path.exists(p.reg_sock)
+    assert reg.endpoint == p.dra_sock and reg.reg_path == p.reg_sock
+    env.wait_slices(8, driver=driver)
+    lines = [ln for ln in p.log().splitlines() if ln.strip()]
+    recs = [json.loads(ln) for ln in lines]
+    assert any("plugin started" in json.dumps(r) for r in recs)
+    rc, _ = p.stop()
+    assert rc == 0
+    assert not os.path.exists(p.dra_sock) and not os.path.exists(p.reg_sock)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--driver-name", "Bad_Name"], "--driver-name"),
+    (["--config", "/nonexistent/config.yaml"], "/nonexistent/config.yaml"),
+    (["--mode", "sideways"], "--mode"),
+    (["--pod-uid", "../../etc"], "--pod-uid"),
+], ids=["driver", "config", "mode", "pod-uid"])
+def test_bad_flags_exit_nonzero_with_a_message(env, args, needle):
+    from plugin_env import Plugin
+    p = Plugin(env, env.config, env.driver)
+    argv = p.argv()
+    for k in range(0, len(args), 2):
+        if args[k] in argv:
+            argv[argv.index(args[k]) + 1] = args[k + 1]
+        else:
+            argv += args[k:k + 2]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30 * SLOW)
+    assert r.returncode != 0
+    assert needle in r.stdout + r.stderr, r.stdout + r.stderr
+    assert not os.path.exists(p.reg_sock)
+
+
+def test_too_long_socket_path_fails_cleanly(env):
+    """A registration socket path over 107 bytes is refused at start with a message, and the
+    DRA socket served just before is not left behind."""
+    from plugin_env import Plugin
+    p = Plugin(env, env.config, env.driver, extra=["--pod-uid", "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"])
+    r = subprocess.run(p.argv(), capture_output=True, text=True, timeout=30 * SLOW)
+    assert r.returncode != 0
+    assert "longer than 107 bytes" in r.stdout + r.stderr
+    assert os.listdir(p.state_dir) in ([], ["checkpoint.json"]), os.listdir(p.state_dir)
+
+
+def test_sigint_also_exits_clean(env):
+    import signal
+    p = env.start_plugin()
+    env.wait_slices(8)
+    rc, took = p.stop(signal.SIGINT)
+    assert rc == 0 and took < 2.0 * SLOW
+    assert not os.path.exists(p.dra_sock) and not os.path.exists(p.reg_sock)
