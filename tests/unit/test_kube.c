@@ -8,9 +8,11 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/cleanup.h"
 #include "base/error.h"
@@ -536,6 +538,64 @@ static void test_base64(void **state)
         assert_int_equal(kube_base64_decode("a", &out, &len), -EINVAL);
 }
 
+/* ---- client without a server --------------------------------------------------------------- */
+
+static void test_client_needs_a_server(void **state)
+{
+        struct kube_config cfg = {0};
+        struct kube_client *c = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(kube_client_new(&cfg, NULL, &c, &e), -EINVAL);
+        assert_null(c);
+        assert_string_equal(e.message, "kube client: no server configured");
+        hd_error_done(&e);
+}
+
+static void *fire_later(void *arg)
+{
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+        kube_cancel_fire(arg);
+        return NULL;
+}
+
+/* A refused connection is retried with backoff; a cancel token ends the wait at once. */
+static void test_cancel_interrupts_retries(void **state)
+{
+        struct kube_config cfg = {.server = (char *)"https://127.0.0.1:1"};
+        struct kube_client_options o = {
+                .max_retries = 100, .backoff_base_ms = 5000, .backoff_max_ms = 5000};
+        struct kube_client *c = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        struct kube_resource pods = {"", "v1", "pods"};
+        json_t *items = NULL;
+        pthread_t t;
+
+        assert_int_equal(kube_client_new(&cfg, &o, &c, &e), 0);
+        struct kube_cancel *k = kube_cancel_new();
+        assert_false(kube_cancel_fired(k));
+        double t0 = kube_now_s();
+        assert_int_equal(pthread_create(&t, NULL, fire_later, k), 0);
+        assert_int_equal(kube_list(c, &pods, NULL, NULL, k, &items, NULL, &e), -ECANCELED);
+        assert_true(kube_now_s() - t0 < 2.0);
+        assert_true(kube_cancel_fired(k));
+        assert_string_equal(e.message, "GET /api/v1/pods: cancelled");
+        assert_null(items);
+        pthread_join(t, NULL);
+        kube_cancel_free(k);
+
+        /* without retries the refusal itself is reported */
+        kube_client_free(c);
+        o.max_retries = -1;
+        assert_int_equal(kube_client_new(&cfg, &o, &c, &e), 0);
+        _cleanup_json_ json_t *obj = NULL;
+        assert_int_equal(kube_get(c, "/api/v1/pods?limit=1", &obj, &e), -ECONNREFUSED);
+        assert_true(hd_startswith(e.message, "GET /api/v1/pods: "));
+        assert_int_equal(e.http_status, 0);
+        kube_client_free(c);
+        hd_error_done(&e);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -553,6 +613,8 @@ int main(void)
                 cmocka_unit_test(test_object_meta),
                 cmocka_unit_test(test_paths),
                 cmocka_unit_test(test_base64),
+                cmocka_unit_test(test_client_needs_a_server),
+                cmocka_unit_test(test_cancel_interrupts_retries),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
