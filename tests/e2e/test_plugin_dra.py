@@ -440,3 +440,27 @@ groups:
     wait_for(lambda: all((env.output(n) or "").strip() == "/dev/fuse" for n in "ab"),
              timeout=10 * SLOW, what="both containers see /dev/fuse")
     assert len(env.cdi_files()) == 2
+
+
+def test_concurrent_prepares_of_the_same_claim_agree(env):
+    p = env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    c = env.allocated_claim("same", ["mock-device-6", "mock-device-7"])
+    uid = c["metadata"]["uid"]
+    env.api.inject_latency(0.2)
+    try:
+        res = run_threads([lambda: p.prepare([env.ref(c)])[uid] for _ in range(6)])
+    finally:
+        env.api.inject_latency(0)
+    assert all(r.error == "" for r in res)
+    assert all(r == res[0] for r in res)
+    assert env.cdi_files() == [env.spec_path(uid)]
+    assert [e["uid"] for e in p.read_checkpoint()["data"]["claims"]] == [uid]
+    # only the first call fetched the claim: the others waited and found it prepared
+    gets = [e for e in env.api.request_log() if e["path"].endswith("/resourceclaims/same")
+            and (e.get("userAgent") or "").startswith("hostdev-kubelet-plugin/")]
+    assert len(gets) == 1, gets
+    res = run_threads([lambda: p.unprepare([env.ref(c)])[uid] for _ in range(4)])
+    assert all(r.error == "" for r in res)
+    assert env.cdi_files() == []

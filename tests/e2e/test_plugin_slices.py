@@ -6,6 +6,7 @@ dropping one device, re-creation after the kubelet wipes the node's slices or so
 them, and device health (a vanished node tainted, back untainted; hot-plug)."""
 import json
 import os
+import stat
 import subprocess
 import time
 
@@ -373,3 +374,73 @@ def test_sigint_also_exits_clean(env):
     rc, took = p.stop(signal.SIGINT)
     assert rc == 0 and took < 2.0 * SLOW
     assert not os.path.exists(p.dra_sock) and not os.path.exists(p.reg_sock)
+
+
+@pytest.mark.parametrize("env", [{"ndev": 130}], indirect=True)
+def test_restart_with_fewer_devices_shrinks_the_pool(env):
+    p = env.start_plugin()
+    env.wait_slices(130)
+    gen = env.slices()[0]["spec"]["pool"]["generation"]
+    assert p.stop()[0] == 0
+    for i in range(8, 130):
+        os.unlink(os.path.join(env.root, f"dev/mock/device_{i}"))
+    p.start()
+    env.kubelet.wait_registered(env.driver, 15 * SLOW)
+    devs = env.wait_slices(8)
+    time.sleep(0.5)
+    sl = env.slices()
+    assert len(sl) == 1 and len(sl[0]["spec"]["devices"]) == 8
+    pool = sl[0]["spec"]["pool"]
+    assert pool["resourceSliceCount"] == 1 and pool["generation"] > gen
+    assert sorted(devs) == sorted(f"mock-device-{i}" for i in range(8))
+
+
+def test_device_renumbered_at_runtime_updates_its_attributes(env):
+    env.start_plugin()
+    env.wait_slices(8)
+    node = os.path.join(env.root, "dev/mock/device_2")
+    os.unlink(node)
+    os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 5))
+    wait_for(lambda: env.slice_devices()["mock-device-2"]["attributes"]["minor"] == {"int": 5}
+             and not _taints(env.slice_devices()["mock-device-2"]),
+             timeout=10 * SLOW, what="minor 5 published")
+
+
+def test_edited_slice_is_restored(env):
+    env.start_plugin()
+    env.wait_slices(8)
+    (s,) = env.slices()
+    s["spec"]["devices"] = s["spec"]["devices"][:3]
+    env.client.update(f"/apis/resource.k8s.io/{env.rv}/resourceslices/{s['metadata']['name']}", s)
+    assert len(env.slice_devices()) == 3
+    env.wait_slices(8, timeout=5)
+
+
+@pytest.mark.parametrize("env", [{"nodes": ("node-a", "node-b")}], indirect=True)
+def test_two_nodes_keep_their_own_pools(env):
+    pa = env.start_plugin()
+    pb = env.start_plugin(node="node-b", wait_registered=False, name="plugin-b")
+    env.cluster.kubelets["node-b"].wait_registered(env.driver, 15 * SLOW)
+
+    def pools():
+        sl = env.slices()
+        return {s["spec"]["nodeName"]: s for s in sl} if len(sl) == 2 else None
+    got = wait_for(pools, timeout=10 * SLOW, what="two pools")
+    assert sorted(got) == ["node-a", "node-b"]
+    for n, s in got.items():
+        assert s["spec"]["pool"]["name"] == n and len(s["spec"]["devices"]) == 8
+    # node-a's kubelet restarts and wipes node-a's slices: node-b's slice is not touched
+    env.kubelet.restart()
+    b_uid = got["node-b"]["metadata"]["uid"]
+    wait_for(lambda: (pools() or {}).get("node-a", {}).get("metadata", {}).get("uid")
+             not in (None, got["node-a"]["metadata"]["uid"]), timeout=10 * SLOW,
+             what="node-a slice re-created")
+    assert pools()["node-b"]["metadata"]["uid"] == b_uid
+    # a claim on node-b is prepared by node-b's plugin only
+    env.device_class()
+    c = env.allocated_claim("onb", [], results=[
+        {"request": "dev", "driver": env.driver, "pool": "node-b", "device": "mock-device-1"}])
+    ans = pb.prepare([env.ref(c)])[c["metadata"]["uid"]]
+    assert ans.error == "" and [d.pool_name for d in ans.devices] == ["node-b"]
+    pb.unprepare([env.ref(c)])
+    assert pa.running() and pb.running()
