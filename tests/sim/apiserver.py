@@ -570,9 +570,26 @@ class ApiServer:
     def _decode_body(self, req, rt, version):
         raw = req.read_body()
         text = raw.decode("utf-8", "replace")
+        ctype = req.h.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype not in ("", "application/json", "application/yaml", "*/*"):
+            raise E.ApiException(415, E.status_body(
+                415, "UnsupportedMediaType", 'the body of the request was in an unknown format '
+                '- accepted media types include: application/json, application/yaml, '
+                'application/vnd.kubernetes.protobuf, application/cbor'))
         try:
-            body = json.loads(text)
-        except ValueError as err:
+            if ctype == "application/yaml":
+                import yaml
+                body = yaml.safe_load(text)
+                if not isinstance(body, dict):
+                    raise ValueError("not an object")
+            else:
+                body = json.loads(text)
+        except ImportError:
+            raise E.bad_request("YAML bodies need python3-yaml") from None
+        except Exception as err:  # noqa: BLE001 - JSON or YAML decode error
+            if not isinstance(err, json.JSONDecodeError):
+                raise E.bad_request(f"the object provided is unrecognized (must be of type "
+                                    f"{rt.kind}): {err}") from None
             raise E.bad_request(
                 f"the object provided is unrecognized (must be of type {rt.kind}): couldn't get "
                 f"version/kind; json parse error: {go_json_error(text, err)} ({text[:50]})"

@@ -708,3 +708,14 @@ def test_cluster_scoped_crd_instances_and_watch(kube):
     status, _ = kube.request("PATCH", base + "/l", {"spec": {"a": 2}},
                              content_type="application/strategic-merge-patch+json")
     assert status == 415
+
+
+def test_body_media_types(kube):
+    status, obj = kube.request("POST", SLICES, "{}", content_type="text/plain")
+    assert status == 415 and obj["reason"] == "UnsupportedMediaType"
+    yaml_body = ("apiVersion: resource.k8s.io/v1\nkind: DeviceClass\nmetadata:\n  name: y\n"
+                 "spec:\n  selectors:\n  - cel:\n      expression: device.driver == 'x'\n")
+    status, obj = kube.request("POST", RES + "/deviceclasses", yaml_body,
+                               content_type="application/yaml")
+    assert status == 201 and obj["spec"]["selectors"][0]["cel"]["expression"] == \
+        "device.driver == 'x'"
