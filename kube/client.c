@@ -571,6 +571,8 @@ static int attempt(struct kube_client *c, CURL *h, struct kube_call *call, const
                                                                         ? call->content_type
                                                                         : "application/json");
                         hdrs = curl_slist_append(hdrs, ctype);
+                        /* no "Expect: 100-continue" round trip for bodies over 1 KiB */
+                        hdrs = curl_slist_append(hdrs, "Expect:");
                         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)call->body_len);
                         curl_easy_setopt(h, CURLOPT_POSTFIELDS, call->body ? call->body : "");
                 }
