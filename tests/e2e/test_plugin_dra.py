@@ -210,8 +210,6 @@ def test_bad_claims_fail_alone_and_metrics_count_them(env):
     assert p.read_checkpoint()["data"]["claims"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="hostdev_prepared_claims is set once at start-up and "
-                   "never updated by prepare/unprepare")
 def test_prepared_claims_gauge_follows_prepare_and_unprepare(env):
     p = env.start_plugin()
     env.wait_slices(8)

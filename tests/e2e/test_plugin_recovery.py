@@ -234,9 +234,6 @@ def test_api_server_errors_during_prepare_fail_the_claim_then_retry_succeeds(env
     assert "NodePrepareResources failed for ResourceClaim" in ev[0]["message"], ev[0]
 
 
-@pytest.mark.xfail(SANITIZED, strict=True, reason="kube_call_run returns success after a "
-                   "retried 5xx without clearing reterr: the first attempt's error message leaks "
-                   "(LeakSanitizer, kube/status.c:76 via kube/client.c:641)")
 def test_request_retried_after_one_503_exits_clean(env):
     p = env.start_plugin()
     env.wait_slices(8)
