@@ -178,7 +178,8 @@ struct kube_list_options {
 };
 
 /* List R in NS (NULL = all namespaces), merging limit/continue pages (a continue token that
- * expires mid-way restarts the list once, unpaged). *RET_ITEMS: new json array of the objects;
+ * expires mid-way restarts the list once, unpaged). Items get the kind/apiVersion the server
+ * leaves out of list items. *RET_ITEMS: new json array of the objects;
  * *RET_RESOURCE_VERSION (may be NULL): the list's resourceVersion (caller frees). CANCEL may be
  * NULL. */
 int kube_list(struct kube_client *c, const struct kube_resource *r, const char *ns,

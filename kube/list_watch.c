@@ -133,6 +133,29 @@ static char *list_path(const struct kube_resource *r, const char *ns,
         return p;
 }
 
+/* List items come without kind/apiVersion (the list carries them); fill them in so listed and
+ * watched objects look the same to callers. */
+static void fill_item_kinds(json_t *list, json_t *items)
+{
+        const char *list_kind = NULL, *api_version = NULL;
+        kube_json_get_string(list, "kind", false, &list_kind, NULL);
+        kube_json_get_string(list, "apiVersion", false, &api_version, NULL);
+        if (!list_kind || !hd_endswith(list_kind, "List") || !api_version)
+                return;
+        _cleanup_free_ char *kind = hd_strndup(list_kind, strlen(list_kind) - 4);
+        size_t i;
+        json_t *item;
+        json_array_foreach(items, i, item)
+        {
+                if (!json_is_object(item))
+                        continue;
+                if (!json_object_get(item, "kind"))
+                        json_object_set_new(item, "kind", json_string(kind));
+                if (!json_object_get(item, "apiVersion"))
+                        json_object_set_new(item, "apiVersion", json_string(api_version));
+        }
+}
+
 int kube_list(struct kube_client *c, const struct kube_resource *res, const char *ns,
               const struct kube_list_options *opts, struct kube_cancel *cancel, json_t **ret_items,
               char **ret_resource_version, struct hd_error *reterr)
@@ -185,8 +208,10 @@ int kube_list(struct kube_client *c, const struct kube_resource *res, const char
                                          reterr) < 0 ||
                     kube_json_get_string(body, "metadata.continue", false, &page_cont, reterr) < 0)
                         return hd_error_wrap(reterr, "list %s", path);
-                if (page_items)
+                if (page_items) {
+                        fill_item_kinds(body, page_items);
                         json_array_extend(items, page_items);
+                }
                 free(rv);
                 rv = hd_strdup(page_rv);
                 free(cont);

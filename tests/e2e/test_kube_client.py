@@ -362,6 +362,8 @@ def test_list_pages_and_selectors(client_bin, sim):
     out = ok_json(run(client_bin, sim, "list", *SLICES, "--limit", "3"))
     assert sorted(o["metadata"]["name"] for o in out["items"]) == [f"page-{i}" for i in range(7)]
     assert int(out["resourceVersion"]) >= 7
+    assert {(o["kind"], o["apiVersion"]) for o in out["items"]} == \
+        {("ResourceSlice", "resource.k8s.io/v1")}
     lists = entries(sim, SLICES_PATH, "GET")
     assert len(lists) == 3
     assert all("limit=3" in e["query"] for e in lists)
