@@ -15,15 +15,19 @@ sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "lib"))
 
 
 def find_binary(name):
-    """Path of an executable built in the build dir (any sub-folder)."""
+    """Path of an executable built in the build dir (any sub-folder). When a target moved
+    between folders, an old copy may linger in a developer's build dir: take the newest."""
+    found = []
     for root, _dirs, files in os.walk(BUILD_DIR):
         if "CMakeFiles" in root:
             continue
         if name in files:
             path = os.path.join(root, name)
             if os.access(path, os.X_OK):
-                return path
-    raise FileNotFoundError("%s not built under %s" % (name, BUILD_DIR))
+                found.append((os.stat(path).st_mtime, path))
+    if not found:
+        raise FileNotFoundError("%s not built under %s" % (name, BUILD_DIR))
+    return max(found)[1]
 
 
 @pytest.fixture(scope="session")
