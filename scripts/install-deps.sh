@@ -34,4 +34,6 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+# With Recommends: podman needs some of them (catatonit, network plugins, overlay
+# helpers), and this is the set the tests were run against.
+$SUDO apt-get install -y -qq "${missing[@]}" </dev/null
