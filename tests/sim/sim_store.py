@@ -19,6 +19,7 @@ import uuid
 
 import sim_errors as E
 import sim_patch
+import sim_validation as val
 from sim_select import FieldSelector, LabelSelector
 
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
@@ -365,6 +366,7 @@ class Store:
                     if (ns or "", cand) not in self.objects[rt.store_key]:
                         md["name"] = cand
                         break
+            val.decode_metadata(rt.kind, rt.versions[0], obj)
             if rt.decode:
                 rt.decode(obj)
             if "status" in rt.subresources or rt.initial_status is not None:
@@ -381,6 +383,7 @@ class Store:
                     404, "NotFound", f'namespaces "{ns}" not found',
                     {"name": ns, "kind": "namespaces"}))
             errs = rt.validate_create(obj) if rt.validate_create else []
+            errs += val.validate_metadata(md)
             if errs:
                 raise E.invalid_exception(rt.kind, rt.group, md.get("name", ""), errs)
             key = (ns or "", md["name"]) if rt.namespaced else ("", md["name"])
@@ -432,6 +435,7 @@ class Store:
             if check_rv and md.get("resourceVersion") and \
                     md["resourceVersion"] != old["metadata"]["resourceVersion"]:
                 raise E.conflict(rt, name)
+            val.decode_metadata(rt.kind, rt.versions[0], new)
             if rt.decode:
                 rt.decode(new)
             return self._update_locked(rt, key, old, new, subresource, body, manager,
@@ -472,6 +476,7 @@ class Store:
             errs = rt.validate_status(old, new) if rt.validate_status else []
         else:
             errs = rt.validate_update(old, new) if rt.validate_update else []
+            errs += val.validate_metadata(new["metadata"])
         if errs:
             raise E.invalid_exception(rt.kind, rt.group, name, errs)
         new["metadata"] = self._order_metadata(new["metadata"])
@@ -549,6 +554,7 @@ class Store:
             if md.get("name", name) != name:
                 raise E.bad_request(f"the name of the object ({md['name']}) does not match the "
                                     f"name on the URL ({name})")
+            val.decode_metadata(rt.kind, rt.versions[0], result)
             if rt.decode:
                 rt.decode(result)
             op = "Apply" if patch_type == "apply" else "Update"

@@ -77,6 +77,85 @@ def validate_object_name(name, dns_label=False):
     return []
 
 
+_LABEL_NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_NAME_PART_MSG = ("name part must consist of alphanumeric characters, '-', '_' or '.', and must "
+                  "start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  "
+                  "or '123-abc', regex used for validation is "
+                  "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
+_LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric "
+                    "characters, '-', '_' or '.', and must start and end with an alphanumeric "
+                    "character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for "
+                    "validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
+
+
+def _qualified_name_errors(field, key):
+    errs = []
+    prefix, _, name = key.rpartition("/")
+    if "/" in key:
+        if not prefix:
+            errs.append(invalid(field, key, "prefix part must be non-empty"))
+        elif not is_dns_subdomain(prefix):
+            errs.append(invalid(field, key, "prefix part " + DNS1123_SUBDOMAIN_MSG))
+    if not name:
+        errs.append(invalid(field, key, "name part must be non-empty"))
+    else:
+        if len(name) > 63:
+            errs.append(invalid(field, key, "name part must be no more than 63 characters"))
+        if not _LABEL_NAME_RE.match(name):
+            errs.append(invalid(field, key, _NAME_PART_MSG))
+    return errs
+
+
+def validate_metadata(md):
+    """Label keys/values and annotation keys, for every kind."""
+    errs = []
+    labels = md.get("labels") or {}
+    for k in sorted(labels):
+        errs += _qualified_name_errors("metadata.labels", k)
+        v = labels[k]
+        if len(v) > 63:
+            errs.append(invalid("metadata.labels", v, "must be no more than 63 characters"))
+        if not _LABEL_VALUE_RE.match(v):
+            errs.append(invalid("metadata.labels", v, _LABEL_VALUE_MSG))
+    for k in sorted(md.get("annotations") or {}):
+        errs += [invalid("metadata.annotations", k, e.message.split(": ", 2)[-1])
+                 for e in _qualified_name_errors("metadata.annotations", k.lower())]
+    return errs
+
+
+def decode_metadata(kind, version, obj):
+    """Type errors the Go decoder would reject (400) in metadata maps."""
+    md = obj.get("metadata") or {}
+    for f in ("labels", "annotations"):
+        m = md.get(f)
+        if m is None:
+            continue
+        if not isinstance(m, dict):
+            raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: '
+                              f'json: cannot unmarshal {_json_type(m)} into Go struct field '
+                              f'ObjectMeta.metadata.{f} of type map[string]string')
+        for v in m.values():
+            if not isinstance(v, str):
+                raise bad_request(f'{kind} in version "{version}" cannot be handled as a '
+                                  f'{kind}: json: cannot unmarshal {_json_type(v)} into Go '
+                                  f'struct field ObjectMeta.metadata.{f} of type string')
+
+
+def _json_type(v):
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    if v is None:
+        return "null"
+    return "object"
+
+
 # -- ResourceSlice ----------------------------------------------------------------------------
 
 def _validate_qualified_name(field, name):
@@ -116,13 +195,30 @@ def _validate_attribute(path, attr):
     return errs
 
 
+_ATTR_TYPES = {"int": ("number", int, "int64"), "bool": ("bool", bool, "bool"),
+               "string": ("string", str, "string"), "version": ("string", str, "string")}
+
+
 def drop_disabled_slice_fields(slice_obj):
-    """List-typed attributes need a feature gate that is off in 1.36: the decoder drops them."""
+    """Decoder behaviour: JSON type errors in attributes are 400s; list-typed attributes need a
+    feature gate that is off in 1.36, so the decoder drops them."""
     for dev in (slice_obj.get("spec") or {}).get("devices") or []:
         for attr in (dev.get("attributes") or {}).values():
             if isinstance(attr, dict):
                 for k in ("ints", "bools", "strings", "versions"):
                     attr.pop(k, None)
+                for k, (_, pytype, gotype) in _ATTR_TYPES.items():
+                    v = attr.get(k)
+                    if v is None:
+                        continue
+                    ok = isinstance(v, pytype) and not (pytype is int and isinstance(v, bool))
+                    if pytype is int and isinstance(v, float) and v.is_integer():
+                        ok = True
+                    if not ok:
+                        raise bad_request(
+                            'ResourceSlice in version "v1" cannot be handled as a ResourceSlice: '
+                            f'json: cannot unmarshal {_json_type(v)} into Go struct field '
+                            f'DeviceAttribute.spec.devices.attributes.{k} of type {gotype}')
 
 
 def _ordered(d, order):

@@ -164,3 +164,25 @@ def test_crd_name_must_match(kube):
                  "versions": [{"name": "v1alpha1", "served": True, "storage": True}]}})
     assert status == 422
     assert obj["details"]["causes"][0]["field"] == "metadata.name"
+
+
+def test_label_and_attribute_type_errors(kube):
+    body = Capture("03-slice-18-negative-capacity-accepted.http").request_json
+    body["metadata"]["labels"] = {"bad key": "v"}
+    status, obj = kube.request("POST", SLICES, body)
+    assert status == 422
+    assert obj["details"]["causes"][0]["field"] == "metadata.labels"
+    assert obj["details"]["causes"][0]["message"].startswith(
+        'Invalid value: "bad key": name part must consist of alphanumeric characters')
+    body["metadata"]["labels"] = {"example.com/ok": "not ok!"}
+    status, obj = kube.request("POST", SLICES, body)
+    assert status == 422 and "a valid label must be an empty string" in obj["message"]
+    body["metadata"]["labels"] = {"n": 1}
+    status, obj = kube.request("POST", SLICES, body)
+    assert status == 400 and "cannot unmarshal number" in obj["message"]
+    body["metadata"]["labels"] = {}
+    body["spec"]["devices"][0]["attributes"]["index"] = {"int": "0"}
+    status, obj = kube.request("POST", SLICES, body)
+    assert status == 400
+    assert obj["message"].endswith("cannot unmarshal string into Go struct field "
+                                   "DeviceAttribute.spec.devices.attributes.int of type int64")
