@@ -3,7 +3,7 @@
  *
  *   kube-test-client [global options] <command> [args]
  *   global: --kubeconfig F | --in-cluster [--sa-dir D]   --user-agent S  --timeout-ms N
- *           --retries N  --qps Q  --burst N  --backoff-ms N  -v N
+ *           --retries N  --qps Q  --burst N  --backoff-ms N  --max-body BYTES  -v N
  *   get PATH | delete PATH | create PATH JSON | update PATH JSON | patch PATH TYPE JSON
  *   list GROUP VERSION RESOURCE [--ns NS] [--limit N] [--label S] [--field S]
  *   watch GROUP VERSION RESOURCE [--ns NS] [--rv RV] [--max-events N] [--timeout S]
@@ -430,6 +430,7 @@ static int run(int argc, char **argv)
                 {"qps", required_argument, NULL, 'q'},
                 {"burst", required_argument, NULL, 'b'},
                 {"backoff-ms", required_argument, NULL, 'B'},
+                {"max-body", required_argument, NULL, 'M'},
                 {},
         };
         const char *kubeconfig = NULL, *sa_dir = NULL;
@@ -466,6 +467,9 @@ static int run(int argc, char **argv)
                         break;
                 case 'B':
                         co.backoff_base_ms = atoi(optarg);
+                        break;
+                case 'M':
+                        co.max_body_bytes = (size_t)atol(optarg);
                         break;
                 case 'v':
                         verbosity = atoi(optarg);

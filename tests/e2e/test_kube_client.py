@@ -370,6 +370,25 @@ def test_connection_refused(client_bin, sim, tmp_path):
     assert res.returncode == errno.ECONNREFUSED, res.stderr
 
 
+def test_request_timeout(client_bin, sim):
+    sim.inject_latency(1.5)
+    t0 = time.monotonic()
+    res = run(client_bin, sim, "get", "/api/v1/namespaces/default",
+              extra=("--timeout-ms", "300", "--retries", "1"))
+    elapsed = time.monotonic() - t0
+    sim.inject_latency(0)
+    assert res.returncode == errno.ETIMEDOUT, res.stderr
+    assert "GET /api/v1/namespaces/default: Operation timed out" in res.stderr
+    assert elapsed < 1.4, elapsed
+
+
+def test_response_size_cap(client_bin, sim):
+    res = run(client_bin, sim, "get", "/api/v1/namespaces", extra=("--max-body", "200"))
+    assert res.returncode == errno.EFBIG, res.stderr
+    assert "response larger than 200 bytes" in res.stderr
+    ok_json(run(client_bin, sim, "get", "/api/v1/namespaces"))
+
+
 def test_client_side_rate_limit(client_bin, sim):
     t0 = time.monotonic()
     res = run(client_bin, sim, "parallel-get", "/version", "1", "6",
