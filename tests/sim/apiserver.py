@@ -31,6 +31,7 @@ import sim_errors as E  # noqa: E402
 from sim_admin import handle_admin  # noqa: E402
 from sim_http import Req, Server, go_json_error  # noqa: E402
 from sim_pki import atomic_write, make_certs  # noqa: E402
+from sim_rbac import RbacAuthorizer  # noqa: E402
 from sim_store import Store, now_rfc3339  # noqa: E402
 from sim_table import table  # noqa: E402
 from sim_types import builtin_types, crd_types  # noqa: E402
@@ -56,7 +57,7 @@ class ApiServer:
 
     def __init__(self, workdir, resource_versions=("v1",), compaction_window=1000, log_path=None,
                  bookmark_interval=60.0, bookmark_min_timeout=10.0, namespaces=None,
-                 incluster_namespace="kube-system"):
+                 incluster_namespace="kube-system", rbac=False):
         self.workdir = os.path.abspath(workdir)
         os.makedirs(self.workdir, exist_ok=True)
         self.resource_versions = tuple(resource_versions)
@@ -77,7 +78,8 @@ class ApiServer:
         self.tokens = {}
         self.token = None
         self.incluster_token = None
-        self.authorizer = None     # optional callable(attrs dict) -> bool
+        # optional callable(request log entry) -> bool, consulted for non-admin users
+        self.authorizer = RbacAuthorizer(self.store) if rbac else None
         self.pod_log_provider = None  # optional callable(namespace, pod, container) -> str|None
         self._faults_lock = threading.Lock()
         self._latency = 0.0
@@ -855,9 +857,12 @@ def main(argv=None):
                     help="resource.k8s.io versions to serve, comma separated")
     ap.add_argument("--log", default=None)
     ap.add_argument("--compaction-window", type=int, default=1000)
+    ap.add_argument("--rbac", action="store_true",
+                    help="enforce stored RBAC objects for non-admin users")
     args = ap.parse_args(argv)
     srv = ApiServer(args.workdir, resource_versions=tuple(args.versions.split(",")),
-                    compaction_window=args.compaction_window, log_path=args.log)
+                    compaction_window=args.compaction_window, log_path=args.log,
+                    rbac=args.rbac)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     signal.signal(signal.SIGINT, lambda *a: stop.set())

@@ -200,6 +200,26 @@ def builtin_types(resource_versions):
                      bookmark_extra={"spec": {"driver": "", "pool": {"name": "", "generation": 0,
                                                                       "resourceSliceCount": 0}}},
                      **_resource_hooks("ResourceSlice")),
+        ResourceType("rbac.authorization.k8s.io", "clusterroles", "ClusterRole", False,
+                     storage_hash="bYE5ZWDrJ44=", delete_returns_status=True,
+                     validate_create=lambda o: val.validate_object_name(
+                         o["metadata"].get("name"), rbac=True),
+                     bookmark_extra={"rules": None}),
+        ResourceType("rbac.authorization.k8s.io", "clusterrolebindings", "ClusterRoleBinding",
+                     False, storage_hash="48tpQ8gZHFc=", delete_returns_status=True,
+                     validate_create=lambda o: val.validate_object_name(
+                         o["metadata"].get("name"), rbac=True),
+                     bookmark_extra={"roleRef": {"apiGroup": "", "kind": "", "name": ""}}),
+        ResourceType("rbac.authorization.k8s.io", "roles", "Role", True,
+                     storage_hash="7FuwZcIIItM=", delete_returns_status=True,
+                     validate_create=lambda o: val.validate_object_name(
+                         o["metadata"].get("name"), rbac=True),
+                     bookmark_extra={"rules": None}),
+        ResourceType("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", True,
+                     storage_hash="eGsCzGH6b1g=", delete_returns_status=True,
+                     validate_create=lambda o: val.validate_object_name(
+                         o["metadata"].get("name"), rbac=True),
+                     bookmark_extra={"roleRef": {"apiGroup": "", "kind": "", "name": ""}}),
         ResourceType("apiextensions.k8s.io", "customresourcedefinitions",
                      "CustomResourceDefinition", False, subresources=("status",),
                      generation=True, short_names=["crd", "crds"], categories=["api-extensions"],

@@ -62,12 +62,14 @@ def dns_subdomain_errors(field, value, max_len=253):
 
 # -- generic object metadata ------------------------------------------------------------------
 
-def validate_object_name(name, dns_label=False):
+def validate_object_name(name, dns_label=False, rbac=False):
     if not name:
         return [required("metadata.name", "name or generateName is required")]
     if name in (".", "..") or "/" in name or "%" in name:
         return [invalid("metadata.name", name, "may not contain '/' or '%'" if name not in
                         (".", "..") else f"may not be '{name}'")]
+    if rbac:
+        return []
     if dns_label:
         if not is_dns_label(name):
             return [invalid("metadata.name", name, DNS1123_LABEL_MSG)]
