@@ -492,7 +492,11 @@ class Store:
                      (new_md.get("deletionGracePeriodSeconds") or 0) > 0):
             new_md.pop("finalizers", None)
             self._stamp_managed(new, body, manager, operation, api_version, subresource)
-            return self._delete_locked(rt, key, new)
+            last = self._delete_locked(rt, key, new)
+            # The real server answers with the previous resourceVersion here; the DELETED
+            # watch event carries the new one.
+            last["metadata"]["resourceVersion"] = omd["resourceVersion"]
+            return last
         new_md["resourceVersion"] = str(self._next_rv())
         self._stamp_managed(new, body, manager, operation, api_version, subresource)
         self.objects[rt.store_key][key] = new

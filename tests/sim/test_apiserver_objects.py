@@ -304,9 +304,11 @@ def test_finalizer_keeps_object_until_removed(kube):
     assert obj["metadata"]["deletionTimestamp"]
     assert strip_volatile(obj) == strip_volatile(exp)
     assert kube.get(CLAIMS + "/ref-claim-minimal")["metadata"]["deletionGracePeriodSeconds"] == 0
+    before = kube.get(CLAIMS + "/ref-claim-minimal")["metadata"]["resourceVersion"]
     cap = Capture("09-remove-last-finalizer-deletes-object.http")
     status, obj = kube.request(cap.method, cap.target, cap.body, content_type=cap.content_type)
     assert status == 200 and "finalizers" not in obj["metadata"]
+    assert obj["metadata"]["resourceVersion"] == before
     assert strip_volatile(obj) == strip_volatile(cap.response)
     assert kube.request("GET", CLAIMS + "/ref-claim-minimal")[0] == 404
 
