@@ -44,6 +44,7 @@ PATCH_TYPES = {"application/merge-patch+json": "merge",
                "application/json-patch+json": "json",
                "application/apply-patch+yaml": "apply"}
 INCLUSTER_SA = "system:serviceaccount:kube-system:hostdev-driver"
+CHUNK_THRESHOLD = 2048   # bytes; larger JSON bodies are sent chunked
 
 
 class _Reset(Exception):
@@ -421,9 +422,20 @@ class ApiServer:
             h.send_header("X-Content-Type-Options", "nosniff")
         for k, v in (headers or {}).items():
             h.send_header(k, v)
-        h.send_header("Content-Length", str(len(data)))
+        if len(data) <= CHUNK_THRESHOLD:
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+            return
+        # Like Go's net/http: a body that outgrows the first buffer goes out chunked.
+        h.send_header("Transfer-Encoding", "chunked")
         h.end_headers()
-        h.wfile.write(data)
+        out = bytearray()
+        for i in range(0, len(data), 4096):
+            part = data[i:i + 4096]
+            out += b"%x\r\n%s\r\n" % (len(part), part)
+        out += b"0\r\n\r\n"
+        h.wfile.write(bytes(out))
 
     def _do_fail(self, req, code, retry_after):
         reasons = {429: ("TooManyRequests", "Too many requests, please try again later."),

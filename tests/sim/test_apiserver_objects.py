@@ -721,3 +721,14 @@ def test_body_media_types(kube):
                                content_type="application/yaml")
     assert status == 201 and obj["spec"]["selectors"][0]["cel"]["expression"] == \
         "device.driver == 'x'"
+
+
+def test_large_bodies_are_chunked_small_ones_have_length(kube):
+    kube.create(SLICES, slice_body("big", devices=40))
+    status, hdrs, raw = kube.request_raw("GET", SLICES + "/big")
+    assert status == 200 and hdrs.get("transfer-encoding") == "chunked"
+    assert "content-length" not in hdrs
+    import json
+    assert len(json.loads(raw)["spec"]["devices"]) == 40
+    status, hdrs, raw = kube.request_raw("GET", "/version")
+    assert int(hdrs["content-length"]) == len(raw)
