@@ -383,12 +383,12 @@ def test_opaque_config_is_filtered_by_request(env):
                 dict(_host_config(env.driver, env={"B_ONLY": "1"}), requests=["b"]),
                 # another driver's config is not ours to judge
                 {"opaque": {"driver": "other.example.com", "parameters": {"whatever": [1]}}}]))
-    env.pod("p", "echo A=$A_ONLY B=$B_ONLY; ls /dev/mock",
+    env.pod("p", "echo A=$A_ONLY B=$B_ONLY; ls /dev/mock; echo end; sleep 30",
             claims=[("g", {"resourceClaimName": "two"})], ctr_claims=[{"name": "g", "request": "a"}])
-    st = env.wait_pod("p")
-    out = env.output("p")
-    assert st["status"]["phase"] == "Succeeded", out
-    lines = out.split("\n")
+    env.wait_pod("p", phases=("Running",))
+    out = wait_for(lambda: "end" in (env.output("p") or "") and env.output("p"),
+                   timeout=10 * SLOW, what="output")
+    lines = out.replace("end\n", "").split("\n")
     assert lines[0] == "A=1 B="
     res = {r["request"]: r["device"] for r in
            env.get_claim("two")["status"]["allocation"]["devices"]["results"]}
