@@ -2,7 +2,9 @@
 /* An informer: list, then watch from the list's resourceVersion on a thread of its own; resume
  * after a stream ends, relist on 410 Expired, back off on errors. The cache maps
  * "namespace/name" to the current object (a jansson object used as the hash table). Cached
- * objects are shared read-only: handed out with json_incref(), never modified. */
+ * objects never leave the informer thread as shared references: other threads get deep copies.
+ * jansson's refcount drops to zero without an acquire fence, so an object whose last two
+ * references live on different threads is a data race in the C11 model (TSan reports it). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -394,7 +396,7 @@ json_t *kube_informer_get(struct kube_informer *inf, const char *ns, const char 
 {
         _cleanup_free_ char *key = ns && *ns ? hd_asprintf("%s/%s", ns, name) : hd_strdup(name);
         pthread_mutex_lock(&inf->lock);
-        json_t *obj = json_incref(json_object_get(inf->cache, key));
+        json_t *obj = json_deep_copy(json_object_get(inf->cache, key));
         pthread_mutex_unlock(&inf->lock);
         return obj;
 }
@@ -415,7 +417,7 @@ json_t *kube_informer_list(struct kube_informer *inf)
         json_object_foreach(inf->cache, key, obj) keys[i++] = key;
         qsort(keys, i, sizeof(*keys), key_cmp);
         for (size_t j = 0; j < i; j++)
-                json_array_append(out, json_object_get(inf->cache, keys[j]));
+                json_array_append_new(out, json_deep_copy(json_object_get(inf->cache, keys[j])));
         pthread_mutex_unlock(&inf->lock);
         free(keys);
         return out;

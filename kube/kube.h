@@ -25,8 +25,9 @@
  *   Decoding   kube_json_get_*() with dotted paths and type errors naming the field; field
  *              tables (struct kube_field) decode JSON into C structs; kube_object_meta_decode().
  *
- * JSON ownership: functions named *ret_json / ret_body hand over a new reference (json_decref it);
- * json_t arguments are borrowed. Objects handed out by an informer are shared and read-only. */
+ * JSON ownership: ret_* json values are new references the caller json_decref()s; json_t
+ * arguments are borrowed. Informer callbacks get borrowed read-only objects; kube_informer_get()
+ * and _list() return deep copies. */
 #pragma once
 
 #include <stdbool.h>
@@ -214,8 +215,10 @@ int kube_watch(struct kube_client *c, const struct kube_resource *r, const char 
 struct kube_informer;
 
 /* Callbacks run on the informer thread, without the informer lock held (they may call
- * kube_informer_get()/_list(), not kube_informer_stop()/_free()). Objects are borrowed, shared
- * and read-only: json_incref() to keep one, never modify it. Any callback may be NULL. */
+ * kube_informer_get()/_list(), not kube_informer_stop()/_free()). Objects are borrowed and
+ * read-only; to keep one beyond the callback or hand it to another thread take a
+ * json_deep_copy() (jansson refcounts are not a safe way to share across threads). Any callback
+ * may be NULL. */
 struct kube_informer_callbacks {
         void (*add_cb)(json_t *obj, void *userdata);
         void (*update_cb)(json_t *old_obj, json_t *obj, void *userdata);
@@ -258,11 +261,11 @@ bool kube_informer_has_synced(struct kube_informer *inf);
 /* Wait up to TIMEOUT_MS (< 0 = forever) for the first sync. 0 or -ETIMEDOUT. */
 int kube_informer_wait_synced(struct kube_informer *inf, int timeout_ms);
 
-/* The cached object NS/NAME (NS NULL or "" for cluster-scoped) as a new reference
- * (read-only), or NULL. */
+/* A deep copy of the cached object NS/NAME (NS NULL or "" for cluster-scoped), owned by the
+ * caller, or NULL. */
 json_t *kube_informer_get(struct kube_informer *inf, const char *ns, const char *name);
 
-/* A new json array holding references to all cached objects (read-only), sorted by key. */
+/* A new json array of deep copies of all cached objects, sorted by key; owned by the caller. */
 json_t *kube_informer_list(struct kube_informer *inf);
 
 /* The resourceVersion the informer would resume from (caller frees), or NULL before sync. */

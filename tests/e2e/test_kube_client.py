@@ -507,8 +507,11 @@ class Informer:
         line = self.expect("STOPPED")
         self.p.wait(timeout=10)
         took = time.monotonic() - t0
+        err = self.p.stderr.read()
         self.p.stdout.close()
         self.p.stderr.close()
+        # a sanitizer report (leak, race) turns into a non-zero exit
+        assert self.p.returncode == 0, err
         return line, took
 
 
