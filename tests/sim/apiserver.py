@@ -414,6 +414,8 @@ class ApiServer:
                 if body is not None else b"")
         h = req.h
         self.record(req, code)
+        if code >= 400 and isinstance(body, dict) and body.get("message"):
+            self.log(f"    {body.get('reason')}: {body['message'][:2000]}")
         h.send_response(code)
         h.send_header("Audit-Id", req.audit_id)
         h.send_header("Cache-Control", "no-cache, private")

@@ -55,6 +55,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # routed to the simulator log instead of stderr
         self.server.sim.log("http: " + (fmt % args))
 
+    def log_request(self, code="-", size="-"):  # ApiServer.record logs every answer already
+        pass
+
     def do_GET(self):
         self.server.sim.handle(self, "GET")
 
