@@ -316,3 +316,64 @@ def test_token_rotation_mid_test(env, how):
     assert any(e["code"] == 200 and e.get("user") == "hostdev-plugin" for e in mine)
     p.unprepare([env.ref(c1), env.ref(c2)])
     assert env.cdi_files() == []
+
+
+def test_kubelet_restart_with_a_running_pod_then_unprepare(env):
+    p = env.start_plugin()
+    env.wait_slices(8)
+    c, spec = running_pod_with_claim(env)
+    env.kubelet.restart()
+    env.kubelet.wait_registered(env.driver, 15 * SLOW)
+    env.wait_slices(8)
+    assert os.path.exists(spec)
+    env.delete_pod("p")
+    wait_for(lambda: not os.path.exists(spec), timeout=10 * SLOW, what="spec removed")
+    assert p.read_checkpoint()["data"]["claims"] == []
+
+
+def test_pod_deleted_while_plugin_down_is_unprepared_when_it_returns(env):
+    p = env.start_plugin()
+    env.wait_slices(8)
+    c, spec = running_pod_with_claim(env)
+    assert p.stop()[0] == 0
+    env.delete_pod("p", wait=False)
+    time.sleep(1.5)
+    assert os.path.exists(spec)  # nobody to unprepare it yet
+    p.start()
+    wait_for(lambda: not os.path.exists(spec), timeout=15 * SLOW, what="spec removed")
+    wait_for(lambda: not env.client.exists(f"/api/v1/namespaces/{env.ns}/pods/p"),
+             timeout=15 * SLOW, what="pod gone")
+    assert p.read_checkpoint()["data"]["claims"] == []
+
+
+def test_healthz_fails_when_the_dra_socket_does_not_answer(env):
+    p = env.start_plugin()
+    st, body = p.http("/healthz")
+    assert st == 200
+    os.rename(p.dra_sock, p.dra_sock + ".moved")
+    try:
+        import urllib.error
+        with pytest.raises(urllib.error.HTTPError) as ei:
+            p.http("/healthz")
+        assert ei.value.code >= 500
+    finally:
+        os.rename(p.dra_sock + ".moved", p.dra_sock)
+    assert p.http("/healthz")[0] == 200
+
+
+def test_hostile_claim_uids_are_refused(env):
+    p = env.start_plugin()
+    victim = os.path.join(env.root, "victim.json")
+    with open(victim, "w") as f:
+        f.write("{}")
+    rel = os.path.relpath(victim, "/var/run/cdi")[:-len(".json")]
+    bad = [(env.ns, "a", "../../../etc/passwd"), (env.ns, "b", ""), (env.ns, "c", "x" * 300),
+           (env.ns, "d", "a/b")]
+    ans = p.prepare(bad)
+    assert all(ans[u].error for _, _, u in bad if u), ans
+    un = p.unprepare([(env.ns, "e", f"../{rel}")])
+    assert os.path.exists(victim)
+    assert os.listdir("/var/run/cdi") is not None and env.cdi_files() == []
+    assert p.prepare([]) == {}
+    assert p.running()
+    del un
