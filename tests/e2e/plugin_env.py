@@ -324,7 +324,9 @@ class Env:
         return [s for s in items if s["spec"]["driver"] == (driver or self.driver)]
 
     def slice_devices(self, driver=None):
-        return {d["name"]: d for s in self.slices(driver) for d in s["spec"].get("devices") or []}
+        """{name: device} over the driver's slices; v1beta1's `basic` level is flattened."""
+        return {d["name"]: dict(d.get("basic") or {}, **{k: v for k, v in d.items() if k != "basic"})
+                for s in self.slices(driver) for d in s["spec"].get("devices") or []}
 
     def wait_slices(self, n_devices=None, timeout=10.0, driver=None):
         def ok():

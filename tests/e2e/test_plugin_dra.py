@@ -462,3 +462,27 @@ def test_concurrent_prepares_of_the_same_claim_agree(env):
     res = run_threads([lambda: p.unprepare([env.ref(c)])[uid] for _ in range(4)])
     assert all(r.error == "" for r in res)
     assert env.cdi_files() == []
+
+
+def test_failed_prepare_rolls_back_and_frees_the_device(env):
+    """A device whose per-device mount source is missing fails the claim; nothing is left
+    behind and the device is not held, so the claim prepares once the file is back."""
+    p = env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    so = os.path.join(env.root, "mock/so/device_3.so")
+    os.rename(so, so + ".away")
+    c = env.allocated_claim("c", ["mock-device-2", "mock-device-3"])
+    uid = c["metadata"]["uid"]
+    ans = p.prepare([env.ref(c)])[uid]
+    assert "device_3.so" in ans.error, ans.error
+    assert env.cdi_files() == []
+    assert p.read_checkpoint()["data"]["claims"] == []
+    other = env.allocated_claim("other", ["mock-device-2"])
+    assert p.prepare([env.ref(other)])[other["metadata"]["uid"]].error == ""
+    p.unprepare([env.ref(other)])
+    os.rename(so + ".away", so)
+    ans = p.prepare([env.ref(c)])[uid]
+    assert ans.error == "" and len(ans.devices) == 2
+    p.unprepare([env.ref(c)])
+    assert env.cdi_files() == []

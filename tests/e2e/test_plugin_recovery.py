@@ -377,3 +377,40 @@ def test_hostile_claim_uids_are_refused(env):
     assert p.prepare([]) == {}
     assert p.running()
     del un
+
+
+def test_sigterm_during_an_inflight_prepare(env):
+    """SIGTERM while a prepare waits on a slow API server: the plugin still exits 0 promptly and
+    leaves a consistent state (a spec only for a checkpointed claim); after a restart the claim
+    prepares normally."""
+    p = env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    c = env.allocated_claim("slow", ["mock-device-0"])
+    uid = c["metadata"]["uid"]
+    env.api.inject_latency(1.0)
+    out = {}
+
+    def call():
+        try:
+            out["ans"] = p.prepare([env.ref(c)], timeout=20)
+        except Exception as e:  # the connection may be cut: that is fine
+            out["err"] = e
+    t = threading.Thread(target=call)
+    t.start()
+    time.sleep(0.3)
+    try:
+        rc, took = p.stop()
+    finally:
+        env.api.inject_latency(0)
+    t.join(30)
+    assert rc == 0, p.log()[-3000:]
+    assert took < 3.0 * SLOW, took
+    entries = {e["uid"]: e for e in p.read_checkpoint()["data"]["claims"]}
+    spec = os.path.exists(env.spec_path(uid))
+    assert spec == (entries.get(uid, {}).get("state") == "PrepareCompleted"), (spec, entries)
+    p.start()
+    ans = p.prepare([env.ref(c)])[uid]
+    assert ans.error == ""
+    p.unprepare([env.ref(c)])
+    assert env.cdi_files() == []

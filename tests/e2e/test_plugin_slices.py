@@ -171,6 +171,8 @@ def _taints(dev):
     return [(t["key"], t["effect"]) for t in dev.get("taints") or []]
 
 
+@pytest.mark.parametrize("env", [None, {"resource_versions": ("v1beta1",)}], indirect=True,
+                         ids=["v1", "v1beta1"])
 def test_vanished_device_is_tainted_and_untainted_when_back(env):
     p = env.start_plugin()
     env.wait_slices(8)
