@@ -414,3 +414,57 @@ def test_sigterm_during_an_inflight_prepare(env):
     assert ans.error == ""
     p.unprepare([env.ref(c)])
     assert env.cdi_files() == []
+
+
+def test_restart_with_a_prepared_device_gone_and_its_spec_wiped(env):
+    """The spec of a prepared claim cannot be restored because its device vanished while the
+    plugin was down: the plugin still starts (error logged, no crash loop), and the claim still
+    unprepares."""
+    p = env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    c = env.allocated_claim("c", ["mock-device-7"])
+    uid = c["metadata"]["uid"]
+    assert p.prepare([env.ref(c)])[uid].error == ""
+    assert p.stop()[0] == 0
+    os.unlink(env.spec_path(uid))
+    os.unlink(os.path.join(env.root, "dev/mock/device_7"))
+    p.start()
+    env.kubelet.wait_registered(env.driver, 15 * SLOW)
+    log = p.log(since_start=True)
+    assert re.search(r"^E.*cannot restore CDI spec.*" + uid, log, re.M), log
+    assert not os.path.exists(env.spec_path(uid))
+    assert p.unprepare([env.ref(c)])[uid].error == ""
+    assert p.read_checkpoint()["data"]["claims"] == []
+
+
+def test_rolling_update_with_pod_uid_sockets(env):
+    """Two instances with different --pod-uid serve at once; the kubelet uses the newer one;
+    the old one stops; claims prepared by the old one are unprepared by the new one."""
+    driver = "r%s.e.com" % env.driver[1:5]  # socket paths stay under 107 bytes
+    env.extra_drivers.append(driver)
+    uid_a = "0a0a0a0a-0000-4000-8000-00000000000a"
+    uid_b = "0b0b0b0b-0000-4000-8000-00000000000b"
+    a = env.start_plugin(driver=driver, extra=["--pod-uid", uid_a], name="plugin-a")
+    a.dra_sock = os.path.join(a.state_dir, f"dra-{uid_a}.sock")
+    env.wait_slices(8, driver=driver)
+    env.device_class(driver=driver)
+    env.template("t", claim_spec(driver, count=2))
+    env.pod("p", HOLD, claims=[("g", {"resourceClaimTemplateName": "t"})])
+    env.wait_pod("p", phases=("Running",))
+    cl = env.get_claim(env.pod_claim_name("p"))
+    spec = env.spec_path(cl["metadata"]["uid"], driver)
+    assert os.path.exists(spec)
+    b = env.start_plugin(driver=driver, extra=["--pod-uid", uid_b], name="plugin-b",
+                         wait_registered=False)
+    b.dra_sock = os.path.join(b.state_dir, f"dra-{uid_b}.sock")
+    wait_for(lambda: (env.kubelet.plugin_for(driver) or a).endpoint == b.dra_sock,
+             timeout=15 * SLOW, what="kubelet uses the new instance")
+    assert a.stop()[0] == 0
+    assert os.path.exists(b.dra_sock) and not os.path.exists(a.dra_sock)
+    time.sleep(0.5)
+    assert len(env.slice_devices(driver)) == 8
+    env.delete_pod("p")
+    wait_for(lambda: not os.path.exists(spec), timeout=10 * SLOW, what="spec removed by b")
+    assert b.read_checkpoint()["data"]["claims"] == []
+    assert "unprepared claim" in b.log()
