@@ -31,8 +31,9 @@ struct kube_informer {
         bool started, joined;
         unsigned seed;
 
-        pthread_mutex_t lock; /* guards cache, rv, synced */
-        pthread_cond_t synced_cond;
+        pthread_mutex_t lock;   /* guards cache, rv, synced, stopped */
+        pthread_cond_t changed; /* signalled when rv, synced or stopped change */
+        bool stopped;
         json_t *cache;
         char *rv;
         bool synced;
@@ -67,7 +68,7 @@ int kube_informer_new(struct kube_client *c, const struct kube_informer_options 
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&inf->synced_cond, &ca);
+        pthread_cond_init(&inf->changed, &ca);
         pthread_condattr_destroy(&ca);
         inf->cache = json_object();
         *ret_informer = inf;
@@ -97,6 +98,7 @@ static void set_rv_locked(struct kube_informer *inf, const char *rv)
                 return;
         free(inf->rv);
         inf->rv = hd_strdup(rv);
+        pthread_cond_broadcast(&inf->changed);
 }
 
 /* Replace the cache with ITEMS and report the differences. */
@@ -133,7 +135,7 @@ static int apply_list(struct kube_informer *inf, json_t *items, const char *rv)
         inf->cache = json_incref(fresh);
         set_rv_locked(inf, rv);
         inf->synced = true;
-        pthread_cond_broadcast(&inf->synced_cond);
+        pthread_cond_broadcast(&inf->changed);
         pthread_mutex_unlock(&inf->lock);
 
         if (inf->cbs.delete_cb)
@@ -330,6 +332,10 @@ void kube_informer_stop(struct kube_informer *inf)
 {
         if (!inf)
                 return;
+        pthread_mutex_lock(&inf->lock);
+        inf->stopped = true;
+        pthread_cond_broadcast(&inf->changed);
+        pthread_mutex_unlock(&inf->lock);
         kube_cancel_fire(inf->cancel);
         if (inf->started && !inf->joined) {
                 pthread_join(inf->thread, NULL);
@@ -344,7 +350,7 @@ struct kube_informer *kube_informer_free(struct kube_informer *inf)
         kube_informer_stop(inf);
         kube_cancel_free(inf->cancel);
         json_decref(inf->cache);
-        pthread_cond_destroy(&inf->synced_cond);
+        pthread_cond_destroy(&inf->changed);
         pthread_mutex_destroy(&inf->lock);
         free(inf->rv);
         free(inf->group);
@@ -365,29 +371,73 @@ bool kube_informer_has_synced(struct kube_informer *inf)
         return s;
 }
 
-int kube_informer_wait_synced(struct kube_informer *inf, int timeout_ms)
+static struct timespec deadline_after(int timeout_ms)
 {
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        if (timeout_ms >= 0) {
-                deadline.tv_sec += timeout_ms / 1000;
-                deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-                if (deadline.tv_nsec >= 1000000000L) {
-                        deadline.tv_sec++;
-                        deadline.tv_nsec -= 1000000000L;
+        struct timespec d;
+        clock_gettime(CLOCK_MONOTONIC, &d);
+        if (timeout_ms > 0) {
+                d.tv_sec += timeout_ms / 1000;
+                d.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+                if (d.tv_nsec >= 1000000000L) {
+                        d.tv_sec++;
+                        d.tv_nsec -= 1000000000L;
                 }
         }
+        return d;
+}
+
+/* Wait on inf->changed (lock held) until DEADLINE; < 0 timeout means forever. -ETIMEDOUT. */
+static int wait_changed_locked(struct kube_informer *inf, int timeout_ms,
+                               const struct timespec *deadline)
+{
+        if (timeout_ms < 0) {
+                pthread_cond_wait(&inf->changed, &inf->lock);
+                return 0;
+        }
+        return pthread_cond_timedwait(&inf->changed, &inf->lock, deadline) == ETIMEDOUT ? -ETIMEDOUT
+                                                                                        : 0;
+}
+
+int kube_informer_wait_synced(struct kube_informer *inf, int timeout_ms)
+{
+        struct timespec deadline = deadline_after(timeout_ms);
         int r = 0;
         pthread_mutex_lock(&inf->lock);
-        while (!inf->synced && r == 0) {
-                if (timeout_ms < 0)
-                        pthread_cond_wait(&inf->synced_cond, &inf->lock);
-                else if (pthread_cond_timedwait(&inf->synced_cond, &inf->lock, &deadline) ==
-                         ETIMEDOUT)
-                        r = -ETIMEDOUT;
-        }
+        while (!inf->synced && !inf->stopped && r == 0)
+                r = wait_changed_locked(inf, timeout_ms, &deadline);
         if (inf->synced)
                 r = 0;
+        else if (inf->stopped)
+                r = -ECANCELED;
+        pthread_mutex_unlock(&inf->lock);
+        return r;
+}
+
+/* Parse a resourceVersion as the decimal it is on every real server; -1 when it is not. */
+static long long rv_number(const char *rv)
+{
+        if (!rv || !*rv)
+                return -1;
+        char *end = NULL;
+        errno = 0;
+        long long n = strtoll(rv, &end, 10);
+        return errno || *end || n < 0 ? -1 : n;
+}
+
+int kube_informer_wait_resource_version(struct kube_informer *inf, const char *rv, int timeout_ms)
+{
+        long long want = rv_number(rv);
+        if (want < 0)
+                return -EINVAL;
+        struct timespec deadline = deadline_after(timeout_ms);
+        int r = 0;
+        pthread_mutex_lock(&inf->lock);
+        while (r == 0 && !inf->stopped && !(inf->synced && rv_number(inf->rv) >= want))
+                r = wait_changed_locked(inf, timeout_ms, &deadline);
+        if (inf->synced && rv_number(inf->rv) >= want)
+                r = 0;
+        else if (inf->stopped)
+                r = -ECANCELED;
         pthread_mutex_unlock(&inf->lock);
         return r;
 }

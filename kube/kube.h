@@ -258,8 +258,16 @@ struct kube_informer *kube_informer_free(struct kube_informer *inf);
 /* true once the first list has been applied to the cache. */
 bool kube_informer_has_synced(struct kube_informer *inf);
 
-/* Wait up to TIMEOUT_MS (< 0 = forever) for the first sync. 0 or -ETIMEDOUT. */
+/* Wait up to TIMEOUT_MS (< 0 = forever) for the first sync. 0, -ETIMEDOUT, or -ECANCELED once
+ * stopped. */
 int kube_informer_wait_synced(struct kube_informer *inf, int timeout_ms);
+
+/* Read-your-writes: wait up to TIMEOUT_MS (< 0 = forever) until the informer has seen
+ * resourceVersion RV (e.g. from the object a create/update returned), so its cache reflects that
+ * write. Only events of watched objects and bookmarks advance the informer, so wait only for
+ * writes to objects it watches. 0, -ETIMEDOUT, -ECANCELED once stopped, -EINVAL for an RV that
+ * is not a number. */
+int kube_informer_wait_resource_version(struct kube_informer *inf, const char *rv, int timeout_ms);
 
 /* A deep copy of the cached object NS/NAME (NS NULL or "" for cluster-scoped), owned by the
  * caller, or NULL. */

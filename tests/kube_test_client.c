@@ -9,6 +9,7 @@
  *   watch GROUP VERSION RESOURCE [--ns NS] [--rv RV] [--max-events N] [--timeout S]
  *   informer GROUP VERSION RESOURCE [--ns NS] [--label S] [--field S] [--watch-timeout S]
  *           prints ADDED/UPDATED/DELETED/SYNCED lines; SIGUSR1 dumps the cache; SIGTERM stops
+ *   informer-rw GROUP VERSION RESOURCE PATH JSON   create, then read it back from an informer
  *   discover GROUP V1,V2,...        discover-resource GROUP VERSION RESOURCE
  *   parallel-get PATH THREADS COUNT       get-loop PATH COUNT INTERVAL_MS (one line per GET)
  *
@@ -278,6 +279,49 @@ static int cmd_informer(struct kube_client *c, int argc, char **argv)
         return 0;
 }
 
+/* Read-your-writes through an informer: create BODY at PATH, wait until the informer has seen
+ * the returned resourceVersion, then look the object up in the cache. */
+static int cmd_informer_rw(struct kube_client *c, int argc, char **argv)
+{
+        struct hd_error e = HD_ERROR_INIT;
+        if (argc != 6)
+                return EINVAL;
+        struct kube_informer_options o = {.resource = {argv[1], argv[2], argv[3]}};
+        struct kube_informer *inf = NULL;
+        int r = kube_informer_new(c, &o, NULL, NULL, &inf, &e);
+        if (r < 0)
+                return fail(&e, r);
+        r = kube_informer_start(inf, &e);
+        if (r >= 0 && kube_informer_wait_synced(inf, 10000) < 0)
+                r = hd_error_setf(&e, ETIMEDOUT, "informer did not sync");
+        _cleanup_json_ json_t *body = parse_arg_json(argv[5]);
+        _cleanup_json_ json_t *stored = NULL;
+        if (r >= 0)
+                r = kube_create(c, argv[4], body, &stored, &e);
+        struct kube_object_meta m = {0};
+        if (r >= 0)
+                r = kube_object_meta_decode(stored, &m, &e);
+        if (r >= 0) {
+                r = kube_informer_wait_resource_version(inf, m.resource_version, 10000);
+                _cleanup_json_ json_t *cached = kube_informer_get(inf, m.namespace, m.name);
+                printf("%s %s %s\n", cached ? "SEEN" : "MISSING", m.name, m.resource_version);
+                _cleanup_free_ char *later = hd_asprintf("%lld", atoll(m.resource_version) + 1000);
+                printf("LATER %s\n",
+                       strerrorname_np(-kube_informer_wait_resource_version(inf, later, 300)));
+                printf("BAD %s\n",
+                       strerrorname_np(-kube_informer_wait_resource_version(inf, "x1", 300)));
+        }
+        kube_object_meta_done(&m);
+        kube_informer_stop(inf);
+        /* after stop a wait that is not yet satisfied ends at once, even without a timeout */
+        printf("STOPPED %s\n",
+               strerrorname_np(-kube_informer_wait_resource_version(inf, "999999999", -1)));
+        kube_informer_free(inf);
+        if (r < 0)
+                return fail(&e, r);
+        return 0;
+}
+
 /* ---- parallel ------------------------------------------------------------------------------ */
 
 struct par {
@@ -411,6 +455,8 @@ static int dispatch(struct kube_client *c, int argc, char **argv)
                 return cmd_watch(c, argc, argv);
         if (hd_streq(cmd, "informer"))
                 return cmd_informer(c, argc, argv);
+        if (hd_streq(cmd, "informer-rw"))
+                return cmd_informer_rw(c, argc, argv);
         if (hd_streq(cmd, "get-loop") && argc == 4)
                 return cmd_get_loop(c, argv[1], atoi(argv[2]), atoi(argv[3]));
         if (hd_streq(cmd, "parallel-get") && argc == 4)

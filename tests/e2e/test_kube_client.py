@@ -652,6 +652,16 @@ def test_informer_bookmark_moves_resume_version(client_bin, tmp_path):
             inf.stop()
 
 
+def test_informer_read_your_writes(client_bin, sim):
+    res = run(client_bin, sim, "informer-rw", *SLICES, SLICES_PATH, slice_body("rw-slice"))
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("SEEN rw-slice "), lines
+    # a resourceVersion nobody wrote yet times out; a non-number is refused; stop ends waits
+    assert lines[1:] == ["LATER ETIMEDOUT", "BAD EINVAL", "STOPPED ECANCELED"]
+    run(client_bin, sim, "delete", f"{SLICES_PATH}/rw-slice")
+
+
 def test_informer_stops_promptly_during_long_poll(client_bin, sim):
     inf = Informer(client_bin, sim)
     inf.expect("SYNCED")
