@@ -11,6 +11,8 @@
 
 static const char *type_name(const json_t *j)
 {
+        if (!j)
+                return "nothing";
         switch (json_typeof(j)) {
         case JSON_OBJECT:
                 return "object";

@@ -438,6 +438,8 @@ static void test_getters(void **state)
         assert_string_equal(e.message, "a.b.c: expected object, got string");
         assert_int_equal(kube_json_get_array(j, "a.b.o", true, &o, &e), -EINVAL);
         assert_string_equal(e.message, "a.b.o: expected array, got object");
+        assert_int_equal(kube_json_get_string(NULL, "a", false, &s, &e), -EINVAL);
+        assert_string_equal(e.message, "(document): expected object, got nothing");
         hd_error_done(&e);
 }
 
