@@ -162,8 +162,8 @@ def test_slices_recreated_after_manual_delete(env):
     env.client.delete(f"/apis/resource.k8s.io/{env.rv}/resourceslices/{s['metadata']['name']}")
     t0 = time.time()
     sl = wait_for(lambda: [x for x in env.slices() if x["metadata"]["uid"] != s["metadata"]["uid"]],
-                  timeout=10 * SLOW, interval=0.05, what="slice re-created")
-    assert time.time() - t0 < 2.0 * SLOW
+                  timeout=10 * SLOW, interval=0.02, what="slice re-created")
+    assert time.time() - t0 < 1.0 * SLOW
     assert len(sl) == 1 and len(sl[0]["spec"]["devices"]) == 8
 
 
@@ -494,3 +494,19 @@ def test_slice_deleted_right_after_creation_is_recreated_within_a_second(env):
     assert "published ResourceSlices" in p.log()
     assert len(sl) == 1
     assert took < 1.0 * SLOW, f"re-created {took:.2f}s after the delete"
+
+
+def test_hot_plug_is_seen_by_inotify_within_a_second(env):
+    """With the periodic rescan pushed out to a minute, adding and removing device nodes still
+    reaches the slice within 1 s (inotify on the device directories)."""
+    env.start_plugin(extra=["--health-interval-ms", "60000"])
+    env.wait_slices(8)
+    t0 = time.time()
+    env.add_device(8)
+    env.wait_slices(9, timeout=5)
+    assert time.time() - t0 < 1.0 * SLOW
+    t0 = time.time()
+    os.unlink(os.path.join(env.root, "dev/mock/device_8"))
+    wait_for(lambda: _taints(env.slice_devices().get("mock-device-8", {})), timeout=5 * SLOW,
+             interval=0.02, what="taint after removal")
+    assert time.time() - t0 < 1.0 * SLOW
