@@ -410,8 +410,12 @@ static void handler_job_run(void *arg)
                               "call ended before a worker picked it up");
         } else if (m->kind == RPC_UNARY) {
                 m->handler(c, job->request, m->userdata);
-                if (rpc_call_fail(c, GRPC_STATUS_INTERNAL, "handler for %s returned no reply",
-                                  c->method_path) == 0)
+                /* No answer: a handler that gave up on an expired call gets the status the
+                 * client would see anyway; anything else is a handler bug. */
+                if (rpc_call_is_done(c))
+                        rpc_call_fail(c, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
+                else if (rpc_call_fail(c, GRPC_STATUS_INTERNAL, "handler for %s returned no reply",
+                                       c->method_path) == 0)
                         hd_log_error("rpc handler returned no reply", "method", c->method_path);
         } else {
                 /* Decide under the lock whether the stream is still alive: on_close() reads

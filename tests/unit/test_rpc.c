@@ -163,10 +163,10 @@ static void h_notify(struct rpc_call *call, const ProtobufCMessage *req, void *u
                 return;
         }
         if (hd_startswith(st->error, "sleep")) {
+                /* No cmocka asserts here: this runs on a worker thread. */
                 while (!rpc_call_is_done(call))
                         usleep(10000);
-                assert_int_equal(rpc_call_deadline_remaining_ms(call), 0);
-                return; /* reply after the deadline would be -EPIPE; the layer handles it */
+                return; /* gave up on an expired call: the layer answers for it */
         }
         Pluginregistration__RegistrationStatusResponse r =
                 PLUGINREGISTRATION__REGISTRATION_STATUS_RESPONSE__INIT;
