@@ -30,6 +30,7 @@ struct kp_publisher {
         pthread_mutex_t lock; /* guards everything below */
         pthread_cond_t cond;
         json_t *desired; /* array of v1 devices */
+        json_t *deleted; /* names the watch reported deleted while we wait for our writes */
         bool dirty, stopping, in_sync;
         char *node_uid;
 };
@@ -215,6 +216,26 @@ static bool rv_at_least(const char *have, const char *want)
         return !*e1 && !*e2 && a >= b;
 }
 
+/* true when the watch reported one of the slices we created or updated as deleted: the write
+ * is then as confirmed as it will get, and waiting longer only delays re-creating it. Call
+ * with p->lock held. */
+static bool written_was_deleted_locked(struct kp_publisher *p, json_t *written)
+{
+        size_t i, k;
+        json_t *w, *d;
+        json_array_foreach(written, i, w)
+        {
+                if (json_is_null(json_object_get(w, "resourceVersion")))
+                        continue;
+                json_array_foreach(p->deleted, k, d)
+                {
+                        if (json_equal(d, json_object_get(w, "name")))
+                                return true;
+                }
+        }
+        return false;
+}
+
 /* Wait (at most 3 s) until the informer cache reflects every write in WRITTEN. */
 static void wait_for_cache(struct kp_publisher *p, json_t *written)
 {
@@ -233,7 +254,7 @@ static void wait_for_cache(struct kp_publisher *p, json_t *written)
                                 all = false;
                 }
                 pthread_mutex_lock(&p->lock);
-                bool stop = p->stopping;
+                bool stop = p->stopping || written_was_deleted_locked(p, written);
                 pthread_mutex_unlock(&p->lock);
                 if (all || stop)
                         return;
@@ -272,6 +293,9 @@ static int reconcile(struct kp_publisher *p, json_t *want_devices)
         struct hd_error e = HD_ERROR_INIT;
         int r = 0;
         _cleanup_json_ json_t *written = json_array();
+        pthread_mutex_lock(&p->lock);
+        json_array_clear(p->deleted);
+        pthread_mutex_unlock(&p->lock);
         size_t n_want = json_array_size(want), n_have = json_array_size(existing);
         for (i = 0; i < n_want && r >= 0; i++) {
                 json_t *obj = json_array_get(want, i);
@@ -397,6 +421,11 @@ static void on_update(json_t *old_obj, json_t *obj, void *ud)
 static void on_delete(json_t *obj, void *ud)
 {
         struct kp_publisher *p = ud;
+        json_t *name = json_object_get(json_object_get(obj, "metadata"), "name");
+        pthread_mutex_lock(&p->lock);
+        if (name && json_array_size(p->deleted) < 1024)
+                json_array_append_new(p->deleted, json_deep_copy(name));
+        pthread_mutex_unlock(&p->lock);
         hd_log_v(1, "ResourceSlice deleted; reconciling", "slice",
                  json_string_value(json_object_get(json_object_get(obj, "metadata"), "name")));
         mark_dirty(p);
@@ -423,6 +452,7 @@ struct kp_publisher *kp_publisher_new(const struct kp_publisher_options *o)
         p->resync_ms = o->resync_ms > 0 ? o->resync_ms : 30000;
         p->field_selector = hd_asprintf("spec.driver=%s,spec.nodeName=%s", p->driver, p->node);
         p->desired = json_array();
+        p->deleted = json_array();
         pthread_mutex_init(&p->lock, NULL);
         pthread_cond_init(&p->cond, NULL);
         return p;
@@ -491,6 +521,7 @@ struct kp_publisher *kp_publisher_free(struct kp_publisher *p)
                 pthread_join(p->thread, NULL);
         kube_informer_free(p->informer);
         json_decref(p->desired);
+        json_decref(p->deleted);
         pthread_cond_destroy(&p->cond);
         pthread_mutex_destroy(&p->lock);
         free(p->driver);

@@ -479,9 +479,6 @@ def _delete_first_slice_when_created(env):
     return rec, undo
 
 
-@pytest.mark.xfail(strict=True, reason="a slice deleted before the publisher's informer showed "
-                   "its create leaves wait_for_cache polling for its full 3 s timeout "
-                   "(slice_publisher.c), so the node has no devices for ~3 s")
 def test_slice_deleted_right_after_creation_is_recreated_within_a_second(env):
     rec, undo = _delete_first_slice_when_created(env)
     try:
