@@ -311,12 +311,16 @@ def test_eight_pods_at_once_all_succeed(env):
     env.wait_slices(8)
     env.device_class()
     env.template("one", claim_spec(env.driver))
+    # The pods stay up, so all 8 hold their devices at once: a pod that finished early would
+    # release its device and a later pod could rightly get the same one.
     for i in range(8):
-        env.pod(f"p{i}", LS, claims=[("g", {"resourceClaimTemplateName": "one"})])
+        env.pod(f"p{i}", LS + "; sleep 30", claims=[("g", {"resourceClaimTemplateName": "one"})])
     seen = []
     for i in range(8):
-        st = env.wait_pod(f"p{i}", timeout=90)
-        assert st["status"]["phase"] == "Succeeded", env.output(f"p{i}")
+        st = env.wait_pod(f"p{i}", phases=("Running", "Succeeded", "Failed"), timeout=90)
+        assert st["status"]["phase"] == "Running", env.output(f"p{i}")
+        wait_for(lambda i=i: "--" in (env.output(f"p{i}") or ""), timeout=20 * SLOW,
+                 what=f"output of p{i}")
         devs, sos, listed = parse_ls(env.output(f"p{i}"))
         assert len(devs) == 1 and listed and sos == [int(devs[0].split("_")[1])]
         seen += devs
