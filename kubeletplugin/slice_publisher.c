@@ -285,9 +285,13 @@ static int reconcile(struct kp_publisher *p, json_t *want_devices)
         /* Content changed: write every slice with the next generation, reusing existing
          * slices in place, then delete the ones left over. Consumers only use the highest
          * generation, so a half-done update never mixes with the old pool. */
-        json_decref(want);
-        want = kp_slices_for_devices(want_devices, p->driver, p->node, p->node_uid, p->api_version,
-                                     max_gen + 1);
+        size_t k;
+        json_t *slice;
+        json_array_foreach(want, k, slice)
+        {
+                json_object_set_new(json_object_get(json_object_get(slice, "spec"), "pool"),
+                                    "generation", json_integer(max_gen + 1));
+        }
         struct kube_resource res = slices_resource(p->api_version);
         _cleanup_free_ char *collection = kube_path(&res, NULL, NULL, NULL);
         struct hd_error e = HD_ERROR_INIT;
