@@ -4,19 +4,14 @@ plugin's rules, and the ClusterRole allows every API call the real plugin makes 
 the simulated API server's request log while the plugin runs as its service account)."""
 import os
 import shutil
-import signal
-import stat
 import subprocess
-import sys
-import tempfile
 
 import jsonschema
 import pytest
 import yaml
 
 from conftest import SOURCE_DIR, find_binary
-
-sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "sim"))
+from plugin_env import NODE, claim_spec, env, sim  # noqa: F401 (fixtures)
 
 DEPLOY = os.path.join(SOURCE_DIR, "deploy")
 
@@ -117,76 +112,41 @@ def rbac_allows(rules, verb, group, resource):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for mknod and podman")
-def test_clusterrole_covers_every_plugin_call(rendered):
-    from cluster import SimCluster
-    from kubelet_testutil import claim_spec, claim_template, device_class, pod, wait_for
+def test_clusterrole_covers_every_plugin_call(rendered, env):
     rules = by_kind(rendered, "ClusterRole")[0]["rules"]
-    work = tempfile.mkdtemp(prefix="hdrb-", dir="/tmp")
-    driver = "rbac%s.example.com" % os.urandom(3).hex()
-    c = SimCluster(os.path.join(work, "c"), nodes=("node-a",), device_plugins=False).start()
-    proc = None
-    try:
-        os.makedirs(os.path.join(work, "dev"))
-        for i in range(2):
-            os.mknod(os.path.join(work, "dev", "d%d" % i), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
-        cfg = os.path.join(work, "devices.yaml")
-        with open(cfg, "w") as f:
-            f.write("apiVersion: hostdev.example.com/v1alpha1\nkind: DeviceConfig\ngroups:\n"
-                    "  - name: gpu\n    match: {globs: [\"%s/dev/d*\"]}\n"
-                    "    containerPath: \"/dev/mock/{name}\"\n" % work)
-        # The plugin runs as the DaemonSet's service account.
-        user = "system:serviceaccount:hostdev-system:hostdev-kubelet-plugin"
-        token = "sa-" + os.urandom(8).hex()
-        c.api.add_token(token, user, ("system:serviceaccounts",))
-        kubeconfig = os.path.join(work, "sa.kubeconfig")
-        with open(kubeconfig, "w") as f:
-            f.write("apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n"
-                    "    server: %s\n    certificate-authority: %s\ncontexts:\n- name: sa\n"
-                    "  context: {cluster: sim, user: sa}\ncurrent-context: sa\nusers:\n"
-                    "- name: sa\n  user:\n    token: %s\n" % (c.api.url, c.api.ca_path, token))
-        d = c.dirs("node-a")
-        log = open(os.path.join(work, "plugin.log"), "w")
-        proc = subprocess.Popen([find_binary("hostdev-kubelet-plugin"), "--config", cfg,
-                                 "--driver-name", driver, "--node-name", "node-a",
-                                 "--kubeconfig", kubeconfig, "--kubelet-registry-dir",
-                                 d["registry"], "--kubelet-plugins-dir", d["plugins"],
-                                 "--cdi-root", "/var/run/cdi"], stdout=log, stderr=log)
-        c.kubelets["node-a"].wait_registered(driver, timeout=30)
-        c.client.create("/apis/resource.k8s.io/v1/deviceclasses", device_class("rb", driver))
-        c.client.create("/apis/resource.k8s.io/v1/namespaces/default/resourceclaimtemplates",
-                        claim_template("one", claim_spec("rb", count=1)))
-        c.client.create("/api/v1/namespaces/default/pods",
-                        pod("p", "ls /dev/mock", claims=[("g", {"resourceClaimTemplateName": "one"})]))
-        wait_for(lambda: c.client.get("/api/v1/namespaces/default/pods/p")["status"].get("phase")
-                 == "Succeeded", timeout=60, what="pod to succeed")
-        # Wipe the slices like a restarting kubelet: the plugin re-creates them.
-        c.client.request("DELETE", "/apis/resource.k8s.io/v1/resourceslices",
-                         params={"fieldSelector": "spec.nodeName=node-a"})
-        wait_for(lambda: [s for s in c.client.list("/apis/resource.k8s.io/v1/resourceslices")[
-            "items"] if s["spec"]["driver"] == driver], timeout=20, what="slices re-created")
-        calls = [e for e in c.api.request_log() if e.get("user") == user]
-        assert calls, "the plugin made no API calls as its service account"
-        seen = set()
-        for e in calls:
-            assert e["code"] != 403, e
-            if not e.get("resource"):
-                continue  # discovery
-            group = e.get("apiGroup") or ""
-            res = e["resource"] + ("/" + e["subresource"] if e.get("subresource") else "")
-            seen.add((e["verb"], group, res))
-            assert rbac_allows(rules, e["verb"], group, res), \
-                "ClusterRole does not allow %s %s/%s" % (e["verb"], group, res)
-        # The calls we expect were really made (so the check above is not vacuous).
-        verbs = {(v, r) for v, _g, r in seen}
-        assert ("get", "resourceclaims") in verbs
-        assert ("watch", "resourceslices") in verbs or ("list", "resourceslices") in verbs
-        assert ("create", "resourceslices") in verbs
-    finally:
-        if proc:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(20)
-        c.stop()
-        for f in os.listdir("/var/run/cdi") if os.path.isdir("/var/run/cdi") else []:
-            if driver in f:
-                os.unlink(os.path.join("/var/run/cdi", f))
-        shutil.rmtree(work, ignore_errors=True)
+    # The plugin runs as the DaemonSet's service account.
+    user = "system:serviceaccount:hostdev-system:hostdev-kubelet-plugin"
+    token = "sa-" + os.urandom(8).hex()
+    env.api.add_token(token, user, ("system:serviceaccounts",))
+    kubeconfig = env.write_config(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n"
+        "    server: %s\n    certificate-authority: %s\ncontexts:\n- name: sa\n"
+        "  context: {cluster: sim, user: sa}\ncurrent-context: sa\nusers:\n"
+        "- name: sa\n  user:\n    token: %s\n" % (env.api.url, env.api.ca_path, token),
+        name="sa.kubeconfig")
+    env.start_plugin(kubeconfig=kubeconfig)
+    env.device_class()
+    env.template("one", claim_spec(env.driver, count=1))
+    env.pod("p", "ls /dev/mock", claims=[("g", {"resourceClaimTemplateName": "one"})])
+    st = env.wait_pod("p", timeout=60)
+    assert st["status"]["phase"] == "Succeeded", env.output("p")
+    # Wipe the slices like a restarting kubelet: the plugin re-creates them.
+    env.client.request("DELETE", "/apis/resource.k8s.io/v1/resourceslices",
+                       params={"fieldSelector": "spec.nodeName=%s" % NODE})
+    env.wait_slices(timeout=20)
+    calls = [e for e in env.api.request_log() if e.get("user") == user]
+    assert calls, "the plugin made no API calls as its service account"
+    seen = set()
+    for e in calls:
+        assert e["code"] != 403, e
+        if not e.get("resource"):
+            continue  # discovery
+        group = e.get("apiGroup") or ""
+        res = e["resource"] + ("/" + e["subresource"] if e.get("subresource") else "")
+        seen.add((e["verb"], res))
+        assert rbac_allows(rules, e["verb"], group, res), \
+            "ClusterRole does not allow %s %s/%s" % (e["verb"], group, res)
+    # The calls we expect were really made (so the check above is not vacuous).
+    assert ("get", "resourceclaims") in seen
+    assert ("watch", "resourceslices") in seen or ("list", "resourceslices") in seen
+    assert ("create", "resourceslices") in seen

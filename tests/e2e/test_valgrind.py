@@ -6,18 +6,13 @@ import os
 import re
 import shutil
 import signal
-import stat
 import subprocess
-import sys
-import tempfile
-import time
 
 import grpc
 import pytest
 
-from conftest import SANITIZED, SOURCE_DIR, find_binary
-
-sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "sim"))
+from conftest import SANITIZED, find_binary
+from plugin_env import Plugin, claim_spec, env, sim  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.skipif(SANITIZED, reason="valgrind runs on the normal build only"),
               pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind not installed")]
@@ -59,54 +54,26 @@ def test_rpc_server_shutdown_is_clean(short_tmp, protos):
     check_report(open(log).read(), rc)
 
 
+class ValgrindPlugin(Plugin):
+    """The plugin of plugin_env, started under valgrind."""
+
+    def argv(self):
+        return VALGRIND + super().argv()
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for mknod and podman")
-def test_plugin_shutdown_is_clean():
-    from cluster import SimCluster
-    from kubelet_testutil import claim_spec, claim_template, device_class, pod, wait_for
-    work = tempfile.mkdtemp(prefix="hdvg-", dir="/tmp")
-    driver = "vg%s.example.com" % os.urandom(3).hex()
-    c = SimCluster(os.path.join(work, "c"), nodes=("node-a",), device_plugins=False).start()
-    proc = None
-    log = os.path.join(work, "vg.log")
-    try:
-        os.makedirs(os.path.join(work, "dev"))
-        for i in range(3):
-            os.mknod(os.path.join(work, "dev", "d%d" % i), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
-        cfg = os.path.join(work, "devices.yaml")
-        with open(cfg, "w") as f:
-            f.write("apiVersion: hostdev.example.com/v1alpha1\nkind: DeviceConfig\ngroups:\n"
-                    "  - name: gpu\n    match: {globs: [\"%s/dev/d*\"]}\n"
-                    "    containerPath: \"/dev/mock/{name}\"\n" % work)
-        d = c.dirs("node-a")
-        with open(log, "w") as f:
-            proc = subprocess.Popen(VALGRIND + [
-                find_binary("hostdev-kubelet-plugin"), "--config", cfg, "--driver-name", driver,
-                "--node-name", "node-a", "--kubeconfig", c.kubeconfig,
-                "--kubelet-registry-dir", d["registry"], "--kubelet-plugins-dir", d["plugins"],
-                "--cdi-root", "/var/run/cdi", "--metrics-addr", "127.0.0.1:0"],
-                stdout=f, stderr=f)
-        c.kubelets["node-a"].wait_registered(driver, timeout=90)
-        c.client.create("/apis/resource.k8s.io/v1/deviceclasses", device_class("vg", driver))
-        c.client.create("/apis/resource.k8s.io/v1/namespaces/default/resourceclaimtemplates",
-                        claim_template("two", claim_spec("vg", count=2)))
-        c.client.create("/api/v1/namespaces/default/pods",
-                        pod("p", "ls /dev/mock", claims=[("g", {"resourceClaimTemplateName": "two"})]))
-        wait_for(lambda: c.client.get("/api/v1/namespaces/default/pods/p")["status"].get("phase")
-                 == "Succeeded", timeout=120, what="pod to succeed")
-        out = c.kubelets["node-a"].container_output("default", "p", "ctr")["stdout"]
-        assert len(out.split()) == 2, out
-        c.client.delete("/api/v1/namespaces/default/pods/p")
-        time.sleep(1)
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(120)
-        proc = None
-        check_report(open(log).read(), rc)
-    finally:
-        if proc:
-            proc.kill()
-            proc.wait()
-        c.stop()
-        for f in os.listdir("/var/run/cdi") if os.path.isdir("/var/run/cdi") else []:
-            if driver in f:
-                os.unlink(os.path.join("/var/run/cdi", f))
-        shutil.rmtree(work, ignore_errors=True)
+def test_plugin_shutdown_is_clean(env):
+    p = ValgrindPlugin(env, env.config, env.driver)
+    env.plugins.append(p)
+    p.start(wait=False)
+    p.wait_started(timeout=90)
+    env.kubelet.wait_registered(env.driver, timeout=90)
+    env.device_class()
+    env.template("two", claim_spec(env.driver, count=2))
+    env.pod("p", "ls /dev/mock", claims=[("g", {"resourceClaimTemplateName": "two"})])
+    st = env.wait_pod("p", timeout=120)
+    assert st["status"]["phase"] == "Succeeded", env.output("p")
+    assert len(env.output("p").split()) == 2, env.output("p")
+    env.delete_pod("p")
+    rc, _ = p.stop(timeout=120)
+    check_report(p.log(since_start=True), rc)
