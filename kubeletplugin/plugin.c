@@ -26,36 +26,16 @@
 
 #include "pluginregistration.pb-c.h"
 
-/* A DNS subdomain: lowercase alphanumerics, '-' and '.', labels not starting or ending with
- * '-', at most MAX bytes. */
-static bool dns_subdomain(const char *s, size_t max)
-{
-        size_t n = s ? strlen(s) : 0;
-        if (n == 0 || n > max)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-                bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-                if (!alnum && c != '-' && c != '.')
-                        return false;
-                if (c == '-' && (i == 0 || i == n - 1 || s[i - 1] == '.' || s[i + 1] == '.'))
-                        return false;
-                if (c == '.' && (i == 0 || i == n - 1 || s[i - 1] == '.'))
-                        return false;
-        }
-        return true;
-}
-
 int kp_plugin_check_options(const struct kp_plugin_options *o, struct hd_error *reterr)
 {
         if (!o->config_path)
                 return hd_error_setf(reterr, EINVAL, "--config is required");
-        if (!dns_subdomain(o->driver, 63))
+        if (!kp_is_dns_subdomain(o->driver) || strlen(o->driver) > 63)
                 return hd_error_setf(reterr, EINVAL,
                                      "--driver-name '%s': must be a DNS subdomain of at most 63 "
                                      "characters",
                                      o->driver ? o->driver : "");
-        if (!dns_subdomain(o->node, 253))
+        if (!kp_is_dns_subdomain(o->node))
                 return hd_error_setf(reterr, EINVAL,
                                      "--node-name '%s' (or NODE_NAME): must be a DNS subdomain "
                                      "(the node's name)",
