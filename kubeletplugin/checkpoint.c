@@ -2,6 +2,7 @@
 #include "kubeletplugin/checkpoint.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "base/error.h"
 #include "base/fileio.h"
 #include "base/strutil.h"
+#include "kube/kube.h"
 
 unsigned long kp_crc32(const void *data, size_t len)
 {
@@ -203,84 +205,61 @@ json_t *kp_checkpoint_to_json(const struct kp_checkpoint *cp)
         return doc;
 }
 
-/* Tolerant field readers: absent → NULL/default, present with the wrong type → error. */
-static int get_str(json_t *o, const char *key, bool required, char **ret, const char *where,
-                   struct hd_error *reterr)
-{
-        json_t *v = json_object_get(o, key);
-        if (!v || json_is_null(v)) {
-                if (required)
-                        return hd_error_setf(reterr, EINVAL, "%s.%s: missing", where, key);
-                *ret = NULL;
-                return 0;
+/* Field tables: absent fields stay NULL, present ones of the wrong type are errors naming the
+ * field, unknown fields are ignored (a newer plugin may have added some). */
+#define DEV(field, path, type, req)                                     \
+        {                                                               \
+                path, type, offsetof(struct kp_ckpt_device, field), req \
         }
-        if (!json_is_string(v))
-                return hd_error_setf(reterr, EINVAL, "%s.%s: expected a string", where, key);
-        *ret = hd_strdup(json_string_value(v));
-        return 0;
-}
+static const struct kube_field device_fields[] = {
+        DEV(request, "request", KUBE_FIELD_STRING, false),
+        DEV(pool, "pool", KUBE_FIELD_STRING, false),
+        DEV(device, "device", KUBE_FIELD_STRING, true),
+        DEV(share_id, "shareID", KUBE_FIELD_STRING, false),
+        DEV(cdi_ids, "cdiIDs", KUBE_FIELD_STRING_LIST, false),
+        DEV(env, "env", KUBE_FIELD_STRING_LIST, false),
+        {NULL, 0, 0, false},
+};
+#undef DEV
 
-static int get_strv(json_t *o, const char *key, char ***ret, const char *where,
-                    struct hd_error *reterr)
-{
-        json_t *v = json_object_get(o, key);
-        *ret = NULL;
-        if (!v || json_is_null(v))
-                return 0;
-        if (!json_is_array(v))
-                return hd_error_setf(reterr, EINVAL, "%s.%s: expected a list", where, key);
-        size_t i;
-        json_t *s;
-        json_array_foreach(v, i, s)
-        {
-                if (!json_is_string(s)) {
-                        *ret = hd_strv_free(*ret);
-                        return hd_error_setf(reterr, EINVAL, "%s.%s[%zu]: expected a string", where,
-                                             key, i);
-                }
-                hd_strv_push(ret, json_string_value(s));
+#define CLAIM(field, path, req)                                                     \
+        {                                                                           \
+                path, KUBE_FIELD_STRING, offsetof(struct kp_ckpt_claim, field), req \
         }
-        return 0;
-}
+static const struct kube_field claim_fields[] = {
+        CLAIM(uid, "uid", true),    CLAIM(namespace, "namespace", false),
+        CLAIM(name, "name", false), CLAIM(spec_file, "specFile", false),
+        {NULL, 0, 0, false},
+};
+#undef CLAIM
 
 static int claim_from_json(json_t *jc, struct kp_ckpt_claim *c, const char *where,
                            struct hd_error *reterr)
 {
-        if (!json_is_object(jc))
-                return hd_error_setf(reterr, EINVAL, "%s: expected an object", where);
-        _cleanup_free_ char *state = NULL;
-        int r;
-        if ((r = get_str(jc, "uid", true, &c->uid, where, reterr)) < 0 ||
-            (r = get_str(jc, "namespace", false, &c->namespace, where, reterr)) < 0 ||
-            (r = get_str(jc, "name", false, &c->name, where, reterr)) < 0 ||
-            (r = get_str(jc, "specFile", false, &c->spec_file, where, reterr)) < 0 ||
-            (r = get_str(jc, "state", true, &state, where, reterr)) < 0)
-                return r;
+        const char *state = NULL;
+        json_t *devs = NULL;
+        int r = kube_json_decode(jc, claim_fields, c, reterr);
+        if (r >= 0)
+                r = kube_json_get_string(jc, "state", true, &state, reterr);
+        if (r >= 0)
+                r = kube_json_get_array(jc, "devices", false, &devs, reterr);
+        if (r < 0)
+                return hd_error_wrap_r(reterr, r, "%s", where);
         if (hd_streq(state, "PrepareCompleted"))
                 c->state = KP_PREPARE_COMPLETED;
         else if (hd_streq(state, "PrepareStarted"))
                 c->state = KP_PREPARE_STARTED;
         else
                 return hd_error_setf(reterr, EINVAL, "%s.state: unknown state '%s'", where, state);
-        json_t *devs = json_object_get(jc, "devices");
-        if (devs && !json_is_array(devs))
-                return hd_error_setf(reterr, EINVAL, "%s.devices: expected a list", where);
-        size_t n = devs ? json_array_size(devs) : 0;
+
+        size_t n = json_array_size(devs);
         c->devices = hd_new0(struct kp_ckpt_device, n);
-        c->n_devices = n;
         for (size_t k = 0; k < n; k++) {
-                json_t *jd = json_array_get(devs, k);
-                struct kp_ckpt_device *d = &c->devices[k];
-                _cleanup_free_ char *dw = hd_asprintf("%s.devices[%zu]", where, k);
-                if (!json_is_object(jd))
-                        return hd_error_setf(reterr, EINVAL, "%s: expected an object", dw);
-                if ((r = get_str(jd, "request", false, &d->request, dw, reterr)) < 0 ||
-                    (r = get_str(jd, "pool", false, &d->pool, dw, reterr)) < 0 ||
-                    (r = get_str(jd, "device", true, &d->device, dw, reterr)) < 0 ||
-                    (r = get_str(jd, "shareID", false, &d->share_id, dw, reterr)) < 0 ||
-                    (r = get_strv(jd, "cdiIDs", &d->cdi_ids, dw, reterr)) < 0 ||
-                    (r = get_strv(jd, "env", &d->env, dw, reterr)) < 0)
-                        return r;
+                r = kube_json_decode(json_array_get(devs, k), device_fields, &c->devices[k],
+                                     reterr);
+                if (r < 0)
+                        return hd_error_wrap_r(reterr, r, "%s.devices[%zu]", where, k);
+                c->n_devices = k + 1;
         }
         return 0;
 }
@@ -309,10 +288,16 @@ int kp_checkpoint_from_json(json_t *doc, struct kp_checkpoint **ret, struct hd_e
                                      sum ? sum : "", want);
 
         struct kp_checkpoint *cp = kp_checkpoint_new(NULL);
-        int r = get_str(data, "bootID", false, &cp->boot_id, "data", reterr);
-        json_t *claims = json_object_get(data, "claims");
-        if (r == 0 && claims && !json_is_array(claims))
-                r = hd_error_setf(reterr, EINVAL, "data.claims: expected a list");
+        const char *boot = NULL;
+        json_t *claims = NULL;
+        int r = kube_json_get_string(data, "bootID", false, &boot, reterr);
+        if (r >= 0)
+                r = kube_json_get_array(data, "claims", false, &claims, reterr);
+        if (r < 0)
+                r = hd_error_wrap_r(reterr, r, "data");
+        else
+                r = 0; /* the getters return 1 for "present" */
+        cp->boot_id = hd_strdup(boot);
         size_t n = claims ? json_array_size(claims) : 0;
         cp->claims = hd_new0(struct kp_ckpt_claim, n);
         for (size_t i = 0; r == 0 && i < n; i++) {
