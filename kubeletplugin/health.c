@@ -54,7 +54,8 @@ struct kp_health {
         time_t checked_at;
         struct rpc_call *streams[MAX_STREAMS];
         size_t n_streams;
-        char **last_problems;
+        char **last_problems; /* discovery problems last logged */
+        char **last_dropped;  /* devices last left out of the slices */
 };
 
 static void known_done(struct known_device *k)
@@ -79,18 +80,20 @@ static struct known_device *known_find(struct known_device *v, size_t n, const c
         return NULL;
 }
 
-/* The devices of INV that the API server would accept, as known devices. */
-static struct known_device *known_from_inventory(const struct kp_inventory *inv, size_t *ret_n)
+/* The devices of INV that the API server would accept, as known devices. The others go to
+ * *RET_DROPPED as messages naming the device (one bad attribute must not cost the node its other
+ * devices); the caller logs them when they change, not on every rescan. */
+static struct known_device *known_from_inventory(const struct kp_inventory *inv, size_t *ret_n,
+                                                 char ***ret_dropped)
 {
         struct known_device *v = hd_new0(struct known_device, inv->n_devices ? inv->n_devices : 1);
         size_t n = 0;
+        *ret_dropped = NULL;
         for (size_t i = 0; i < inv->n_devices; i++) {
                 const struct kp_device *dev = &inv->devices[i];
                 struct hd_error e = HD_ERROR_INIT;
                 if (kp_device_validate(dev, &e) < 0) {
-                        /* One bad attribute must not cost the node its other devices. */
-                        hd_log_error("device left out of the ResourceSlice", "device", dev->name,
-                                     "err", hd_error_message(&e));
+                        hd_strv_push(ret_dropped, hd_error_message(&e)); /* names the device */
                         hd_error_done(&e);
                         continue;
                 }
@@ -103,6 +106,23 @@ static struct known_device *known_from_inventory(const struct kp_inventory *inv,
         }
         *ret_n = n;
         return v;
+}
+
+/* Log PROBLEMS and DROPPED when they differ from the last ones seen; H keeps the new lists
+ * (DROPPED is taken). Call with h->lock held or before the monitor runs. */
+static void note_problems_locked(struct kp_health *h, char *const *problems, char **dropped)
+{
+        if (!hd_strv_equal(h->last_problems, problems)) {
+                for (size_t i = 0; problems && problems[i]; i++)
+                        hd_log_warn("device not available", "problem", problems[i]);
+                hd_strv_free(h->last_problems);
+                h->last_problems = hd_strv_copy(problems);
+        }
+        if (!hd_strv_equal(h->last_dropped, dropped))
+                for (size_t i = 0; dropped && dropped[i]; i++)
+                        hd_log_error("device left out of the ResourceSlice", "problem", dropped[i]);
+        hd_strv_free(h->last_dropped);
+        h->last_dropped = dropped;
 }
 
 json_t *kp_health_published_devices(struct kp_health *h)
@@ -238,15 +258,11 @@ static void rescan(struct kp_health *h, bool force_publish)
                 return;
         }
         size_t n_new = 0;
-        struct known_device *fresh = known_from_inventory(inv, &n_new);
+        char **dropped = NULL;
+        struct known_device *fresh = known_from_inventory(inv, &n_new, &dropped);
 
         pthread_mutex_lock(&h->lock);
-        if (!hd_strv_equal(h->last_problems, inv->problems)) {
-                for (size_t i = 0; inv->problems && inv->problems[i]; i++)
-                        hd_log_warn("device not available", "problem", inv->problems[i]);
-                hd_strv_free(h->last_problems);
-                h->last_problems = hd_strv_copy(inv->problems);
-        }
+        note_problems_locked(h, inv->problems, dropped);
         /* Devices we knew that are gone now: tainted unless their group is optional. */
         for (size_t i = 0; i < h->n_devices; i++) {
                 struct known_device *old = &h->devices[i];
@@ -286,7 +302,9 @@ static void rescan(struct kp_health *h, bool force_publish)
         pthread_mutex_unlock(&h->lock);
 
         kp_metrics_set_devices(h->metrics, (unsigned)healthy, (unsigned)(n_new - healthy));
-        if (h->kdriver)
+        /* Only a changed view is worth the driver's inventory write lock; prepare checks every
+         * device node again anyway. */
+        if (changed && h->kdriver)
                 kp_driver_set_inventory(h->kdriver, inv);
         else
                 kp_inventory_free(inv);
@@ -372,9 +390,10 @@ struct kp_health *kp_health_new(const struct kp_health_options *o,
         h->inotify_fd = -1;
         h->wake_fd[0] = h->wake_fd[1] = -1;
         pthread_mutex_init(&h->lock, NULL);
-        h->devices = known_from_inventory(initial, &h->n_devices);
+        char **dropped = NULL;
+        h->devices = known_from_inventory(initial, &h->n_devices, &dropped);
+        note_problems_locked(h, initial->problems, dropped);
         h->checked_at = time(NULL);
-        h->last_problems = hd_strv_copy(initial->problems);
         size_t healthy = h->n_devices;
         kp_metrics_set_devices(h->metrics, (unsigned)healthy, 0);
         return h;
@@ -411,6 +430,7 @@ struct kp_health *kp_health_free(struct kp_health *h)
                 rpc_call_unref(h->streams[i]);
         known_free_all(h->devices, h->n_devices);
         hd_strv_free(h->last_problems);
+        hd_strv_free(h->last_dropped);
         pthread_mutex_destroy(&h->lock);
         free(h->driver);
         free(h->node);
