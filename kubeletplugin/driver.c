@@ -409,7 +409,7 @@ int kp_driver_unprepare(struct kp_driver *d, const struct kp_claim_ref *ref,
 static void rebuild_from_specs(struct kp_driver *d)
 {
         _cleanup_free_ char *kind = cdi_claim_spec_kind(d->driver);
-        _cleanup_free_ char *prefix = hd_asprintf("k8s.%s-claim_", d->driver);
+        _cleanup_free_ char *prefix = cdi_claim_spec_file_prefix(d->driver);
         char **names = NULL;
         struct hd_error e = HD_ERROR_INIT;
         if (cdi_spec_list_owned(d->cdi_root, prefix, &names, &e) < 0) {
@@ -420,11 +420,8 @@ static void rebuild_from_specs(struct kp_driver *d)
         }
         for (size_t i = 0; names && names[i]; i++) {
                 const char *file = names[i];
-                _cleanup_free_ char *uid = hd_strdup(file + strlen(prefix));
-                char *dot = strrchr(uid, '.');
-                if (dot)
-                        *dot = '\0';
-                if (cdi_validate_claim_uid(uid, NULL) < 0)
+                _cleanup_free_ char *uid = NULL;
+                if (cdi_claim_uid_from_file_name(d->driver, file, &uid) < 0)
                         continue;
                 _cleanup_free_ char *path = hd_asprintf("%s/%s", d->cdi_root, file);
                 struct cdi_spec *spec = NULL;
