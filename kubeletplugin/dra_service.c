@@ -33,13 +33,6 @@ typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__Claim claim_t;
 
 enum api_version { API_V1, API_V1BETA1 };
 
-/* Per-method user data: which service, which wire version. Same layout as the bindings array
- * in struct kp_dra_service. */
-struct bound {
-        struct kp_dra_service *svc;
-        int version;
-};
-
 static double now_seconds(void)
 {
         struct timespec ts;
@@ -74,7 +67,7 @@ static void answer_done(struct claim_answer *a)
         free(a->error);
 }
 
-static void prepare_one(struct bound *b, const claim_t *c, struct claim_answer *a)
+static void prepare_one(struct kp_dra_binding *b, const claim_t *c, struct claim_answer *a)
 {
         struct kp_dra_service *svc = b->svc;
         struct kp_claim_ref ref = {c->namespace_, c->name, c->uid};
@@ -124,7 +117,7 @@ static void prepare_one(struct bound *b, const claim_t *c, struct claim_answer *
 
 static void node_prepare(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata)
 {
-        struct bound *b = userdata;
+        struct kp_dra_binding *b = userdata;
         const prep_req_t *in = (const prep_req_t *)msg;
         size_t n = in->n_claims;
         struct claim_answer *answers = hd_new0(struct claim_answer, n ? n : 1);
@@ -159,7 +152,7 @@ static void node_prepare(struct rpc_call *call, const ProtobufCMessage *msg, voi
 
 static void node_unprepare(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata)
 {
-        struct bound *b = userdata;
+        struct kp_dra_binding *b = userdata;
         const unprep_req_t *in = (const unprep_req_t *)msg;
         size_t n = in->n_claims;
         unprep_one_t *results = hd_new0(unprep_one_t, n ? n : 1);
@@ -221,11 +214,10 @@ size_t kp_dra_service_methods(struct kp_dra_service *svc, struct rpc_method *met
                 {"/k8s.io.kubelet.pkg.apis.dra.v1beta1.DRAPlugin/NodePrepareResources",
                  "/k8s.io.kubelet.pkg.apis.dra.v1beta1.DRAPlugin/NodeUnprepareResources"},
         };
-        _Static_assert(sizeof(svc->bindings[0]) == sizeof(struct bound), "binding layout");
-        struct bound *bindings = (struct bound *)svc->bindings;
+        struct kp_dra_binding *bindings = svc->bindings;
         size_t n = 0;
         for (int v = 0; v < 2; v++) {
-                bindings[v] = (struct bound){svc, v == 0 ? API_V1 : API_V1BETA1};
+                bindings[v] = (struct kp_dra_binding){svc, v == 0 ? API_V1 : API_V1BETA1};
                 methods[n++] = (struct rpc_method){
                         .path = paths[v][0],
                         .kind = RPC_UNARY,

@@ -16,13 +16,18 @@ struct kp_metrics;
 #define KP_SERVICE_DRA_V1BETA1 "v1beta1.DRAPlugin"
 #define KP_SERVICE_HEALTH "v1alpha1.DRAResourceHealth"
 
+struct kp_dra_service;
+
+/* Per-method user data: which service, which wire version (0 = v1, 1 = v1beta1). */
+struct kp_dra_binding {
+        struct kp_dra_service *svc;
+        int version;
+};
+
 struct kp_dra_service {
-        struct kp_driver *driver;   /* borrowed */
-        struct kp_metrics *metrics; /* borrowed; may be NULL */
-        struct {
-                struct kp_dra_service *svc;
-                int version;
-        } bindings[2]; /* filled by kp_dra_service_methods(): per-method user data */
+        struct kp_driver *driver;          /* borrowed */
+        struct kp_metrics *metrics;        /* borrowed; may be NULL */
+        struct kp_dra_binding bindings[2]; /* filled by kp_dra_service_methods() */
 };
 
 /* Fill METHODS (room for 4) with the DRA v1 + v1beta1 methods bound to SVC. Returns the count. */
