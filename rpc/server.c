@@ -268,47 +268,32 @@ bool rpc_call_is_done(struct rpc_call *c)
         return done || atomic_load(&c->srv->stopping) || rpc_call_deadline_remaining_ms(c) == 0;
 }
 
-int rpc_call_reply(struct rpc_call *c, const ProtobufCMessage *msg)
+/* End a unary call once: status CODE with MESSAGE, and reply LAST (taken) when OK. */
+static int answer(struct rpc_call *c, grpc_status_code code, const char *message,
+                  grpc_byte_buffer *last)
 {
-        grpc_byte_buffer *bb = pack_message(msg);
         pthread_mutex_lock(&c->lock);
-        int r = 0;
-        if (c->answered)
-                r = -EALREADY;
-        else if (c->closed)
-                r = -EPIPE;
-        else
-                send_status_locked(c, GRPC_STATUS_OK, NULL, bb);
+        int r = c->answered ? -EALREADY : c->closed ? -EPIPE : 0;
+        if (r == 0)
+                send_status_locked(c, code, message, last);
         pthread_mutex_unlock(&c->lock);
-        if (r < 0)
-                grpc_byte_buffer_destroy(bb);
+        if (r < 0 && last)
+                grpc_byte_buffer_destroy(last);
         return r;
 }
 
-static int call_fail_v(struct rpc_call *c, grpc_status_code code, const char *fmt, va_list ap)
+int rpc_call_reply(struct rpc_call *c, const ProtobufCMessage *msg)
 {
-        _cleanup_free_ char *msg = hd_vasprintf(fmt, ap);
-        if (code == GRPC_STATUS_OK)
-                code = GRPC_STATUS_UNKNOWN;
-        pthread_mutex_lock(&c->lock);
-        int r = 0;
-        if (c->answered)
-                r = -EALREADY;
-        else if (c->closed)
-                r = -EPIPE;
-        else
-                send_status_locked(c, code, msg, NULL);
-        pthread_mutex_unlock(&c->lock);
-        return r;
+        return answer(c, GRPC_STATUS_OK, NULL, pack_message(msg));
 }
 
 int rpc_call_fail(struct rpc_call *c, grpc_status_code code, const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
-        int r = call_fail_v(c, code, fmt, ap);
+        _cleanup_free_ char *msg = hd_vasprintf(fmt, ap);
         va_end(ap);
-        return r;
+        return answer(c, code == GRPC_STATUS_OK ? GRPC_STATUS_UNKNOWN : code, msg, NULL);
 }
 
 /* Start sending the head of the stream queue. Call with c->lock held and nothing in flight. */
