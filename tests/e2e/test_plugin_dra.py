@@ -319,8 +319,9 @@ def test_eight_pods_at_once_all_succeed(env):
     for i in range(8):
         st = env.wait_pod(f"p{i}", phases=("Running", "Succeeded", "Failed"), timeout=90)
         assert st["status"]["phase"] == "Running", env.output(f"p{i}")
-        wait_for(lambda i=i: "--" in (env.output(f"p{i}") or ""), timeout=20 * SLOW,
-                 what=f"output of p{i}")
+        # The container keeps running, so wait for its whole listing, not just the start.
+        wait_for(lambda i=i: "list-ok" in (env.output(f"p{i}") or ""), timeout=20 * SLOW,
+                 what=f"complete output of p{i}")
         devs, sos, listed = parse_ls(env.output(f"p{i}"))
         assert len(devs) == 1 and listed and sos == [int(devs[0].split("_")[1])]
         seen += devs
