@@ -43,9 +43,9 @@ def test_container_sees_exactly_the_allocated_devices(env):
     env.pod("b", LS + "; sleep 30", claims=[("g", {"resourceClaimTemplateName": "three"})])
     for name in ("a", "b"):
         env.wait_pod(name, phases=("Running",))
-    wait_for(lambda: all((env.output(n) or "").count("--") == 2 for n in "ab"),
-             timeout=10 * SLOW, what="container output")
-    time.sleep(0.3)
+    # The containers keep running: wait for each whole listing (it ends with list-ok).
+    wait_for(lambda: all("list-ok" in (env.output(n) or "") for n in "ab"),
+             timeout=10 * SLOW, what="complete container output")
     out = {n: parse_ls(env.output(n)) for n in "ab"}
     alloc = {n: allocated(env, env.pod_claim_name(n)) for n in "ab"}
     for n, k in (("a", 4), ("b", 3)):
