@@ -545,6 +545,10 @@ class Kubelet:
         self.health_unimplemented = {}
         self.dp = None
         self._lock = threading.RLock()
+        # One unprepare pass and one state save at a time: pod workers and the reconcile loop
+        # all call them, and a real kubelet sends one NodeUnprepareResources per claim.
+        self._unprepare_lock = threading.Lock()
+        self._save_lock = threading.Lock()
         self._inflight = set()
         self._inflight_cond = threading.Condition()
         self._plugins = {}        # reg path -> Plugin
@@ -904,12 +908,13 @@ class Kubelet:
 
     # -- DRA manager -------------------------------------------------------------------------
     def _save_state(self):
-        with self._lock:
-            data = {u: dict(v, pods=sorted(v["pods"])) for u, v in self._prepared.items()}
-        tmp = self._state_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, self._state_path)
+        with self._save_lock:
+            with self._lock:
+                data = {u: dict(v, pods=sorted(v["pods"])) for u, v in self._prepared.items()}
+            tmp = self._state_path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(data, f, indent=1)
+            os.replace(tmp, self._state_path)
 
     def _load_state(self):
         if self._prepared or not os.path.exists(self._state_path):
@@ -1038,6 +1043,10 @@ class Kubelet:
         self._unprepare_now()
 
     def _unprepare_now(self):
+        with self._unprepare_lock:
+            self._unprepare_pass()
+
+    def _unprepare_pass(self):
         with self._lock:
             pending = list(self._unprepare_pending.items())
         for uid, info in pending:
