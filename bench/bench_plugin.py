@@ -99,7 +99,7 @@ def main():
         t0 = time.monotonic()
         log = open(os.path.join(work, "plugin.log"), "w")
         proc = subprocess.Popen(
-            [os.path.join(os.path.abspath(args.build_dir), "kubeletplugin", "hostdev-kubelet-plugin"),
+            [os.path.join(os.path.abspath(args.build_dir), "cmd", "hostdev-kubelet-plugin"),
              "--config", cfg, "--driver-name", driver, "--node-name", NODE,
              "--kubeconfig", api.kubeconfig_path, "--kubelet-registry-dir",
              os.path.join(work, "reg"), "--kubelet-plugins-dir", os.path.join(work, "plugins"),

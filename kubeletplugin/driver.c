@@ -13,9 +13,9 @@
 #include "base/log.h"
 #include "base/strutil.h"
 #include "cdi/cdi.h"
-#include "kubeletplugin/claim.h"
+#include "devmodel/claim.h"
 #include "kubeletplugin/opaque.h"
-#include "kubeletplugin/prepare.h"
+#include "devmodel/prepare.h"
 
 struct busy_claim {
         char *uid;
@@ -26,10 +26,10 @@ struct kp_driver {
         char *driver, *node, *cdi_root, *checkpoint_path;
         kp_claim_fetch_cb fetch;
         void *fetch_userdata;
-        const struct kp_config *config;
+        const struct dm_config *config;
 
         pthread_rwlock_t inv_lock; /* readers: prepares; writer: inventory swap */
-        struct kp_inventory *inv;
+        struct dm_inventory *inv;
 
         pthread_mutex_t lock; /* guards ckpt, busy and the commit state */
         pthread_cond_t busy_cond;
@@ -43,8 +43,8 @@ struct kp_driver {
         bool saving;
 };
 
-struct kp_driver *kp_driver_new(const struct kp_driver_options *o, const struct kp_config *config,
-                                struct kp_inventory *inv)
+struct kp_driver *kp_driver_new(const struct kp_driver_options *o, const struct dm_config *config,
+                                struct dm_inventory *inv)
 {
         struct kp_driver *d = hd_malloc0(sizeof(*d));
         d->driver = hd_strdup(o->driver);
@@ -66,7 +66,7 @@ struct kp_driver *kp_driver_free(struct kp_driver *d)
 {
         if (!d)
                 return NULL;
-        kp_inventory_free(d->inv);
+        dm_inventory_free(d->inv);
         kp_checkpoint_free(d->ckpt);
         pthread_cond_destroy(&d->busy_cond);
         pthread_cond_destroy(&d->commit_cond);
@@ -80,17 +80,17 @@ struct kp_driver *kp_driver_free(struct kp_driver *d)
         return NULL;
 }
 
-void kp_driver_set_inventory(struct kp_driver *d, struct kp_inventory *inv)
+void kp_driver_set_inventory(struct kp_driver *d, struct dm_inventory *inv)
 {
         pthread_rwlock_wrlock(&d->inv_lock);
-        struct kp_inventory *old = d->inv;
+        struct dm_inventory *old = d->inv;
         d->inv = inv;
         pthread_rwlock_unlock(&d->inv_lock);
-        kp_inventory_free(old);
+        dm_inventory_free(old);
 }
 
 void kp_driver_with_inventory(struct kp_driver *d,
-                              void (*fn)(const struct kp_inventory *inv, void *userdata),
+                              void (*fn)(const struct dm_inventory *inv, void *userdata),
                               void *userdata)
 {
         pthread_rwlock_rdlock(&d->inv_lock);
@@ -177,7 +177,7 @@ static int save_locked(struct kp_driver *d, struct hd_error *reterr)
 
 /* --- prepare ------------------------------------------------------------------------------ */
 
-static bool result_is_ours(const struct kp_driver *d, const struct kp_claim_result *res)
+static bool result_is_ours(const struct kp_driver *d, const struct dm_claim_result *res)
 {
         return hd_streq(res->driver, d->driver) && hd_streq(res->pool, d->node);
 }
@@ -198,7 +198,7 @@ static const struct kp_ckpt_claim *holder_locked(struct kp_driver *d, const char
 }
 
 /* A checkpoint entry for CLAIM's results that are ours (without CDI IDs yet). */
-static void entry_from_claim(struct kp_driver *d, const struct kp_claim *claim,
+static void entry_from_claim(struct kp_driver *d, const struct dm_claim *claim,
                              const struct kp_claim_ref *ref, char ***env, struct kp_ckpt_claim *e)
 {
         e->uid = hd_strdup(ref->uid);
@@ -207,7 +207,7 @@ static void entry_from_claim(struct kp_driver *d, const struct kp_claim *claim,
         e->state = KP_PREPARE_STARTED;
         e->devices = hd_new0(struct kp_ckpt_device, claim->n_results);
         for (size_t i = 0; i < claim->n_results; i++) {
-                const struct kp_claim_result *res = &claim->results[i];
+                const struct dm_claim_result *res = &claim->results[i];
                 if (!result_is_ours(d, res))
                         continue;
                 struct kp_ckpt_device *dev = &e->devices[e->n_devices++];
@@ -221,7 +221,7 @@ static void entry_from_claim(struct kp_driver *d, const struct kp_claim *claim,
 }
 
 /* Fetch and decode the claim, checking it is the one the kubelet means and is allocated. */
-static int fetch_claim(struct kp_driver *d, const struct kp_claim_ref *ref, struct kp_claim **ret,
+static int fetch_claim(struct kp_driver *d, const struct kp_claim_ref *ref, struct dm_claim **ret,
                        struct hd_error *reterr)
 {
         if (!d->fetch)
@@ -233,8 +233,8 @@ static int fetch_claim(struct kp_driver *d, const struct kp_claim_ref *ref, stru
                                      ref->namespace, ref->name);
         if (r < 0)
                 return hd_error_wrap(reterr, "get ResourceClaim %s/%s", ref->namespace, ref->name);
-        struct kp_claim *claim = NULL;
-        r = kp_claim_from_json_value(obj, &claim, reterr);
+        struct dm_claim *claim = NULL;
+        r = dm_claim_from_json_value(obj, &claim, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "decode ResourceClaim %s/%s", ref->namespace,
                                      ref->name);
@@ -244,11 +244,11 @@ static int fetch_claim(struct kp_driver *d, const struct kp_claim_ref *ref, stru
                                   "deleted and replaced",
                                   ref->namespace, ref->name, claim->uid ? claim->uid : "",
                                   ref->uid);
-                kp_claim_free(claim);
+                dm_claim_free(claim);
                 return r;
         }
         if (!claim->allocated) {
-                kp_claim_free(claim);
+                dm_claim_free(claim);
                 return hd_error_setf(reterr, EINVAL, "ResourceClaim %s/%s is not allocated",
                                      ref->namespace, ref->name);
         }
@@ -256,9 +256,9 @@ static int fetch_claim(struct kp_driver *d, const struct kp_claim_ref *ref, stru
         return 0;
 }
 
-static int copy_devices_out(struct kp_prepare_result *res, struct kp_ckpt_claim *e)
+static int copy_devices_out(struct dm_prepare_result *res, struct kp_ckpt_claim *e)
 {
-        /* kp_prepare_claim lists our results in claim order, as entry_from_claim did; match
+        /* dm_prepare_claim lists our results in claim order, as entry_from_claim did; match
          * them by device name and request to be safe. */
         for (size_t i = 0; i < e->n_devices; i++) {
                 struct kp_ckpt_device *dev = &e->devices[i];
@@ -294,10 +294,10 @@ int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
         }
         pthread_mutex_unlock(&d->lock);
 
-        struct kp_claim *claim = NULL;
+        struct dm_claim *claim = NULL;
         char ***env = NULL;
         struct kp_ckpt_claim entry = {0};
-        struct kp_prepare_result res = {0};
+        struct dm_prepare_result res = {0};
         bool reserved = false;
 
         r = fetch_claim(d, ref, &claim, reterr);
@@ -332,13 +332,13 @@ int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
         pthread_mutex_unlock(&d->lock);
 
         if (r >= 0) {
-                struct kp_prepare_params p = {
+                struct dm_prepare_params p = {
                         .driver = d->driver,
                         .pool = d->node,
                         .cdi_root = d->cdi_root,
                         .result_env = (char **const *)env,
                 };
-                r = kp_prepare_claim(d->inv, claim, &p, &res, reterr);
+                r = dm_prepare_claim(d->inv, claim, &p, &res, reterr);
         }
         pthread_rwlock_unlock(&d->inv_lock);
         if (r < 0)
@@ -365,7 +365,7 @@ out:
         if (r < 0 && reserved) {
                 /* Roll back in reverse: spec (if written), then the reservation. */
                 struct hd_error undo = HD_ERROR_INIT;
-                if (kp_unprepare_claim(d->driver, ref->uid, d->cdi_root, &undo) < 0)
+                if (dm_unprepare_claim(d->driver, ref->uid, d->cdi_root, &undo) < 0)
                         hd_log_error("rollback: cannot remove CDI spec", "claim", ref->uid, "err",
                                      hd_error_message(&undo));
                 pthread_mutex_lock(&d->lock);
@@ -376,11 +376,11 @@ out:
                 pthread_mutex_unlock(&d->lock);
                 hd_error_done(&undo);
         }
-        kp_prepare_result_done(&res);
+        dm_prepare_result_done(&res);
         kp_ckpt_claim_done(&entry);
         if (claim)
                 kp_opaque_env_free(env, claim->n_results);
-        kp_claim_free(claim);
+        dm_claim_free(claim);
         claim_unlock(d, ref->uid);
         return r;
 }
@@ -392,7 +392,7 @@ int kp_driver_unprepare(struct kp_driver *d, const struct kp_claim_ref *ref,
         if (r < 0)
                 return r;
         claim_lock(d, ref->uid);
-        r = kp_unprepare_claim(d->driver, ref->uid, d->cdi_root, reterr);
+        r = dm_unprepare_claim(d->driver, ref->uid, d->cdi_root, reterr);
         if (r >= 0) {
                 pthread_mutex_lock(&d->lock);
                 if (kp_checkpoint_remove(d->ckpt, ref->uid))
@@ -457,30 +457,30 @@ static void rebuild_from_specs(struct kp_driver *d)
 /* Rewrite the spec of a completed entry from the inventory (same names, same env). */
 static int rewrite_spec(struct kp_driver *d, const struct kp_ckpt_claim *c, struct hd_error *reterr)
 {
-        struct kp_claim claim = {.uid = c->uid,
+        struct dm_claim claim = {.uid = c->uid,
                                  .namespace = c->namespace,
                                  .name = c->name,
                                  .allocated = true,
                                  .n_results = c->n_devices};
-        claim.results = hd_new0(struct kp_claim_result, c->n_devices ? c->n_devices : 1);
+        claim.results = hd_new0(struct dm_claim_result, c->n_devices ? c->n_devices : 1);
         char ***env = hd_new0(char **, c->n_devices ? c->n_devices : 1);
         for (size_t i = 0; i < c->n_devices; i++) {
-                claim.results[i] = (struct kp_claim_result){.request = c->devices[i].request,
+                claim.results[i] = (struct dm_claim_result){.request = c->devices[i].request,
                                                             .driver = d->driver,
                                                             .pool = c->devices[i].pool,
                                                             .device = c->devices[i].device,
                                                             .share_id = c->devices[i].share_id};
                 env[i] = c->devices[i].env;
         }
-        struct kp_prepare_params p = {.driver = d->driver,
+        struct dm_prepare_params p = {.driver = d->driver,
                                       .pool = d->node,
                                       .cdi_root = d->cdi_root,
                                       .result_env = (char **const *)env};
-        struct kp_prepare_result res = {0};
+        struct dm_prepare_result res = {0};
         pthread_rwlock_rdlock(&d->inv_lock);
-        int r = kp_prepare_claim(d->inv, &claim, &p, &res, reterr);
+        int r = dm_prepare_claim(d->inv, &claim, &p, &res, reterr);
         pthread_rwlock_unlock(&d->inv_lock);
-        kp_prepare_result_done(&res);
+        dm_prepare_result_done(&res);
         free(env);
         free(claim.results);
         return r;
@@ -525,7 +525,7 @@ int kp_driver_start(struct kp_driver *d, struct hd_error *reterr)
                 struct kp_claim_ref ref = {c->namespace, c->name, c->uid};
                 if (c->state == KP_PREPARE_STARTED) {
                         hd_log_info("undoing interrupted prepare", "claim", c->uid);
-                        kp_unprepare_claim(d->driver, c->uid, d->cdi_root, NULL);
+                        dm_unprepare_claim(d->driver, c->uid, d->cdi_root, NULL);
                         kp_checkpoint_remove(d->ckpt, c->uid);
                         continue;
                 }

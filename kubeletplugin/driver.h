@@ -14,8 +14,8 @@
 #include <jansson.h>
 
 #include "kubeletplugin/checkpoint.h"
-#include "kubeletplugin/config.h"
-#include "kubeletplugin/discovery.h"
+#include "devmodel/config.h"
+#include "devmodel/discovery.h"
 
 struct hd_error;
 struct kp_driver;
@@ -42,7 +42,7 @@ struct kp_claim_ref {
 
 /* New driver over CONFIG (borrowed, must outlive it) and INV (taken). Nothing is read yet. */
 struct kp_driver *kp_driver_new(const struct kp_driver_options *opts,
-                                const struct kp_config *config, struct kp_inventory *inv);
+                                const struct dm_config *config, struct dm_inventory *inv);
 struct kp_driver *kp_driver_free(struct kp_driver *d);
 
 /* Load the checkpoint and repair drift: a corrupt file is moved aside and rebuilt from the CDI
@@ -64,11 +64,11 @@ int kp_driver_unprepare(struct kp_driver *d, const struct kp_claim_ref *ref,
 
 /* Swap in a freshly discovered inventory (hot-plug); the old one is freed once no prepare
  * uses it. Takes INV. */
-void kp_driver_set_inventory(struct kp_driver *d, struct kp_inventory *inv);
+void kp_driver_set_inventory(struct kp_driver *d, struct dm_inventory *inv);
 
 /* Run FN with the current inventory under the inventory read lock. */
 void kp_driver_with_inventory(struct kp_driver *d,
-                              void (*fn)(const struct kp_inventory *inv, void *userdata),
+                              void (*fn)(const struct dm_inventory *inv, void *userdata),
                               void *userdata);
 
 /* Number of claims currently recorded as prepared. */

@@ -18,12 +18,12 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "base/strutil.h"
-#include "kubeletplugin/config.h"
-#include "kubeletplugin/discovery.h"
+#include "devmodel/config.h"
+#include "devmodel/discovery.h"
 #include "kubeletplugin/driver.h"
 #include "kubeletplugin/metrics.h"
 #include "kubeletplugin/slice_publisher.h"
-#include "kubeletplugin/slices.h"
+#include "devmodel/slices.h"
 
 #include "dra_health_v1alpha1.pb-c.h"
 
@@ -39,7 +39,7 @@ struct known_device {
 
 struct kp_health {
         char *driver, *node;
-        const struct kp_config *config;
+        const struct dm_config *config;
         struct kp_driver *kdriver;
         struct kp_publisher *publisher;
         struct kp_metrics *metrics;
@@ -83,16 +83,16 @@ static struct known_device *known_find(struct known_device *v, size_t n, const c
 /* The devices of INV that the API server would accept, as known devices. The others go to
  * *RET_DROPPED as messages naming the device (one bad attribute must not cost the node its other
  * devices); the caller logs them when they change, not on every rescan. */
-static struct known_device *known_from_inventory(const struct kp_inventory *inv, size_t *ret_n,
+static struct known_device *known_from_inventory(const struct dm_inventory *inv, size_t *ret_n,
                                                  char ***ret_dropped)
 {
         struct known_device *v = hd_new0(struct known_device, inv->n_devices ? inv->n_devices : 1);
         size_t n = 0;
         *ret_dropped = NULL;
         for (size_t i = 0; i < inv->n_devices; i++) {
-                const struct kp_device *dev = &inv->devices[i];
+                const struct dm_device *dev = &inv->devices[i];
                 struct hd_error e = HD_ERROR_INIT;
-                if (kp_device_validate(dev, &e) < 0) {
+                if (dm_device_validate(dev, &e) < 0) {
                         hd_strv_push(ret_dropped, hd_error_message(&e)); /* names the device */
                         hd_error_done(&e);
                         continue;
@@ -101,7 +101,7 @@ static struct known_device *known_from_inventory(const struct kp_inventory *inv,
                         .name = hd_strdup(dev->name),
                         .optional = dev->group && dev->group->optional,
                         .healthy = true,
-                        .json = kp_device_to_json(dev),
+                        .json = dm_device_to_json(dev),
                 };
         }
         *ret_n = n;
@@ -249,9 +249,9 @@ static bool same_devices(struct known_device *a, size_t na, struct known_device 
 
 static void rescan(struct kp_health *h, bool force_publish)
 {
-        struct kp_inventory *inv = NULL;
+        struct dm_inventory *inv = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        if (kp_discover(h->config, &inv, &e) < 0) {
+        if (dm_discover(h->config, &inv, &e) < 0) {
                 hd_log_error("device discovery failed; keeping the previous view", "err",
                              hd_error_message(&e));
                 hd_error_done(&e);
@@ -307,7 +307,7 @@ static void rescan(struct kp_health *h, bool force_publish)
         if (changed && h->kdriver)
                 kp_driver_set_inventory(h->kdriver, inv);
         else
-                kp_inventory_free(inv);
+                dm_inventory_free(inv);
         if ((changed || force_publish) && h->publisher)
                 kp_publisher_set_devices(h->publisher, kp_health_published_devices(h));
 }
@@ -339,7 +339,7 @@ static void add_watches(struct kp_health *h)
         const uint32_t mask = IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO |
                               IN_DELETE_SELF | IN_MOVE_SELF;
         for (size_t g = 0; g < h->config->n_groups; g++) {
-                const struct kp_group *grp = &h->config->groups[g];
+                const struct dm_group *grp = &h->config->groups[g];
                 char **lists[2] = {grp->paths, grp->globs};
                 for (int l = 0; l < 2; l++)
                         for (size_t i = 0; lists[l] && lists[l][i]; i++) {
@@ -377,7 +377,7 @@ static void *health_main(void *arg)
 }
 
 struct kp_health *kp_health_new(const struct kp_health_options *o,
-                                const struct kp_inventory *initial)
+                                const struct dm_inventory *initial)
 {
         struct kp_health *h = hd_malloc0(sizeof(*h));
         h->driver = hd_strdup(o->driver);

@@ -14,17 +14,17 @@
 #include "rpc/server.h"
 
 struct hd_error;
-struct kp_config;
+struct dm_config;
 struct kp_driver;
 struct kp_health;
-struct kp_inventory;
+struct dm_inventory;
 struct kp_metrics;
 struct kp_publisher;
 
 struct kp_health_options {
         const char *driver;             /* driver name (taint key prefix) */
         const char *node;               /* pool name in health reports */
-        const struct kp_config *config; /* borrowed */
+        const struct dm_config *config; /* borrowed */
         struct kp_driver *kdriver;      /* gets each new inventory; may be NULL in tests */
         struct kp_publisher *publisher; /* may be NULL */
         struct kp_metrics *metrics;     /* may be NULL */
@@ -33,7 +33,7 @@ struct kp_health_options {
 
 /* Create the monitor with the devices of INITIAL (borrowed; read now). */
 struct kp_health *kp_health_new(const struct kp_health_options *opts,
-                                const struct kp_inventory *initial);
+                                const struct dm_inventory *initial);
 
 /* Start the watcher thread. Returns 0 or -errno. */
 int kp_health_start(struct kp_health *h, struct hd_error *reterr);

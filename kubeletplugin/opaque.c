@@ -106,14 +106,14 @@ void kp_opaque_env_free(char ***env, size_t n)
         free(env);
 }
 
-int kp_opaque_env(const struct kp_claim *claim, const char *driver, char ****ret,
+int kp_opaque_env(const struct dm_claim *claim, const char *driver, char ****ret,
                   struct hd_error *reterr)
 {
         char ***env = hd_new0(char **, claim->n_results ? claim->n_results : 1);
         /* Two passes: every FromClass entry, then the rest, each in list order. */
         for (int pass = 0; pass < 2; pass++) {
                 for (size_t c = 0; c < claim->n_configs; c++) {
-                        const struct kp_claim_config *cfg = &claim->configs[c];
+                        const struct dm_claim_config *cfg = &claim->configs[c];
                         bool from_class = hd_streq(cfg->source, "FromClass");
                         if ((pass == 0) != from_class || !hd_streq(cfg->driver, driver))
                                 continue;
@@ -127,7 +127,7 @@ int kp_opaque_env(const struct kp_claim *claim, const char *driver, char ****ret
                                 return r;
                         }
                         for (size_t i = 0; i < claim->n_results; i++) {
-                                const struct kp_claim_result *res = &claim->results[i];
+                                const struct dm_claim_result *res = &claim->results[i];
                                 if (!hd_streq(res->driver, driver) ||
                                     !kp_opaque_request_matches(cfg->requests, res->request))
                                         continue;

@@ -9,7 +9,7 @@
  * "main" and "main/<sub>". The schema is documented in crds/hostdeviceconfig.yaml. */
 #pragma once
 
-#include "kubeletplugin/claim.h"
+#include "devmodel/claim.h"
 
 struct hd_error;
 
@@ -21,7 +21,7 @@ struct hd_error;
  * DRIVER (others are ignored). *RET is an array of CLAIM->n_results strvs (NULL entries when
  * none); free with kp_opaque_env_free(). Returns 0 or -EINVAL with a message naming the entry
  * and field ("config[1] (FromClaim): env.1BAD: not a valid variable name"). */
-int kp_opaque_env(const struct kp_claim *claim, const char *driver, char ****ret,
+int kp_opaque_env(const struct dm_claim *claim, const char *driver, char ****ret,
                   struct hd_error *reterr);
 
 void kp_opaque_env_free(char ***env, size_t n);

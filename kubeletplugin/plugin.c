@@ -12,13 +12,13 @@
 #include "base/log.h"
 #include "base/strutil.h"
 #include "kube/kube.h"
-#include "kubeletplugin/config.h"
-#include "kubeletplugin/discovery.h"
+#include "devmodel/config.h"
+#include "devmodel/discovery.h"
 #include "kubeletplugin/dra_service.h"
 #include "kubeletplugin/driver.h"
 #include "kubeletplugin/health.h"
 #include "kubeletplugin/metrics.h"
-#include "kubeletplugin/names.h"
+#include "devmodel/names.h"
 #include "kubeletplugin/slice_publisher.h"
 #include "rpc/client.h"
 #include "rpc/server.h"
@@ -30,12 +30,12 @@ int kp_plugin_check_options(const struct kp_plugin_options *o, struct hd_error *
 {
         if (!o->config_path)
                 return hd_error_setf(reterr, EINVAL, "--config is required");
-        if (!kp_is_dns_subdomain(o->driver) || strlen(o->driver) > 63)
+        if (!dm_is_dns_subdomain(o->driver) || strlen(o->driver) > 63)
                 return hd_error_setf(reterr, EINVAL,
                                      "--driver-name '%s': must be a DNS subdomain of at most 63 "
                                      "characters",
                                      o->driver ? o->driver : "");
-        if (!kp_is_dns_subdomain(o->node))
+        if (!dm_is_dns_subdomain(o->node))
                 return hd_error_setf(reterr, EINVAL,
                                      "--node-name '%s' (or NODE_NAME): must be a DNS subdomain "
                                      "(the node's name)",
@@ -103,7 +103,7 @@ static int healthz(void *userdata, struct hd_error *reterr)
  */
 
 struct plugin {
-        struct kp_config *config;
+        struct dm_config *config;
         struct kube_config *kcfg;
         struct kube_client *client;
         char *api_version;
@@ -135,7 +135,7 @@ static void plugin_done(struct plugin *p)
         p->metrics = kp_metrics_free(p->metrics);
         p->client = kube_client_free(p->client);
         p->kcfg = kube_config_free(p->kcfg);
-        p->config = kp_config_free(p->config);
+        p->config = dm_config_free(p->config);
         free(p->api_version);
         free(p->dra_socket);
         free(p->reg_socket);
@@ -150,11 +150,11 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
 {
         /* Declared before the first goto: cleanup variables must never be jumped over. */
         _cleanup_free_ char *ua = hd_asprintf("hostdev-kubelet-plugin/%s", HOSTDEV_VERSION);
-        int r = kp_config_load(o->config_path, &p->config, reterr);
+        int r = dm_config_load(o->config_path, &p->config, reterr);
         if (r < 0)
                 return r;
-        struct kp_inventory *inv = NULL;
-        r = kp_discover(p->config, &inv, reterr);
+        struct dm_inventory *inv = NULL;
+        r = dm_discover(p->config, &inv, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "discover devices");
         hd_log_info("devices discovered", "devices", HD_INT(inv->n_devices), "groups",
@@ -276,7 +276,7 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
                     "registration", p->reg_socket);
         return 0;
 fail_inv:
-        kp_inventory_free(inv);
+        dm_inventory_free(inv);
         return r;
 }
 

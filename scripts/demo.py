@@ -114,7 +114,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default=os.path.join(SRC, "build"))
     args = ap.parse_args()
-    plugin_bin = os.path.join(os.path.abspath(args.build_dir), "kubeletplugin",
+    plugin_bin = os.path.join(os.path.abspath(args.build_dir), "cmd",
                               "hostdev-kubelet-plugin")
     if not os.access(plugin_bin, os.X_OK):
         sys.exit("demo: %s is not built" % plugin_bin)

@@ -7,8 +7,8 @@ if ! command -v clang-format >/dev/null; then
         echo "clang-format not installed; skipping"
         exit 0
 fi
-files=$(git ls-files 'base/*.[ch]' 'rpc/*.[ch]' 'cdi/*.[ch]' 'kube/*.[ch]' 'kubeletplugin/*.[ch]' \
-        'controller/*.[ch]' 2>/dev/null)
+files=$(git ls-files 'base/*.[ch]' 'rpc/*.[ch]' 'cdi/*.[ch]' 'kube/*.[ch]' 'devmodel/*.[ch]' \
+        'kubeletplugin/*.[ch]' 'controller/*.[ch]' 'cmd/*.[ch]' 2>/dev/null)
 [ -n "$files" ] || exit 0
 # shellcheck disable=SC2086
 if ! clang-format --dry-run -Werror $files; then

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Arrows point down only: kubeletplugin/controller -> kube, rpc, cdi -> base.
+# Arrows point down only: cmd -> kubeletplugin, controller -> devmodel, kube, rpc -> cdi -> base.
+# The device model (devmodel/) sees cdi/ and base/ only: no gRPC, no API server.
 # Fails when a lower layer includes a header of a higher one, or when generated protobuf-c code
 # is committed.
 set -u
@@ -17,12 +18,13 @@ check() { # check <folder> <forbidden folder>...
                 fi
         done
 }
-check base rpc kube cdi kubeletplugin controller
-check cdi rpc kube kubeletplugin controller
-check kube rpc cdi kubeletplugin controller
-check rpc kube cdi kubeletplugin controller
-check kubeletplugin controller
-check controller kubeletplugin
+check base rpc kube cdi devmodel kubeletplugin controller cmd
+check cdi rpc kube devmodel kubeletplugin controller cmd
+check kube rpc cdi devmodel kubeletplugin controller cmd
+check rpc kube cdi devmodel kubeletplugin controller cmd
+check devmodel rpc kube kubeletplugin controller cmd
+check kubeletplugin controller cmd
+check controller kubeletplugin cmd
 gen=$(git ls-files 2>/dev/null | grep -E '\.pb-c\.(c|h)$|_pb2(_grpc)?\.py$' || true)
 if [ -n "$gen" ]; then
         echo "generated code is committed: $gen"

@@ -4,18 +4,18 @@
 #include "tests/fuzz/fuzz.h"
 
 #include "base/error.h"
-#include "kubeletplugin/claim.h"
+#include "devmodel/claim.h"
 #include "kubeletplugin/opaque.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        struct kp_claim *claim = NULL;
+        struct dm_claim *claim = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        if (kp_claim_from_json((const char *)data, size, &claim, &e) == 0) {
+        if (dm_claim_from_json((const char *)data, size, &claim, &e) == 0) {
                 char ***env = NULL;
                 if (kp_opaque_env(claim, "hostdev.example.com", &env, &e) == 0)
                         kp_opaque_env_free(env, claim->n_results);
-                kp_claim_free(claim);
+                dm_claim_free(claim);
         }
         hd_error_done(&e);
         return 0;

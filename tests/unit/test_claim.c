@@ -14,17 +14,17 @@
 
 #include "base/error.h"
 #include "base/strutil.h"
-#include "kubeletplugin/claim.h"
+#include "devmodel/claim.h"
 
 #ifndef HOSTDEV_REFERENCE_DIR
 #define HOSTDEV_REFERENCE_DIR "../shared/reference"
 #endif
 
-static struct kp_claim *parse_ok(const char *text)
+static struct dm_claim *parse_ok(const char *text)
 {
-        struct kp_claim *c = NULL;
+        struct dm_claim *c = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        if (kp_claim_from_json(text, strlen(text), &c, &e) < 0)
+        if (dm_claim_from_json(text, strlen(text), &c, &e) < 0)
                 fail_msg("unexpected error: %s", hd_error_message(&e));
         hd_error_done(&e);
         return c;
@@ -32,9 +32,9 @@ static struct kp_claim *parse_ok(const char *text)
 
 static void parse_fails(const char *text, const char *message)
 {
-        struct kp_claim *c = NULL;
+        struct dm_claim *c = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        int r = kp_claim_from_json(text, strlen(text), &c, &e);
+        int r = dm_claim_from_json(text, strlen(text), &c, &e);
         if (r >= 0 || !hd_streq(e.message, message))
                 fail_msg("r=%d message '%s', want '%s'", r, hd_error_message(&e), message);
         assert_null(c);
@@ -50,9 +50,9 @@ static void test_real_fixture(void **state)
                 print_message("skipping: fixture %s not found\n", path);
                 skip();
         }
-        struct kp_claim *c = NULL;
+        struct dm_claim *c = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        if (kp_claim_load(path, &c, &e) < 0)
+        if (dm_claim_load(path, &c, &e) < 0)
                 fail_msg("%s", hd_error_message(&e));
         assert_string_equal(c->name, "nameValue");
         assert_string_equal(c->namespace, "namespaceValue");
@@ -71,13 +71,13 @@ static void test_real_fixture(void **state)
         assert_string_equal(c->configs[0].driver, "driverValue");
         assert_string_equal(json_string_value(json_object_get(c->configs[0].parameters, "kind")),
                             "CustomType");
-        kp_claim_free(c);
+        dm_claim_free(c);
         hd_error_done(&e);
 }
 
 static void test_minimal_and_unknown_fields(void **state)
 {
-        struct kp_claim *c =
+        struct dm_claim *c =
                 parse_ok("{\"metadata\":{\"name\":\"c\",\"uid\":\"u\",\"future\":{\"x\":[1]}},"
                          "\"spec\":{\"whatever\":1},"
                          "\"status\":{\"allocation\":{\"devices\":{\"results\":[{\"request\":\"r\","
@@ -88,12 +88,12 @@ static void test_minimal_and_unknown_fields(void **state)
         assert_int_equal(c->n_results, 1);
         assert_null(c->results[0].share_id);
         assert_false(c->results[0].admin_access);
-        kp_claim_free(c);
+        dm_claim_free(c);
 
         c = parse_ok("{\"metadata\":{\"name\":\"c\",\"uid\":\"u\"},\"status\":{}}");
         assert_false(c->allocated);
         assert_int_equal(c->n_results, 0);
-        kp_claim_free(c);
+        dm_claim_free(c);
 }
 
 static void test_wrong_types(void **state)
@@ -121,13 +121,13 @@ static void test_wrong_types(void **state)
                     "decode ResourceClaim: status.allocation.devices.results[0] lacks request, "
                     "driver, pool or device");
 
-        struct kp_claim *c = NULL;
+        struct dm_claim *c = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_claim_from_json("{", 1, &c, &e), -EINVAL);
+        assert_int_equal(dm_claim_from_json("{", 1, &c, &e), -EINVAL);
         assert_true(hd_startswith(e.message, "ResourceClaim JSON: line 1"));
         /* duplicate keys are refused, not silently resolved */
         const char *dup = "{\"metadata\":{\"name\":\"a\",\"name\":\"b\",\"uid\":\"u\"}}";
-        assert_int_equal(kp_claim_from_json(dup, strlen(dup), &c, &e), -EINVAL);
+        assert_int_equal(dm_claim_from_json(dup, strlen(dup), &c, &e), -EINVAL);
         hd_error_done(&e);
 }
 
@@ -136,7 +136,7 @@ static void test_caps(void **state)
         struct hd_strbuf b = HD_STRBUF_INIT;
         hd_strbuf_puts(&b, "{\"metadata\":{\"name\":\"c\",\"uid\":\"u\"},\"status\":{"
                            "\"allocation\":{\"devices\":{\"results\":[");
-        for (int i = 0; i < KP_CLAIM_MAX_RESULTS + 1; i++)
+        for (int i = 0; i < DM_CLAIM_MAX_RESULTS + 1; i++)
                 hd_strbuf_printf(&b,
                                  "%s{\"request\":\"r\",\"driver\":\"d\",\"pool\":\"p\","
                                  "\"device\":\"x%d\"}",
@@ -148,7 +148,7 @@ static void test_caps(void **state)
 
         b = (struct hd_strbuf)HD_STRBUF_INIT;
         hd_strbuf_puts(&b, "{\"metadata\":{\"name\":\"");
-        for (int i = 0; i < KP_CLAIM_MAX_STRING + 1; i++)
+        for (int i = 0; i < DM_CLAIM_MAX_STRING + 1; i++)
                 hd_strbuf_puts(&b, "a");
         hd_strbuf_puts(&b, "\",\"uid\":\"u\"}}");
         parse_fails(b.buf, "decode ResourceClaim: metadata.name: string longer than 4096 bytes");
@@ -158,16 +158,16 @@ static void test_caps(void **state)
         hd_strbuf_puts(&b, "{\"metadata\":{\"name\":\"c\",\"uid\":\"u\"},\"status\":{"
                            "\"allocation\":{\"devices\":{\"config\":[{\"opaque\":{\"driver\":"
                            "\"d\",\"parameters\":{\"x\":\"");
-        for (int i = 0; i < KP_CLAIM_MAX_PARAMETERS; i++)
+        for (int i = 0; i < DM_CLAIM_MAX_PARAMETERS; i++)
                 hd_strbuf_puts(&b, "a");
         hd_strbuf_puts(&b, "\"}}}]}}}}");
         parse_fails(b.buf, "decode ResourceClaim: status.allocation.devices.config[0].opaque."
                            "parameters: larger than 10240 bytes");
         hd_strbuf_done(&b);
 
-        struct kp_claim *c = NULL;
+        struct dm_claim *c = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_claim_from_json("{}", KP_CLAIM_MAX_BYTES + 1, &c, &e), -EFBIG);
+        assert_int_equal(dm_claim_from_json("{}", DM_CLAIM_MAX_BYTES + 1, &c, &e), -EFBIG);
         hd_error_done(&e);
 }
 

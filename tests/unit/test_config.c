@@ -15,16 +15,16 @@
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/strutil.h"
-#include "kubeletplugin/config.h"
+#include "devmodel/config.h"
 
 #define HDR "apiVersion: hostdev.example.com/v1alpha1\nkind: DeviceConfig\ngroups:\n"
 
 /* Parse TEXT as "t.yaml" and require failure at LINE:COL with NEEDLE in the message. */
 static void expect_error(const char *text, unsigned line, unsigned col, const char *needle)
 {
-        struct kp_config *c = NULL;
+        struct dm_config *c = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        int r = kp_config_parse("t.yaml", text, strlen(text), &c, &e);
+        int r = dm_config_parse("t.yaml", text, strlen(text), &c, &e);
         char *pos = hd_asprintf("t.yaml:%u:%u: ", line, col);
         if (r >= 0 || !hd_startswith(e.message, pos) || !strstr(e.message, needle))
                 print_error("got r=%d message '%s'\nwant prefix '%s' and '%s'\n", r,
@@ -37,11 +37,11 @@ static void expect_error(const char *text, unsigned line, unsigned col, const ch
         hd_error_done(&e);
 }
 
-static struct kp_config *expect_ok(const char *text)
+static struct dm_config *expect_ok(const char *text)
 {
-        struct kp_config *c = NULL;
+        struct dm_config *c = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        int r = kp_config_parse("t.yaml", text, strlen(text), &c, &e);
+        int r = dm_config_parse("t.yaml", text, strlen(text), &c, &e);
         if (r < 0)
                 print_error("unexpected error: %s\n", hd_error_message(&e));
         assert_int_equal(r, 0);
@@ -200,7 +200,7 @@ static void test_too_many_attributes(void **state)
         hd_strbuf_puts(&b, HDR G "    attributes:\n");
         for (int i = 0; i < 28; i++)
                 hd_strbuf_printf(&b, "      a%d: {int: %d}\n", i, i);
-        kp_config_free(expect_ok(b.buf));
+        dm_config_free(expect_ok(b.buf));
         hd_strbuf_done(&b);
 }
 
@@ -221,9 +221,9 @@ static void test_alias_bomb(void **state)
                 hd_strbuf_puts(&b, "        - *m\n");
         for (int i = 0; i < 200; i++)
                 hd_strbuf_puts(&b, "  - *g\n");
-        struct kp_config *c = NULL;
+        struct dm_config *c = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_config_parse("t.yaml", b.buf, b.len, &c, &e), -EINVAL);
+        assert_int_equal(dm_config_parse("t.yaml", b.buf, b.len, &c, &e), -EINVAL);
         assert_true(hd_startswith(e.message, "t.yaml:"));
         assert_non_null(strstr(e.message, "document too complex"));
         hd_error_done(&e);
@@ -232,9 +232,9 @@ static void test_alias_bomb(void **state)
 
 static void test_empty_config(void **state)
 {
-        struct kp_config *c = NULL;
+        struct dm_config *c = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_config_parse("t.yaml", "", 0, &c, &e), -EINVAL);
+        assert_int_equal(dm_config_parse("t.yaml", "", 0, &c, &e), -EINVAL);
         assert_string_equal(e.message, "t.yaml: the config is empty; start with 'apiVersion: "
                                        "hostdev.example.com/v1alpha1'");
         hd_error_done(&e);
@@ -242,16 +242,16 @@ static void test_empty_config(void **state)
 
 static void test_missing_file(void **state)
 {
-        struct kp_config *c = NULL;
+        struct dm_config *c = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_config_load("/nonexistent/config.yaml", &c, &e), -ENOENT);
+        assert_int_equal(dm_config_load("/nonexistent/config.yaml", &c, &e), -ENOENT);
         assert_non_null(strstr(e.message, "/nonexistent/config.yaml"));
         hd_error_done(&e);
 }
 
 static void test_full_group(void **state)
 {
-        struct kp_config *c = expect_ok(
+        struct dm_config *c = expect_ok(
                 HDR "  - name: gpu\n"
                     "    match:\n"
                     "      paths: [/dev/mock/extra]\n"
@@ -278,7 +278,7 @@ static void test_full_group(void **state)
                     "      hooks: [{hookName: createContainer, path: /bin/true, args: [true], "
                     "timeout: 5}]\n");
         assert_int_equal(c->n_groups, 1);
-        const struct kp_group *g = kp_config_find_group(c, "gpu");
+        const struct dm_group *g = dm_config_find_group(c, "gpu");
         assert_non_null(g);
         assert_string_equal(g->paths[0], "/dev/mock/extra");
         assert_string_equal(g->globs[0], "/dev/mock/device_*");
@@ -290,10 +290,10 @@ static void test_full_group(void **state)
         assert_string_equal(g->permissions, "rw");
         assert_int_equal(g->n_attrs, 4);
         assert_string_equal(g->attrs[0].name, "index");
-        assert_int_equal(g->attrs[0].type, KP_ATTR_INT);
+        assert_int_equal(g->attrs[0].type, DM_ATTR_INT);
         assert_string_equal(g->attrs[0].value, "{index}");
-        assert_int_equal(g->attrs[2].type, KP_ATTR_BOOL);
-        assert_int_equal(g->attrs[3].type, KP_ATTR_VERSION);
+        assert_int_equal(g->attrs[2].type, DM_ATTR_BOOL);
+        assert_int_equal(g->attrs[3].type, DM_ATTR_VERSION);
         assert_int_equal(g->attrs[3].mark.line, 17);
         assert_int_equal(g->device_edits.n_nodes, 1);
         assert_string_equal(g->device_edits.nodes[0].host_path, "/dev/mock/ctl");
@@ -304,30 +304,30 @@ static void test_full_group(void **state)
         assert_string_equal(g->device_edits.env[0], "DEV={device}");
         assert_int_equal(g->common_edits.n_hooks, 1);
         assert_int_equal(g->common_edits.hooks[0].timeout, 5);
-        assert_null(kp_config_find_group(c, "nope"));
-        kp_config_free(c);
+        assert_null(dm_config_find_group(c, "nope"));
+        dm_config_free(c);
 }
 
 static void test_defaults(void **state)
 {
-        struct kp_config *c = expect_ok(HDR G);
+        struct dm_config *c = expect_ok(HDR G);
         assert_int_equal(c->groups[0].count, 1);
         assert_false(c->groups[0].optional);
         assert_null(c->groups[0].device_name);
         assert_int_equal(c->groups[0].n_captures, 1);
         assert_int_equal(c->groups[0].mark.line, 4);
         assert_int_equal(c->groups[0].mark.column, 5);
-        kp_config_free(c);
+        dm_config_free(c);
 }
 
 static void test_attr_value_check(void **state)
 {
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_attr_value_check("a", KP_ATTR_INT, "-9223372036854775808", &e), 0);
-        assert_int_equal(kp_attr_value_check("a", KP_ATTR_INT, "9223372036854775808", &e), -EINVAL);
-        assert_int_equal(kp_attr_value_check("a", KP_ATTR_VERSION, "1.2.3", &e), 0);
-        assert_int_equal(kp_attr_value_check("a", KP_ATTR_VERSION, "v1.2.3", &e), -EINVAL);
-        assert_int_equal(kp_attr_value_check("a", KP_ATTR_BOOL, "false", &e), 0);
+        assert_int_equal(dm_attr_value_check("a", DM_ATTR_INT, "-9223372036854775808", &e), 0);
+        assert_int_equal(dm_attr_value_check("a", DM_ATTR_INT, "9223372036854775808", &e), -EINVAL);
+        assert_int_equal(dm_attr_value_check("a", DM_ATTR_VERSION, "1.2.3", &e), 0);
+        assert_int_equal(dm_attr_value_check("a", DM_ATTR_VERSION, "v1.2.3", &e), -EINVAL);
+        assert_int_equal(dm_attr_value_check("a", DM_ATTR_BOOL, "false", &e), 0);
         hd_error_done(&e);
 }
 
@@ -342,12 +342,12 @@ static void test_examples_load(void **state)
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
                 char *path =
                         hd_asprintf("%s/deploy/examples/%s.yaml", HOSTDEV_SOURCE_DIR, names[i]);
-                struct kp_config *c = NULL;
+                struct dm_config *c = NULL;
                 struct hd_error e = HD_ERROR_INIT;
-                if (kp_config_load(path, &c, &e) < 0)
+                if (dm_config_load(path, &c, &e) < 0)
                         fail_msg("%s", hd_error_message(&e));
                 assert_true(c->n_groups >= 1);
-                kp_config_free(c);
+                dm_config_free(c);
                 free(path);
         }
 }

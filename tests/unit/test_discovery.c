@@ -19,9 +19,9 @@
 
 #include "base/error.h"
 #include "base/strutil.h"
-#include "kubeletplugin/config.h"
-#include "kubeletplugin/discovery.h"
-#include "kubeletplugin/names.h"
+#include "devmodel/config.h"
+#include "devmodel/discovery.h"
+#include "devmodel/names.h"
 
 static char *root;
 
@@ -72,7 +72,7 @@ static void node(const char *rel, mode_t type, unsigned maj, unsigned min)
 }
 
 /* Parse TEMPLATE with every "@R@" replaced by the temp root. */
-static struct kp_config *config(const char *template)
+static struct dm_config *config(const char *template)
 {
         struct hd_strbuf b = HD_STRBUF_INIT;
         for (const char *p = template; *p;) {
@@ -84,16 +84,16 @@ static struct kp_config *config(const char *template)
                 }
         }
         char *text = hd_strbuf_take(&b);
-        struct kp_config *c = NULL;
+        struct dm_config *c = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        if (kp_config_parse("t.yaml", text, strlen(text), &c, &e) < 0)
+        if (dm_config_parse("t.yaml", text, strlen(text), &c, &e) < 0)
                 fail_msg("config: %s", hd_error_message(&e));
         hd_error_done(&e);
         free(text);
         return c;
 }
 
-static const char *attr(const struct kp_device *d, const char *name)
+static const char *attr(const struct dm_device *d, const char *name)
 {
         for (size_t i = 0; i < d->n_attrs; i++)
                 if (hd_streq(d->attrs[i].name, name))
@@ -114,7 +114,7 @@ static void test_discover_glob(void **state)
         FILE *f = fopen(reg, "w");
         fclose(f);
 
-        struct kp_config *c = config(HDR "  - name: gpu\n"
+        struct dm_config *c = config(HDR "  - name: gpu\n"
                                          "    match: {globs: [\"@R@/dev/mock/device_*\"]}\n"
                                          "    deviceName: \"gpu-{1}\"\n"
                                          "    containerPath: \"/dev/mock/{name}\"\n"
@@ -126,9 +126,9 @@ static void test_discover_glob(void **state)
                                          "      mounts: [{hostPath: \"/so/{name}.so\", options: "
                                          "[ro]}]\n"
                                          "      env: [\"DEV={device}\"]\n");
-        struct kp_inventory *inv = NULL;
+        struct dm_inventory *inv = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_discover(c, &inv, &e), 0);
+        assert_int_equal(dm_discover(c, &inv, &e), 0);
         /* sorted by path: device_0, device_1, device_10; the regular file is left out */
         assert_int_equal(inv->n_devices, 3);
         assert_string_equal(inv->devices[0].name, "gpu-0");
@@ -141,7 +141,7 @@ static void test_discover_glob(void **state)
         assert_non_null(strstr(inv->problems[0], "device_file' left out"));
         assert_non_null(strstr(inv->problems[0], "is not a character or block device node"));
 
-        const struct kp_device *d = kp_inventory_find(inv, "gpu-1");
+        const struct dm_device *d = dm_inventory_find(inv, "gpu-1");
         assert_non_null(d);
         assert_string_equal(d->attrs[0].name, "group");
         assert_string_equal(attr(d, "group"), "gpu");
@@ -158,22 +158,22 @@ static void test_discover_glob(void **state)
         assert_string_equal(d->edits.mounts[0].host_path, "/so/device_1.so");
         assert_string_equal(d->edits.mounts[0].container_path, "/so/device_1.so");
         assert_string_equal(d->edits.env[0], "DEV=gpu-1");
-        assert_null(kp_inventory_find(inv, "gpu-2"));
+        assert_null(dm_inventory_find(inv, "gpu-2"));
 
         /* health: same node ok; removed → ENOENT; other numbers → ESTALE */
-        assert_int_equal(kp_device_check(d, &e), 0);
+        assert_int_equal(dm_device_check(d, &e), 0);
         unlink(d->path);
-        assert_int_equal(kp_device_check(d, &e), -ENOENT);
+        assert_int_equal(dm_device_check(d, &e), -ENOENT);
         node("dev/mock/device_1", S_IFCHR, 1, 7);
-        assert_int_equal(kp_device_check(d, &e), -ESTALE);
+        assert_int_equal(dm_device_check(d, &e), -ESTALE);
         assert_non_null(strstr(e.message, "expected c 1:5, found c 1:7"));
         unlink(d->path);
         node("dev/mock/device_1", S_IFBLK, 1, 5);
-        assert_int_equal(kp_device_check(d, &e), -ESTALE);
+        assert_int_equal(dm_device_check(d, &e), -ESTALE);
 
         hd_error_done(&e);
-        kp_inventory_free(inv);
-        kp_config_free(c);
+        dm_inventory_free(inv);
+        dm_config_free(c);
         free(reg);
 }
 
@@ -182,14 +182,14 @@ static void test_default_names_and_count(void **state)
         if (getuid() != 0)
                 skip_msg_and_return();
         node("dev/fuse", S_IFCHR, 10, 229);
-        struct kp_config *c = config(HDR "  - name: fuse\n"
+        struct dm_config *c = config(HDR "  - name: fuse\n"
                                          "    match: {paths: [\"@R@/dev/fuse\"]}\n"
                                          "    count: 3\n");
-        struct kp_inventory *inv = NULL;
+        struct dm_inventory *inv = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_discover(c, &inv, &e), 0);
+        assert_int_equal(dm_discover(c, &inv, &e), 0);
         assert_int_equal(inv->n_devices, 3);
-        char *base = kp_device_name_from_path(inv->devices[0].path);
+        char *base = dm_device_name_from_path(inv->devices[0].path);
         for (unsigned k = 0; k < 3; k++) {
                 char *want = hd_asprintf("%s-%u", base, k);
                 assert_string_equal(inv->devices[k].name, want);
@@ -199,22 +199,22 @@ static void test_default_names_and_count(void **state)
         }
         assert_null(inv->problems);
         free(base);
-        kp_inventory_free(inv);
-        kp_config_free(c);
+        dm_inventory_free(inv);
+        dm_config_free(c);
         hd_error_done(&e);
 }
 
 static void test_missing_and_optional(void **state)
 {
-        struct kp_config *c = config(HDR "  - name: serial\n"
+        struct dm_config *c = config(HDR "  - name: serial\n"
                                          "    optional: true\n"
                                          "    match: {paths: [\"@R@/dev/ttyS9\"], globs: "
                                          "[\"@R@/dev/ttyUSB*\"]}\n"
                                          "  - name: kvm\n"
                                          "    match: {paths: [\"@R@/dev/kvm\"]}\n");
-        struct kp_inventory *inv = NULL;
+        struct dm_inventory *inv = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_discover(c, &inv, &e), 0);
+        assert_int_equal(dm_discover(c, &inv, &e), 0);
         assert_int_equal(inv->n_devices, 0);
         /* optional group: silent; required group: the missing path and the empty group */
         assert_int_equal(hd_strv_len(inv->problems), 2);
@@ -222,8 +222,8 @@ static void test_missing_and_optional(void **state)
         assert_non_null(strstr(inv->problems[0], "No such file or directory"));
         assert_string_equal(inv->problems[1], "group 'kvm': no device found; check 'match' or "
                                               "set 'optional: true'");
-        kp_inventory_free(inv);
-        kp_config_free(c);
+        dm_inventory_free(inv);
+        dm_config_free(c);
         hd_error_done(&e);
 }
 
@@ -233,11 +233,11 @@ static void test_name_collision(void **state)
                 skip_msg_and_return();
         node("dev/mock/a_b", S_IFCHR, 1, 3);
         node("dev/mock/a-b", S_IFCHR, 1, 3);
-        struct kp_config *c = config(HDR "  - name: x\n"
+        struct dm_config *c = config(HDR "  - name: x\n"
                                          "    match: {globs: [\"@R@/dev/mock/a?b\"]}\n");
-        struct kp_inventory *inv = NULL;
+        struct dm_inventory *inv = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_discover(c, &inv, &e), -EEXIST);
+        assert_int_equal(dm_discover(c, &inv, &e), -EEXIST);
         assert_null(inv);
         char *a = hd_asprintf("'%s/dev/mock/a-b' (group 'x') and '%s/dev/mock/a_b' (group 'x')",
                               root, root);
@@ -245,7 +245,7 @@ static void test_name_collision(void **state)
                 fail_msg("message '%s' lacks %s", e.message, a);
         assert_non_null(strstr(e.message, "make the names distinct with 'deviceName'"));
         free(a);
-        kp_config_free(c);
+        dm_config_free(c);
         hd_error_done(&e);
 }
 
@@ -254,20 +254,20 @@ static void test_node_in_two_groups(void **state)
         if (getuid() != 0)
                 skip_msg_and_return();
         node("dev/mock/shared", S_IFCHR, 1, 3);
-        struct kp_config *c = config(HDR "  - name: a\n"
+        struct dm_config *c = config(HDR "  - name: a\n"
                                          "    match: {globs: [\"@R@/dev/mock/sh*\"]}\n"
                                          "    deviceName: \"a-{index}\"\n"
                                          "  - name: b\n"
                                          "    match: {paths: [\"@R@/dev/mock/shared\"]}\n"
                                          "    deviceName: \"b-{index}\"\n");
-        struct kp_inventory *inv = NULL;
+        struct dm_inventory *inv = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_discover(c, &inv, &e), -EEXIST);
+        assert_int_equal(dm_discover(c, &inv, &e), -EEXIST);
         char *want = hd_asprintf("'%s/dev/mock/shared' is matched by groups 'a' and 'b'", root);
         if (!hd_startswith(e.message, want))
                 fail_msg("message '%s'", e.message);
         free(want);
-        kp_config_free(c);
+        dm_config_free(c);
         hd_error_done(&e);
 }
 
@@ -277,19 +277,19 @@ static void test_bad_rendered_name(void **state)
                 skip_msg_and_return();
         node("dev/mock/Dev_A", S_IFCHR, 1, 3);
         node("dev/mock/dev-b", S_IFCHR, 1, 3);
-        struct kp_config *c = config(HDR "  - name: x\n"
+        struct dm_config *c = config(HDR "  - name: x\n"
                                          "    match: {globs: [\"@R@/dev/mock/*\"]}\n"
                                          "    deviceName: \"{1}\"\n");
-        struct kp_inventory *inv = NULL;
+        struct dm_inventory *inv = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_discover(c, &inv, &e), 0);
+        assert_int_equal(dm_discover(c, &inv, &e), 0);
         assert_int_equal(inv->n_devices, 1);
         assert_string_equal(inv->devices[0].name, "dev-b");
         assert_int_equal(hd_strv_len(inv->problems), 1);
         assert_non_null(strstr(inv->problems[0], "deviceName renders to 'Dev_A', not a lowercase "
                                                  "DNS label"));
-        kp_inventory_free(inv);
-        kp_config_free(c);
+        dm_inventory_free(inv);
+        dm_config_free(c);
         hd_error_done(&e);
 }
 

@@ -21,8 +21,8 @@
 #include "base/fileio.h"
 #include "base/strutil.h"
 #include "kubeletplugin/checkpoint.h"
-#include "kubeletplugin/config.h"
-#include "kubeletplugin/discovery.h"
+#include "devmodel/config.h"
+#include "devmodel/discovery.h"
 #include "kubeletplugin/driver.h"
 
 #define DRIVER "hostdev.example.com"
@@ -33,7 +33,7 @@
 
 struct fixture {
         char *root, *cdi, *ckpt;
-        struct kp_config *config;
+        struct dm_config *config;
         struct kp_driver *driver;
         json_t *claims; /* "ns/name" -> claim object */
         int fetch_error; /* forced fetch result when non-zero */
@@ -90,9 +90,9 @@ static void mknode(struct fixture *f, int i)
 
 static struct kp_driver *new_driver(struct fixture *f)
 {
-        struct kp_inventory *inv = NULL;
+        struct dm_inventory *inv = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_discover(f->config, &inv, &e), 0);
+        assert_int_equal(dm_discover(f->config, &inv, &e), 0);
         struct kp_driver_options o = { .driver = DRIVER, .node = NODE, .cdi_root = f->cdi,
                                        .checkpoint_path = f->ckpt, .fetch = fake_fetch,
                                        .fetch_userdata = f };
@@ -126,7 +126,7 @@ static int setup(void **state)
                 "    deviceName: \"mock-device-{1}\"\n"
                 "    containerPath: \"/dev/mock/{name}\"\n", t);
         struct hd_error e = HD_ERROR_INIT;
-        if (kp_config_parse("test.yaml", yaml, strlen(yaml), &f->config, &e) < 0)
+        if (dm_config_parse("test.yaml", yaml, strlen(yaml), &f->config, &e) < 0)
                 fail_msg("config: %s", e.message);
         f->claims = json_object();
         f->driver = new_driver(f);
@@ -140,7 +140,7 @@ static int teardown(void **state)
         if (!f)
                 return 0;
         kp_driver_free(f->driver);
-        kp_config_free(f->config);
+        dm_config_free(f->config);
         json_decref(f->claims);
         _cleanup_free_ char *cmd = hd_asprintf("rm -rf '%s'", f->root);
         assert_int_equal(system(cmd), 0);

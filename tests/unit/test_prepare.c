@@ -19,10 +19,10 @@
 #include "base/error.h"
 #include "base/strutil.h"
 #include "cdi/cdi.h"
-#include "kubeletplugin/claim.h"
-#include "kubeletplugin/config.h"
-#include "kubeletplugin/discovery.h"
-#include "kubeletplugin/prepare.h"
+#include "devmodel/claim.h"
+#include "devmodel/config.h"
+#include "devmodel/discovery.h"
+#include "devmodel/prepare.h"
 
 #define UID "6f3c1a2e-1111-4222-8333-444455556666"
 #define DRIVER "hostdev.example.com"
@@ -49,8 +49,8 @@ static void touch(const char *rel)
 }
 
 struct fixture {
-        struct kp_config *config;
-        struct kp_inventory *inv;
+        struct dm_config *config;
+        struct dm_inventory *inv;
         char *cdi_root;
 };
 
@@ -100,8 +100,8 @@ static int setup(void **state)
                 root, root, root);
         struct fixture *f = hd_new0(struct fixture, 1);
         struct hd_error e = HD_ERROR_INIT;
-        if (kp_config_parse("t.yaml", text, strlen(text), &f->config, &e) < 0 ||
-            kp_discover(f->config, &f->inv, &e) < 0) {
+        if (dm_config_parse("t.yaml", text, strlen(text), &f->config, &e) < 0 ||
+            dm_discover(f->config, &f->inv, &e) < 0) {
                 print_error("setup: %s\n", hd_error_message(&e));
                 return -1;
         }
@@ -116,8 +116,8 @@ static int teardown(void **state)
         struct fixture *f = *state;
         if (!f)
                 return 0;
-        kp_inventory_free(f->inv);
-        kp_config_free(f->config);
+        dm_inventory_free(f->inv);
+        dm_config_free(f->config);
         free(f->cdi_root);
         free(f);
         nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
@@ -125,7 +125,7 @@ static int teardown(void **state)
         return 0;
 }
 
-static struct kp_claim *claim_for(const char *uid, const char *const *devices, size_t n,
+static struct dm_claim *claim_for(const char *uid, const char *const *devices, size_t n,
                                   const char *driver)
 {
         struct hd_strbuf b = HD_STRBUF_INIT;
@@ -141,9 +141,9 @@ static struct kp_claim *claim_for(const char *uid, const char *const *devices, s
         /* another driver's result is ignored */
         hd_strbuf_puts(&b, "{\"request\":\"x\",\"driver\":\"other.example.com\",\"pool\":"
                            "\"node1\",\"device\":\"gpu-9\"}]}}}}");
-        struct kp_claim *c = NULL;
+        struct dm_claim *c = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        if (kp_claim_from_json(b.buf, b.len, &c, &e) < 0)
+        if (dm_claim_from_json(b.buf, b.len, &c, &e) < 0)
                 fail_msg("%s", hd_error_message(&e));
         hd_strbuf_done(&b);
         return c;
@@ -160,12 +160,12 @@ static void test_prepare_and_unprepare(void **state)
         NEED_ROOT();
         struct fixture *f = *state;
         const char *devs[] = {"gpu-1", "gpu-3"};
-        struct kp_claim *c = claim_for(UID, devs, 2, DRIVER);
-        struct kp_prepare_params p = {.driver = DRIVER, .pool = "node1", .cdi_root = f->cdi_root};
-        struct kp_prepare_result res = {0};
+        struct dm_claim *c = claim_for(UID, devs, 2, DRIVER);
+        struct dm_prepare_params p = {.driver = DRIVER, .pool = "node1", .cdi_root = f->cdi_root};
+        struct dm_prepare_result res = {0};
         struct hd_error e = HD_ERROR_INIT;
 
-        if (kp_prepare_claim(f->inv, c, &p, &res, &e) < 0)
+        if (dm_prepare_claim(f->inv, c, &p, &res, &e) < 0)
                 fail_msg("%s", hd_error_message(&e));
         assert_string_equal(res.spec_file, "k8s.hostdev.example.com-claim_" UID ".json");
         assert_int_equal(res.n_devices, 2);
@@ -193,17 +193,17 @@ static void test_prepare_and_unprepare(void **state)
         cdi_spec_free(spec);
 
         /* prepare again: same result (idempotent) */
-        kp_prepare_result_done(&res);
-        assert_int_equal(kp_prepare_claim(f->inv, c, &p, &res, &e), 0);
+        dm_prepare_result_done(&res);
+        assert_int_equal(dm_prepare_claim(f->inv, c, &p, &res, &e), 0);
         assert_int_equal(res.n_devices, 2);
-        kp_prepare_result_done(&res);
+        dm_prepare_result_done(&res);
 
-        assert_int_equal(kp_unprepare_claim(DRIVER, UID, f->cdi_root, &e), 0);
+        assert_int_equal(dm_unprepare_claim(DRIVER, UID, f->cdi_root, &e), 0);
         assert_int_equal(access(path, F_OK), -1);
-        assert_int_equal(kp_unprepare_claim(DRIVER, UID, f->cdi_root, &e), 0);
-        assert_int_equal(kp_unprepare_claim(DRIVER, "../../etc", f->cdi_root, &e), -EINVAL);
+        assert_int_equal(dm_unprepare_claim(DRIVER, UID, f->cdi_root, &e), 0);
+        assert_int_equal(dm_unprepare_claim(DRIVER, "../../etc", f->cdi_root, &e), -EINVAL);
         free(path);
-        kp_claim_free(c);
+        dm_claim_free(c);
         hd_error_done(&e);
 }
 
@@ -213,14 +213,14 @@ static void test_prepare_missing_node(void **state)
         NEED_ROOT();
         struct fixture *f = *state;
         const char *devs[] = {"gpu-0", "gpu-2"};
-        struct kp_claim *c = claim_for(UID, devs, 2, DRIVER);
-        struct kp_prepare_params p = {.driver = DRIVER, .pool = "node1", .cdi_root = f->cdi_root};
-        struct kp_prepare_result res = {0};
+        struct dm_claim *c = claim_for(UID, devs, 2, DRIVER);
+        struct dm_prepare_params p = {.driver = DRIVER, .pool = "node1", .cdi_root = f->cdi_root};
+        struct dm_prepare_result res = {0};
         struct hd_error e = HD_ERROR_INIT;
 
         char *node = at("dev/mock/device_2");
         unlink(node);
-        assert_int_equal(kp_prepare_claim(f->inv, c, &p, &res, &e), -ENOENT);
+        assert_int_equal(dm_prepare_claim(f->inv, c, &p, &res, &e), -ENOENT);
         char *want = hd_asprintf("prepare claim " UID ": device 'gpu-2' (request 'gpus'): stat "
                                  "'%s': No such file or directory",
                                  node);
@@ -231,11 +231,11 @@ static void test_prepare_missing_node(void **state)
         hd_strv_free(owned);
 
         assert_int_equal(mknod(node, S_IFCHR | 0666, makedev(1, 99)), 0);
-        assert_int_equal(kp_prepare_claim(f->inv, c, &p, &res, &e), -ESTALE);
+        assert_int_equal(dm_prepare_claim(f->inv, c, &p, &res, &e), -ESTALE);
         assert_non_null(strstr(e.message, "changed: expected c 1:5, found c 1:99"));
         free(want);
         free(node);
-        kp_claim_free(c);
+        dm_claim_free(c);
         hd_error_done(&e);
 }
 
@@ -244,25 +244,25 @@ static void test_prepare_unknown_device_and_other_driver(void **state)
         NEED_ROOT();
         struct fixture *f = *state;
         const char *devs[] = {"gpu-7"};
-        struct kp_claim *c = claim_for(UID, devs, 1, DRIVER);
-        struct kp_prepare_params p = {.driver = DRIVER, .pool = "node1", .cdi_root = f->cdi_root};
-        struct kp_prepare_result res = {0};
+        struct dm_claim *c = claim_for(UID, devs, 1, DRIVER);
+        struct dm_prepare_params p = {.driver = DRIVER, .pool = "node1", .cdi_root = f->cdi_root};
+        struct dm_prepare_result res = {0};
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_prepare_claim(f->inv, c, &p, &res, &e), -ENODEV);
+        assert_int_equal(dm_prepare_claim(f->inv, c, &p, &res, &e), -ENODEV);
         assert_string_equal(e.message, "prepare claim " UID ": device 'gpu-7' (request 'gpus') "
                                        "is not in this node's inventory");
-        kp_claim_free(c);
+        dm_claim_free(c);
 
         /* only other drivers' results, or another pool: nothing to do, no spec */
         c = claim_for(UID, devs, 1, "else.example.com");
-        assert_int_equal(kp_prepare_claim(f->inv, c, &p, &res, &e), 0);
+        assert_int_equal(dm_prepare_claim(f->inv, c, &p, &res, &e), 0);
         assert_null(res.spec_file);
         assert_int_equal(res.n_devices, 0);
-        kp_claim_free(c);
+        dm_claim_free(c);
 
         c = claim_for("not-a-uid", devs, 1, DRIVER);
-        assert_int_equal(kp_prepare_claim(f->inv, c, &p, &res, &e), -EINVAL);
-        kp_claim_free(c);
+        assert_int_equal(dm_prepare_claim(f->inv, c, &p, &res, &e), -EINVAL);
+        dm_claim_free(c);
         hd_error_done(&e);
 }
 

@@ -13,23 +13,23 @@
 
 #include "base/error.h"
 #include "base/strutil.h"
-#include "kubeletplugin/slices.h"
+#include "devmodel/slices.h"
 
-static struct kp_group group = {.name = "gpu", .count = 1};
+static struct dm_group group = {.name = "gpu", .count = 1};
 
-static void add_attr(struct kp_device *d, const char *name, enum kp_attr_type t, const char *v)
+static void add_attr(struct dm_device *d, const char *name, enum dm_attr_type t, const char *v)
 {
         d->attrs = hd_realloc_array(d->attrs, d->n_attrs + 1, sizeof(*d->attrs));
-        d->attrs[d->n_attrs++] = (struct kp_attr){hd_strdup(name), t, hd_strdup(v)};
+        d->attrs[d->n_attrs++] = (struct dm_attr){hd_strdup(name), t, hd_strdup(v)};
 }
 
 /* An inventory of N devices "dev-<i>" with the built-in attributes. */
-static struct kp_inventory *inventory(size_t n)
+static struct dm_inventory *inventory(size_t n)
 {
-        struct kp_inventory *inv = hd_new0(struct kp_inventory, 1);
-        inv->devices = hd_new0(struct kp_device, n ? n : 1);
+        struct dm_inventory *inv = hd_new0(struct dm_inventory, 1);
+        inv->devices = hd_new0(struct dm_device, n ? n : 1);
         for (size_t i = 0; i < n; i++) {
-                struct kp_device *d = &inv->devices[inv->n_devices++];
+                struct dm_device *d = &inv->devices[inv->n_devices++];
                 d->name = hd_asprintf("dev-%zu", i);
                 d->base_name = hd_strdup(d->name);
                 d->group = &group;
@@ -37,11 +37,11 @@ static struct kp_inventory *inventory(size_t n)
                 d->type = 'c';
                 d->major = 1;
                 d->minor = (unsigned)i;
-                add_attr(d, "group", KP_ATTR_STRING, "gpu");
-                add_attr(d, "path", KP_ATTR_STRING, d->path);
-                add_attr(d, "major", KP_ATTR_INT, "1");
+                add_attr(d, "group", DM_ATTR_STRING, "gpu");
+                add_attr(d, "path", DM_ATTR_STRING, d->path);
+                add_attr(d, "major", DM_ATTR_INT, "1");
                 char *minor = hd_asprintf("%zu", i);
-                add_attr(d, "minor", KP_ATTR_INT, minor);
+                add_attr(d, "minor", DM_ATTR_INT, minor);
                 free(minor);
         }
         return inv;
@@ -49,16 +49,16 @@ static struct kp_inventory *inventory(size_t n)
 
 static void test_slice_shape(void **state)
 {
-        struct kp_inventory *inv = inventory(2);
-        add_attr(&inv->devices[0], "healthy", KP_ATTR_BOOL, "true");
-        add_attr(&inv->devices[0], "driverVersion", KP_ATTR_VERSION, "1.2.3-rc.1+build.5");
-        add_attr(&inv->devices[0], "example.com/uuid", KP_ATTR_STRING, "U-0");
-        struct kp_slice_params p = {
+        struct dm_inventory *inv = inventory(2);
+        add_attr(&inv->devices[0], "healthy", DM_ATTR_BOOL, "true");
+        add_attr(&inv->devices[0], "driverVersion", DM_ATTR_VERSION, "1.2.3-rc.1+build.5");
+        add_attr(&inv->devices[0], "example.com/uuid", DM_ATTR_STRING, "U-0");
+        struct dm_slice_params p = {
                 .driver = "hostdev.example.com", .node = "node-1", .generation = 3};
         json_t *slices = NULL;
         char **dropped = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_slices_build(inv, &p, &slices, &dropped, &e), 0);
+        assert_int_equal(dm_slices_build(inv, &p, &slices, &dropped, &e), 0);
         assert_null(dropped);
         assert_int_equal(json_array_size(slices), 1);
 
@@ -78,17 +78,17 @@ static void test_slice_shape(void **state)
                       "\"major\":{\"int\":1},\"minor\":{\"int\":1}}}]}}");
         free(text);
         json_decref(slices);
-        kp_inventory_free(inv);
+        dm_inventory_free(inv);
 }
 
 static void test_chunking(void **state)
 {
-        struct kp_inventory *inv = inventory(300);
-        struct kp_slice_params p = {.driver = "hostdev.example.com", .node = "n1", .generation = 1};
+        struct dm_inventory *inv = inventory(300);
+        struct dm_slice_params p = {.driver = "hostdev.example.com", .node = "n1", .generation = 1};
         json_t *slices = NULL;
         char **dropped = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_slices_build(inv, &p, &slices, &dropped, &e), 0);
+        assert_int_equal(dm_slices_build(inv, &p, &slices, &dropped, &e), 0);
         assert_int_equal(json_array_size(slices), 3);
         size_t sizes[] = {128, 128, 44};
         for (size_t i = 0; i < 3; i++) {
@@ -107,66 +107,66 @@ static void test_chunking(void **state)
 
         /* exactly 128: one slice; 129: two */
         inv->n_devices = 128;
-        assert_int_equal(kp_slices_build(inv, &p, &slices, &dropped, &e), 0);
+        assert_int_equal(dm_slices_build(inv, &p, &slices, &dropped, &e), 0);
         assert_int_equal(json_array_size(slices), 1);
         json_decref(slices);
         inv->n_devices = 129;
-        assert_int_equal(kp_slices_build(inv, &p, &slices, &dropped, &e), 0);
+        assert_int_equal(dm_slices_build(inv, &p, &slices, &dropped, &e), 0);
         assert_int_equal(json_array_size(slices), 2);
         json_decref(slices);
         inv->n_devices = 300;
 
         /* a smaller chunk size is honoured, a bigger one capped at 128 */
         p.max_devices = 100;
-        assert_int_equal(kp_slices_build(inv, &p, &slices, &dropped, &e), 0);
+        assert_int_equal(dm_slices_build(inv, &p, &slices, &dropped, &e), 0);
         assert_int_equal(json_array_size(slices), 3);
         json_decref(slices);
         p.max_devices = 1000;
-        assert_int_equal(kp_slices_build(inv, &p, &slices, &dropped, &e), 0);
+        assert_int_equal(dm_slices_build(inv, &p, &slices, &dropped, &e), 0);
         assert_int_equal(json_array_size(slices), 3);
         json_decref(slices);
-        kp_inventory_free(inv);
+        dm_inventory_free(inv);
 }
 
 static void test_empty_pool(void **state)
 {
-        struct kp_inventory *inv = inventory(0);
-        struct kp_slice_params p = {.driver = "hostdev.example.com", .node = "n1"};
+        struct dm_inventory *inv = inventory(0);
+        struct dm_slice_params p = {.driver = "hostdev.example.com", .node = "n1"};
         json_t *slices = NULL;
         char **dropped = NULL;
-        assert_int_equal(kp_slices_build(inv, &p, &slices, &dropped, NULL), 0);
+        assert_int_equal(dm_slices_build(inv, &p, &slices, &dropped, NULL), 0);
         assert_int_equal(json_array_size(slices), 1);
         json_t *spec = json_object_get(json_array_get(slices, 0), "spec");
         assert_int_equal(json_array_size(json_object_get(spec, "devices")), 0);
         json_decref(slices);
-        kp_inventory_free(inv);
+        dm_inventory_free(inv);
 }
 
 /* Each invalid device is dropped with a message naming it; the rest are published. */
 static void test_validation_drops_device(void **state)
 {
-        struct kp_inventory *inv = inventory(8);
-        add_attr(&inv->devices[1], "fw", KP_ATTR_VERSION, "6.19.14.31400000");
+        struct dm_inventory *inv = inventory(8);
+        add_attr(&inv->devices[1], "fw", DM_ATTR_VERSION, "6.19.14.31400000");
         char long_value[66];
         memset(long_value, 'x', 65);
         long_value[65] = '\0';
-        add_attr(&inv->devices[2], "model", KP_ATTR_STRING, long_value);
-        add_attr(&inv->devices[3], "bad-name", KP_ATTR_STRING, "x");
+        add_attr(&inv->devices[2], "model", DM_ATTR_STRING, long_value);
+        add_attr(&inv->devices[3], "bad-name", DM_ATTR_STRING, "x");
         for (int i = 0; i < 29; i++) {
                 char *n = hd_asprintf("a%d", i);
-                add_attr(&inv->devices[4], n, KP_ATTR_INT, "1");
+                add_attr(&inv->devices[4], n, DM_ATTR_INT, "1");
                 free(n);
         }
         free(inv->devices[5].name);
         inv->devices[5].name = hd_strdup("Dev_0.x");
-        add_attr(&inv->devices[6], "count", KP_ATTR_INT, "twelve");
-        add_attr(&inv->devices[7], "Bad_Domain/x", KP_ATTR_STRING, "x");
+        add_attr(&inv->devices[6], "count", DM_ATTR_INT, "twelve");
+        add_attr(&inv->devices[7], "Bad_Domain/x", DM_ATTR_STRING, "x");
 
-        struct kp_slice_params p = {.driver = "hostdev.example.com", .node = "n1"};
+        struct dm_slice_params p = {.driver = "hostdev.example.com", .node = "n1"};
         json_t *slices = NULL;
         char **dropped = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        assert_int_equal(kp_slices_build(inv, &p, &slices, &dropped, &e), 0);
+        assert_int_equal(dm_slices_build(inv, &p, &slices, &dropped, &e), 0);
         json_t *devices =
                 json_object_get(json_object_get(json_array_get(slices, 0), "spec"), "devices");
         assert_int_equal(json_array_size(devices), 1);
@@ -191,27 +191,27 @@ static void test_validation_drops_device(void **state)
                                            "subdomain"));
         hd_strv_free(dropped);
         json_decref(slices);
-        kp_inventory_free(inv);
+        dm_inventory_free(inv);
         hd_error_done(&e);
 }
 
 static void test_bad_params(void **state)
 {
-        struct kp_inventory *inv = inventory(1);
+        struct dm_inventory *inv = inventory(1);
         json_t *slices = NULL;
         char **dropped = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        struct kp_slice_params p = {
+        struct dm_slice_params p = {
                 .driver = "a234567890123456789012345678901234567890123456789012345678901234.com",
                 .node = "n1"};
-        assert_int_equal(kp_slices_build(inv, &p, &slices, &dropped, &e), -EINVAL);
+        assert_int_equal(dm_slices_build(inv, &p, &slices, &dropped, &e), -EINVAL);
         assert_non_null(strstr(e.message, "at most 63"));
         p.driver = "hostdev.example.com";
         p.node = "Node_1";
-        assert_int_equal(kp_slices_build(inv, &p, &slices, &dropped, &e), -EINVAL);
+        assert_int_equal(dm_slices_build(inv, &p, &slices, &dropped, &e), -EINVAL);
         assert_non_null(strstr(e.message, "node name 'Node_1'"));
         hd_error_done(&e);
-        kp_inventory_free(inv);
+        dm_inventory_free(inv);
 }
 
 int main(void)

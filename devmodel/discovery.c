@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "kubeletplugin/discovery.h"
+#include "devmodel/discovery.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -10,9 +10,9 @@
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/strutil.h"
-#include "kubeletplugin/glob.h"
-#include "kubeletplugin/names.h"
-#include "kubeletplugin/template.h"
+#include "devmodel/glob.h"
+#include "devmodel/names.h"
+#include "devmodel/template.h"
 
 /* One candidate node of a group before names are given. */
 struct cand {
@@ -20,13 +20,13 @@ struct cand {
         char **captures;
 };
 
-static void attr_push(struct kp_device *d, const char *name, enum kp_attr_type t, char *value)
+static void attr_push(struct dm_device *d, const char *name, enum dm_attr_type t, char *value)
 {
         d->attrs = hd_realloc_array(d->attrs, d->n_attrs + 1, sizeof(*d->attrs));
-        d->attrs[d->n_attrs++] = (struct kp_attr){hd_strdup(name), t, value};
+        d->attrs[d->n_attrs++] = (struct dm_attr){hd_strdup(name), t, value};
 }
 
-static void device_done(struct kp_device *d)
+static void device_done(struct dm_device *d)
 {
         free(d->name);
         free(d->base_name);
@@ -36,10 +36,10 @@ static void device_done(struct kp_device *d)
                 free(d->attrs[i].value);
         }
         free(d->attrs);
-        kp_edits_done(&d->edits);
+        dm_edits_done(&d->edits);
 }
 
-struct kp_inventory *kp_inventory_free(struct kp_inventory *inv)
+struct dm_inventory *dm_inventory_free(struct dm_inventory *inv)
 {
         if (!inv)
                 return NULL;
@@ -51,7 +51,7 @@ struct kp_inventory *kp_inventory_free(struct kp_inventory *inv)
         return NULL;
 }
 
-const struct kp_device *kp_inventory_find(const struct kp_inventory *inv, const char *name)
+const struct dm_device *dm_inventory_find(const struct dm_inventory *inv, const char *name)
 {
         for (size_t i = 0; inv && i < inv->n_devices; i++)
                 if (hd_streq(inv->devices[i].name, name))
@@ -59,9 +59,9 @@ const struct kp_device *kp_inventory_find(const struct kp_inventory *inv, const 
         return NULL;
 }
 
-static void problem(struct kp_inventory *inv, const char *fmt, ...)
+static void problem(struct dm_inventory *inv, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
-static void problem(struct kp_inventory *inv, const char *fmt, ...)
+static void problem(struct dm_inventory *inv, const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
@@ -76,7 +76,7 @@ static int cmp_cand(const void *a, const void *b)
 
 /* Collect the group's candidate paths: explicit paths (captures none) and glob matches, sorted,
  * duplicates dropped. */
-static int collect(const struct kp_group *g, struct cand **ret, size_t *ret_n,
+static int collect(const struct dm_group *g, struct cand **ret, size_t *ret_n,
                    struct hd_error *reterr)
 {
         struct cand *c = NULL;
@@ -87,9 +87,9 @@ static int collect(const struct kp_group *g, struct cand **ret, size_t *ret_n,
                 c[n++] = (struct cand){hd_strdup(*p), NULL};
         }
         for (char **p = g->globs; p && *p; p++) {
-                struct kp_glob_match *m = NULL;
+                struct dm_glob_match *m = NULL;
                 size_t nm = 0;
-                int r = kp_glob_expand(*p, &m, &nm, reterr);
+                int r = dm_glob_expand(*p, &m, &nm, reterr);
                 if (r < 0) {
                         for (size_t i = 0; i < n; i++) {
                                 free(c[i].path);
@@ -102,7 +102,7 @@ static int collect(const struct kp_group *g, struct cand **ret, size_t *ret_n,
                         c = hd_realloc_array(c, n + 1, sizeof(*c));
                         c[n++] = (struct cand){TAKE_PTR(m[i].path), TAKE_PTR(m[i].captures)};
                 }
-                kp_glob_matches_free(m, nm);
+                dm_glob_matches_free(m, nm);
         }
         qsort(c, n, sizeof(*c), cmp_cand);
         size_t out = 0;
@@ -124,8 +124,8 @@ static char *replica_name(const char *base, unsigned k)
         _cleanup_free_ char *suffix = hd_asprintf("-%u", k);
         size_t keep = strlen(base);
         /* Cut the base, not the suffix, so the name stays a label of at most 63. */
-        if (keep + strlen(suffix) > KP_DNS_LABEL_MAX)
-                keep = KP_DNS_LABEL_MAX - strlen(suffix);
+        if (keep + strlen(suffix) > DM_DNS_LABEL_MAX)
+                keep = DM_DNS_LABEL_MAX - strlen(suffix);
         while (keep > 0 && base[keep - 1] == '-')
                 keep--;
         return hd_asprintf("%.*s%s", (int)keep, base, suffix);
@@ -133,19 +133,19 @@ static char *replica_name(const char *base, unsigned k)
 
 /* Build the device for candidate C (index IDX in its group) into *D. On a per-device problem
  * returns -EINVAL with RETERR set; *D must be released either way. */
-static int build_device(const struct kp_group *g, const struct cand *c, size_t idx,
-                        struct kp_device *d, struct hd_error *reterr)
+static int build_device(const struct dm_group *g, const struct cand *c, size_t idx,
+                        struct dm_device *d, struct hd_error *reterr)
 {
         int r;
 
         d->group = g;
         d->path = hd_strdup(c->path);
-        r = kp_stat_device_node(c->path, &d->type, &d->major, &d->minor, reterr);
+        r = dm_stat_device_node(c->path, &d->type, &d->major, &d->minor, reterr);
         if (r < 0)
                 return r;
 
         const char *slash = strrchr(c->path, '/');
-        struct kp_template_vars v = {
+        struct dm_template_vars v = {
                 .index = idx,
                 .name = slash ? slash + 1 : c->path,
                 .path = c->path,
@@ -154,16 +154,16 @@ static int build_device(const struct kp_group *g, const struct cand *c, size_t i
                 .captures = c->captures,
         };
         if (g->device_name) {
-                r = kp_template_render(g->device_name, &v, &d->base_name, reterr);
+                r = dm_template_render(g->device_name, &v, &d->base_name, reterr);
                 if (r < 0)
                         return hd_error_wrap(reterr, "deviceName");
-                if (!kp_is_dns_label(d->base_name))
+                if (!dm_is_dns_label(d->base_name))
                         return hd_error_setf(reterr, EINVAL,
                                              "deviceName renders to '%s', not a lowercase DNS "
                                              "label; change the template",
                                              d->base_name);
         } else {
-                d->base_name = kp_device_name_from_path(c->path);
+                d->base_name = dm_device_name_from_path(c->path);
                 if (!d->base_name)
                         return hd_error_setf(reterr, EINVAL,
                                              "no device name can be derived from the path; set "
@@ -171,64 +171,64 @@ static int build_device(const struct kp_group *g, const struct cand *c, size_t i
         }
         v.device = d->base_name;
 
-        attr_push(d, "group", KP_ATTR_STRING, hd_strdup(g->name));
-        attr_push(d, "path", KP_ATTR_STRING, hd_strdup(c->path));
-        attr_push(d, "major", KP_ATTR_INT, hd_asprintf("%u", d->major));
-        attr_push(d, "minor", KP_ATTR_INT, hd_asprintf("%u", d->minor));
+        attr_push(d, "group", DM_ATTR_STRING, hd_strdup(g->name));
+        attr_push(d, "path", DM_ATTR_STRING, hd_strdup(c->path));
+        attr_push(d, "major", DM_ATTR_INT, hd_asprintf("%u", d->major));
+        attr_push(d, "minor", DM_ATTR_INT, hd_asprintf("%u", d->minor));
         for (size_t i = 0; i < g->n_attrs; i++) {
                 char *value = NULL;
-                r = kp_template_render(g->attrs[i].value, &v, &value, reterr);
+                r = dm_template_render(g->attrs[i].value, &v, &value, reterr);
                 if (r < 0)
                         return hd_error_wrap(reterr, "attribute '%s'", g->attrs[i].name);
                 attr_push(d, g->attrs[i].name, g->attrs[i].type, value);
         }
 
         /* The matched node itself comes first in the device's edits. */
-        d->edits.nodes = hd_new0(struct kp_node, 1);
+        d->edits.nodes = hd_new0(struct dm_node, 1);
         d->edits.n_nodes = 1;
-        struct kp_node *n = &d->edits.nodes[0];
+        struct dm_node *n = &d->edits.nodes[0];
         n->host_path = hd_strdup(c->path);
         n->permissions = hd_strdup(g->permissions);
         n->type = d->type;
         n->major = d->major;
         n->minor = d->minor;
         if (g->container_path) {
-                r = kp_template_render(g->container_path, &v, &n->path, reterr);
+                r = dm_template_render(g->container_path, &v, &n->path, reterr);
                 if (r < 0)
                         return hd_error_wrap(reterr, "containerPath");
         } else {
                 n->path = hd_strdup(c->path);
         }
-        r = kp_edits_render(&g->device_edits, &v, &d->edits, reterr);
+        r = dm_edits_render(&g->device_edits, &v, &d->edits, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "deviceEdits");
         return 0;
 }
 
-static void replicate(struct kp_inventory *inv, struct kp_device *base, unsigned count)
+static void replicate(struct dm_inventory *inv, struct dm_device *base, unsigned count)
 {
         for (unsigned k = 0; k < count; k++) {
-                struct kp_device *d = &inv->devices[inv->n_devices++];
+                struct dm_device *d = &inv->devices[inv->n_devices++];
                 *d = *base;
                 d->replica = k;
                 d->name = count > 1 ? replica_name(base->base_name, k) : hd_strdup(base->base_name);
                 d->base_name = hd_strdup(base->base_name);
                 d->path = hd_strdup(base->path);
-                d->attrs = hd_new0(struct kp_attr, base->n_attrs ? base->n_attrs : 1);
+                d->attrs = hd_new0(struct dm_attr, base->n_attrs ? base->n_attrs : 1);
                 for (size_t i = 0; i < base->n_attrs; i++)
-                        d->attrs[i] = (struct kp_attr){hd_strdup(base->attrs[i].name),
+                        d->attrs[i] = (struct dm_attr){hd_strdup(base->attrs[i].name),
                                                        base->attrs[i].type,
                                                        hd_strdup(base->attrs[i].value)};
-                d->edits = (struct kp_edits){0};
-                kp_edits_merge(&d->edits, &base->edits);
+                d->edits = (struct dm_edits){0};
+                dm_edits_merge(&d->edits, &base->edits);
         }
 }
 
-static int check_unique(const struct kp_inventory *inv, struct hd_error *reterr)
+static int check_unique(const struct dm_inventory *inv, struct hd_error *reterr)
 {
         for (size_t i = 0; i < inv->n_devices; i++)
                 for (size_t j = 0; j < i; j++) {
-                        const struct kp_device *a = &inv->devices[j], *b = &inv->devices[i];
+                        const struct dm_device *a = &inv->devices[j], *b = &inv->devices[i];
                         /* One node offered by two groups could be allocated twice at once. */
                         if (a->group != b->group && hd_streq(a->path, b->path))
                                 return hd_error_setf(reterr, EEXIST,
@@ -249,26 +249,26 @@ static int check_unique(const struct kp_inventory *inv, struct hd_error *reterr)
         return 0;
 }
 
-int kp_discover(const struct kp_config *config, struct kp_inventory **ret, struct hd_error *reterr)
+int dm_discover(const struct dm_config *config, struct dm_inventory **ret, struct hd_error *reterr)
 {
-        struct kp_inventory *inv = hd_new0(struct kp_inventory, 1);
+        struct dm_inventory *inv = hd_new0(struct dm_inventory, 1);
         int r;
 
         *ret = NULL;
         inv->config = config;
         for (size_t gi = 0; gi < config->n_groups; gi++) {
-                const struct kp_group *g = &config->groups[gi];
+                const struct dm_group *g = &config->groups[gi];
                 struct cand *c = NULL;
                 size_t n = 0, found = 0;
 
                 r = collect(g, &c, &n, reterr);
                 if (r < 0) {
-                        kp_inventory_free(inv);
+                        dm_inventory_free(inv);
                         return hd_error_wrap(reterr, "group '%s'", g->name);
                 }
                 for (size_t i = 0; i < n; i++) {
                         struct hd_error e = HD_ERROR_INIT;
-                        struct kp_device base = {0};
+                        struct dm_device base = {0};
                         r = build_device(g, &c[i], found, &base, &e);
                         if (r == -ENOENT && g->optional) {
                                 /* an optional group's explicit path may be absent */
@@ -296,18 +296,18 @@ int kp_discover(const struct kp_config *config, struct kp_inventory **ret, struc
         }
         r = check_unique(inv, reterr);
         if (r < 0) {
-                kp_inventory_free(inv);
+                dm_inventory_free(inv);
                 return r;
         }
         *ret = inv;
         return 0;
 }
 
-int kp_device_check(const struct kp_device *dev, struct hd_error *reterr)
+int dm_device_check(const struct dm_device *dev, struct hd_error *reterr)
 {
         char type = 0;
         unsigned maj = 0, min = 0;
-        int r = kp_stat_device_node(dev->path, &type, &maj, &min, reterr);
+        int r = dm_stat_device_node(dev->path, &type, &maj, &min, reterr);
         if (r < 0)
                 return r;
         if (type != dev->type || maj != dev->major || min != dev->minor)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "kubeletplugin/edits.h"
+#include "devmodel/edits.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,16 +10,16 @@
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/strutil.h"
-#include "kubeletplugin/glob.h"
+#include "devmodel/glob.h"
 
-static void node_done(struct kp_node *n)
+static void node_done(struct dm_node *n)
 {
         free(n->path);
         free(n->host_path);
         free(n->permissions);
 }
 
-static void mount_done(struct kp_mount *m)
+static void mount_done(struct dm_mount *m)
 {
         free(m->host_path);
         free(m->container_path);
@@ -27,7 +27,7 @@ static void mount_done(struct kp_mount *m)
         hd_strv_free(m->options);
 }
 
-static void hook_done(struct kp_hook *h)
+static void hook_done(struct dm_hook *h)
 {
         free(h->hook_name);
         free(h->path);
@@ -35,7 +35,7 @@ static void hook_done(struct kp_hook *h)
         hd_strv_free(h->env);
 }
 
-void kp_edits_done(struct kp_edits *e)
+void dm_edits_done(struct dm_edits *e)
 {
         if (!e)
                 return;
@@ -49,36 +49,36 @@ void kp_edits_done(struct kp_edits *e)
         for (size_t i = 0; i < e->n_hooks; i++)
                 hook_done(&e->hooks[i]);
         free(e->hooks);
-        *e = (struct kp_edits){0};
+        *e = (struct dm_edits){0};
 }
 
-bool kp_edits_empty(const struct kp_edits *e)
+bool dm_edits_empty(const struct dm_edits *e)
 {
         return e->n_nodes == 0 && e->n_mounts == 0 && hd_strv_len(e->env) == 0 && e->n_hooks == 0;
 }
 
-static struct kp_node *push_node(struct kp_edits *e)
+static struct dm_node *push_node(struct dm_edits *e)
 {
         e->nodes = hd_realloc_array(e->nodes, e->n_nodes + 1, sizeof(*e->nodes));
-        e->nodes[e->n_nodes] = (struct kp_node){0};
+        e->nodes[e->n_nodes] = (struct dm_node){0};
         return &e->nodes[e->n_nodes++];
 }
 
-static struct kp_mount *push_mount(struct kp_edits *e)
+static struct dm_mount *push_mount(struct dm_edits *e)
 {
         e->mounts = hd_realloc_array(e->mounts, e->n_mounts + 1, sizeof(*e->mounts));
-        e->mounts[e->n_mounts] = (struct kp_mount){0};
+        e->mounts[e->n_mounts] = (struct dm_mount){0};
         return &e->mounts[e->n_mounts++];
 }
 
-static struct kp_hook *push_hook(struct kp_edits *e)
+static struct dm_hook *push_hook(struct dm_edits *e)
 {
         e->hooks = hd_realloc_array(e->hooks, e->n_hooks + 1, sizeof(*e->hooks));
-        e->hooks[e->n_hooks] = (struct kp_hook){0};
+        e->hooks[e->n_hooks] = (struct dm_hook){0};
         return &e->hooks[e->n_hooks++];
 }
 
-static int render_opt(const char *tmpl, const struct kp_template_vars *vars, char **ret,
+static int render_opt(const char *tmpl, const struct dm_template_vars *vars, char **ret,
                       struct hd_error *reterr)
 {
         if (!tmpl) {
@@ -90,17 +90,17 @@ static int render_opt(const char *tmpl, const struct kp_template_vars *vars, cha
                 *ret = hd_strdup(tmpl);
                 return 0;
         }
-        return kp_template_render(tmpl, vars, ret, reterr);
+        return dm_template_render(tmpl, vars, ret, reterr);
 }
 
-int kp_edits_render(const struct kp_edits_spec *spec, const struct kp_template_vars *vars,
-                    struct kp_edits *ret, struct hd_error *reterr)
+int dm_edits_render(const struct dm_edits_spec *spec, const struct dm_template_vars *vars,
+                    struct dm_edits *ret, struct hd_error *reterr)
 {
         int r;
 
         for (size_t i = 0; i < spec->n_nodes; i++) {
-                const struct kp_node_spec *s = &spec->nodes[i];
-                struct kp_node *n = push_node(ret);
+                const struct dm_node_spec *s = &spec->nodes[i];
+                struct dm_node *n = push_node(ret);
                 n->permissions = hd_strdup(s->permissions);
                 n->optional = s->optional;
                 r = render_opt(s->path, vars, &n->path, reterr);
@@ -111,8 +111,8 @@ int kp_edits_render(const struct kp_edits_spec *spec, const struct kp_template_v
                         return r;
         }
         for (size_t i = 0; i < spec->n_mounts; i++) {
-                const struct kp_mount_spec *s = &spec->mounts[i];
-                struct kp_mount *m = push_mount(ret);
+                const struct dm_mount_spec *s = &spec->mounts[i];
+                struct dm_mount *m = push_mount(ret);
                 m->type = hd_strdup(s->type);
                 m->options = hd_strv_copy(s->options);
                 m->optional = s->optional;
@@ -122,7 +122,7 @@ int kp_edits_render(const struct kp_edits_spec *spec, const struct kp_template_v
                 /* A glob source keeps containerPath NULL: resolve mounts each match in place. */
                 if (s->container_path)
                         r = render_opt(s->container_path, vars, &m->container_path, reterr);
-                else if (!kp_glob_is_pattern(m->host_path))
+                else if (!dm_glob_is_pattern(m->host_path))
                         m->container_path = hd_strdup(m->host_path);
                 if (r < 0)
                         return r;
@@ -135,8 +135,8 @@ int kp_edits_render(const struct kp_edits_spec *spec, const struct kp_template_v
                 hd_strv_consume(&ret->env, s);
         }
         for (size_t i = 0; i < spec->n_hooks; i++) {
-                const struct kp_hook_spec *s = &spec->hooks[i];
-                struct kp_hook *h = push_hook(ret);
+                const struct dm_hook_spec *s = &spec->hooks[i];
+                struct dm_hook *h = push_hook(ret);
                 h->hook_name = hd_strdup(s->hook_name);
                 h->path = hd_strdup(s->path);
                 h->args = hd_strv_copy(s->args);
@@ -146,7 +146,7 @@ int kp_edits_render(const struct kp_edits_spec *spec, const struct kp_template_v
         return 0;
 }
 
-static void copy_node(struct kp_node *dst, const struct kp_node *src)
+static void copy_node(struct dm_node *dst, const struct dm_node *src)
 {
         *dst = *src;
         dst->path = hd_strdup(src->path);
@@ -154,7 +154,7 @@ static void copy_node(struct kp_node *dst, const struct kp_node *src)
         dst->permissions = hd_strdup(src->permissions);
 }
 
-static void copy_mount(struct kp_mount *dst, const struct kp_mount *src)
+static void copy_mount(struct dm_mount *dst, const struct dm_mount *src)
 {
         *dst = *src;
         dst->host_path = hd_strdup(src->host_path);
@@ -163,7 +163,7 @@ static void copy_mount(struct kp_mount *dst, const struct kp_mount *src)
         dst->options = hd_strv_copy(src->options);
 }
 
-void kp_edits_merge(struct kp_edits *dst, const struct kp_edits *src)
+void dm_edits_merge(struct dm_edits *dst, const struct dm_edits *src)
 {
         for (size_t i = 0; i < src->n_nodes; i++) {
                 bool dup = false;
@@ -185,14 +185,14 @@ void kp_edits_merge(struct kp_edits *dst, const struct kp_edits *src)
                 if (!hd_strv_contains(dst->env, *env))
                         hd_strv_push(&dst->env, *env);
         for (size_t i = 0; i < src->n_hooks; i++) {
-                const struct kp_hook *s = &src->hooks[i];
+                const struct dm_hook *s = &src->hooks[i];
                 bool dup = false;
                 for (size_t j = 0; j < dst->n_hooks && !dup; j++)
                         dup = hd_streq(dst->hooks[j].hook_name, s->hook_name) &&
                               hd_streq(dst->hooks[j].path, s->path) &&
                               hd_strv_equal(dst->hooks[j].args, s->args);
                 if (!dup) {
-                        struct kp_hook *h = push_hook(dst);
+                        struct dm_hook *h = push_hook(dst);
                         h->hook_name = hd_strdup(s->hook_name);
                         h->path = hd_strdup(s->path);
                         h->args = hd_strv_copy(s->args);
@@ -202,7 +202,7 @@ void kp_edits_merge(struct kp_edits *dst, const struct kp_edits *src)
         }
 }
 
-int kp_stat_device_node(const char *path, char *ret_type, unsigned *ret_major, unsigned *ret_minor,
+int dm_stat_device_node(const char *path, char *ret_type, unsigned *ret_major, unsigned *ret_minor,
                         struct hd_error *reterr)
 {
         struct stat st;
@@ -218,15 +218,15 @@ int kp_stat_device_node(const char *path, char *ret_type, unsigned *ret_major, u
         return 0;
 }
 
-int kp_edits_resolve(const struct kp_edits *in, struct kp_edits *ret, struct hd_error *reterr)
+int dm_edits_resolve(const struct dm_edits *in, struct dm_edits *ret, struct hd_error *reterr)
 {
         int r;
 
         for (size_t i = 0; i < in->n_nodes; i++) {
-                const struct kp_node *s = &in->nodes[i];
+                const struct dm_node *s = &in->nodes[i];
                 char type = 0;
                 unsigned maj = 0, min = 0;
-                r = kp_stat_device_node(s->host_path, &type, &maj, &min, reterr);
+                r = dm_stat_device_node(s->host_path, &type, &maj, &min, reterr);
                 if (r == -ENOENT && s->optional)
                         continue;
                 if (r < 0)
@@ -238,28 +238,28 @@ int kp_edits_resolve(const struct kp_edits *in, struct kp_edits *ret, struct hd_
                                              "%c %u:%u",
                                              s->host_path, s->type, s->major, s->minor, type, maj,
                                              min);
-                struct kp_node *n = push_node(ret);
+                struct dm_node *n = push_node(ret);
                 copy_node(n, s);
                 n->type = type;
                 n->major = maj;
                 n->minor = min;
         }
         for (size_t i = 0; i < in->n_mounts; i++) {
-                const struct kp_mount *s = &in->mounts[i];
-                if (kp_glob_is_pattern(s->host_path) && !s->container_path) {
-                        struct kp_glob_match *m = NULL;
+                const struct dm_mount *s = &in->mounts[i];
+                if (dm_glob_is_pattern(s->host_path) && !s->container_path) {
+                        struct dm_glob_match *m = NULL;
                         size_t n = 0;
-                        r = kp_glob_expand(s->host_path, &m, &n, reterr);
+                        r = dm_glob_expand(s->host_path, &m, &n, reterr);
                         if (r < 0)
                                 return r;
                         for (size_t j = 0; j < n; j++) {
-                                struct kp_mount *d = push_mount(ret);
+                                struct dm_mount *d = push_mount(ret);
                                 copy_mount(d, s);
                                 free(d->host_path);
                                 d->host_path = hd_strdup(m[j].path);
                                 d->container_path = hd_strdup(m[j].path);
                         }
-                        kp_glob_matches_free(m, n);
+                        dm_glob_matches_free(m, n);
                         if (n == 0 && !s->optional)
                                 return hd_error_setf(reterr, ENOENT,
                                                      "mount glob '%s' matches nothing; create the "
@@ -278,8 +278,8 @@ int kp_edits_resolve(const struct kp_edits *in, struct kp_edits *ret, struct hd_
         for (char **env = in->env; env && *env; env++)
                 hd_strv_push(&ret->env, *env);
         for (size_t i = 0; i < in->n_hooks; i++) {
-                const struct kp_hook *s = &in->hooks[i];
-                struct kp_hook *h = push_hook(ret);
+                const struct dm_hook *s = &in->hooks[i];
+                struct dm_hook *h = push_hook(ret);
                 h->hook_name = hd_strdup(s->hook_name);
                 h->path = hd_strdup(s->path);
                 h->args = hd_strv_copy(s->args);

@@ -4,22 +4,22 @@
 #pragma once
 
 #include "cdi/cdi.h"
-#include "kubeletplugin/discovery.h"
+#include "devmodel/discovery.h"
 
 struct hd_error;
 
-/* Append resolved edits E (from kp_edits_resolve()) to DST. A node's hostPath is set only when
+/* Append resolved edits E (from dm_edits_resolve()) to DST. A node's hostPath is set only when
  * it differs from its container path, so specs stay at the lowest cdiVersion. */
-void kp_edits_to_cdi(const struct kp_edits *e, struct cdi_edits *dst);
+void dm_edits_to_cdi(const struct dm_edits *e, struct cdi_edits *dst);
 
 /* Render and resolve GROUP's commonEdits against the host now, into *RET (zeroed by caller;
  * released by the caller either way). Returns 0 or -errno. */
-int kp_group_common_edits(const struct kp_group *group, struct kp_edits *ret,
+int dm_group_common_edits(const struct dm_group *group, struct dm_edits *ret,
                           struct hd_error *reterr);
 
 /* Build the static spec of GROUP: kind "k8s.<driver>/<group>", one device per physical device
  * of the group in INV (named by its base name; replicas share it), the group's commonEdits at
  * spec level, every node checked and stat-ed now. Returns 0, -ENODEV when the group has no
  * device (CDI specs need at least one), or another -errno. */
-int kp_group_spec_build(const struct kp_inventory *inv, const struct kp_group *group,
+int dm_group_spec_build(const struct dm_inventory *inv, const struct dm_group *group,
                         const char *driver, struct cdi_spec **ret, struct hd_error *reterr);

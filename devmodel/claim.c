@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "kubeletplugin/claim.h"
+#include "devmodel/claim.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -81,8 +81,8 @@ static int dec_string(struct jdec *d, json_t *v, char **ret)
 {
         if (!json_is_string(v))
                 return jerr(d, "expected a string, got %s", jtype(v));
-        if (json_string_length(v) > KP_CLAIM_MAX_STRING)
-                return jerr(d, "string longer than %d bytes", KP_CLAIM_MAX_STRING);
+        if (json_string_length(v) > DM_CLAIM_MAX_STRING)
+                return jerr(d, "string longer than %d bytes", DM_CLAIM_MAX_STRING);
         if (strlen(json_string_value(v)) != json_string_length(v))
                 return jerr(d, "string contains a NUL character");
         *ret = hd_strdup(json_string_value(v));
@@ -214,58 +214,58 @@ static int dec_table(struct jdec *d, json_t *obj, const struct jtable *t, void *
 /* ---- ResourceClaim tables ---- */
 
 static const struct jfield result_fields[] = {
-        S("request", struct kp_claim_result, request),
-        S("driver", struct kp_claim_result, driver),
-        S("pool", struct kp_claim_result, pool),
-        S("device", struct kp_claim_result, device),
-        S("shareID", struct kp_claim_result, share_id),
-        B("adminAccess", struct kp_claim_result, admin_access),
+        S("request", struct dm_claim_result, request),
+        S("driver", struct dm_claim_result, driver),
+        S("pool", struct dm_claim_result, pool),
+        S("device", struct dm_claim_result, device),
+        S("shareID", struct dm_claim_result, share_id),
+        B("adminAccess", struct dm_claim_result, admin_access),
 };
-static const struct jtable result_table = TABLE(struct kp_claim_result, result_fields);
+static const struct jtable result_table = TABLE(struct dm_claim_result, result_fields);
 
 static const struct jfield opaque_fields[] = {
-        S("driver", struct kp_claim_config, driver),
-        R("parameters", struct kp_claim_config, parameters, KP_CLAIM_MAX_PARAMETERS),
+        S("driver", struct dm_claim_config, driver),
+        R("parameters", struct dm_claim_config, parameters, DM_CLAIM_MAX_PARAMETERS),
 };
-static const struct jtable opaque_table = TABLE(struct kp_claim_config, opaque_fields);
+static const struct jtable opaque_table = TABLE(struct dm_claim_config, opaque_fields);
 
 static const struct jfield config_fields[] = {
-        S("source", struct kp_claim_config, source),
-        V("requests", struct kp_claim_config, requests, 256),
+        S("source", struct dm_claim_config, source),
+        V("requests", struct dm_claim_config, requests, 256),
         O("opaque", opaque_table, NO_OFFSET),
 };
-static const struct jtable config_table = TABLE(struct kp_claim_config, config_fields);
+static const struct jtable config_table = TABLE(struct dm_claim_config, config_fields);
 
 static const struct jfield devalloc_fields[] = {
-        A("results", struct kp_claim, results, n_results, result_table, KP_CLAIM_MAX_RESULTS),
-        A("config", struct kp_claim, configs, n_configs, config_table, KP_CLAIM_MAX_CONFIGS),
+        A("results", struct dm_claim, results, n_results, result_table, DM_CLAIM_MAX_RESULTS),
+        A("config", struct dm_claim, configs, n_configs, config_table, DM_CLAIM_MAX_CONFIGS),
 };
-static const struct jtable devalloc_table = TABLE(struct kp_claim, devalloc_fields);
+static const struct jtable devalloc_table = TABLE(struct dm_claim, devalloc_fields);
 
 static const struct jfield allocation_fields[] = {
         O("devices", devalloc_table, NO_OFFSET),
 };
-static const struct jtable allocation_table = TABLE(struct kp_claim, allocation_fields);
+static const struct jtable allocation_table = TABLE(struct dm_claim, allocation_fields);
 
 static const struct jfield status_fields[] = {
-        O("allocation", allocation_table, offsetof(struct kp_claim, allocated)),
+        O("allocation", allocation_table, offsetof(struct dm_claim, allocated)),
 };
-static const struct jtable status_table = TABLE(struct kp_claim, status_fields);
+static const struct jtable status_table = TABLE(struct dm_claim, status_fields);
 
 static const struct jfield meta_fields[] = {
-        S("name", struct kp_claim, name),
-        S("namespace", struct kp_claim, namespace),
-        S("uid", struct kp_claim, uid),
+        S("name", struct dm_claim, name),
+        S("namespace", struct dm_claim, namespace),
+        S("uid", struct dm_claim, uid),
 };
-static const struct jtable meta_table = TABLE(struct kp_claim, meta_fields);
+static const struct jtable meta_table = TABLE(struct dm_claim, meta_fields);
 
 static const struct jfield claim_fields[] = {
         O("metadata", meta_table, NO_OFFSET),
         O("status", status_table, NO_OFFSET),
 };
-static const struct jtable claim_table = TABLE(struct kp_claim, claim_fields);
+static const struct jtable claim_table = TABLE(struct dm_claim, claim_fields);
 
-struct kp_claim *kp_claim_free(struct kp_claim *c)
+struct dm_claim *dm_claim_free(struct dm_claim *c)
 {
         if (!c)
                 return NULL;
@@ -291,10 +291,10 @@ struct kp_claim *kp_claim_free(struct kp_claim *c)
         return NULL;
 }
 
-int kp_claim_from_json_value(json_t *root, struct kp_claim **ret, struct hd_error *reterr)
+int dm_claim_from_json_value(json_t *root, struct dm_claim **ret, struct hd_error *reterr)
 {
         struct jdec d = {HD_STRBUF_INIT, reterr};
-        struct kp_claim *c = hd_new0(struct kp_claim, 1);
+        struct dm_claim *c = hd_new0(struct dm_claim, 1);
         int r;
 
         *ret = NULL;
@@ -302,25 +302,25 @@ int kp_claim_from_json_value(json_t *root, struct kp_claim **ret, struct hd_erro
         r = dec_table(&d, root, &claim_table, c);
         hd_strbuf_done(&d.path);
         if (r < 0) {
-                kp_claim_free(c);
+                dm_claim_free(c);
                 return hd_error_wrap(reterr, "decode ResourceClaim");
         }
         if (!c->uid || !c->name) {
-                kp_claim_free(c);
+                dm_claim_free(c);
                 return hd_error_setf(reterr, EINVAL,
                                      "decode ResourceClaim: metadata.name and metadata.uid are "
                                      "required");
         }
         /* Results must name what they allocate; a result without a device is unusable. */
         for (size_t i = 0; i < c->n_results; i++) {
-                const struct kp_claim_result *res = &c->results[i];
+                const struct dm_claim_result *res = &c->results[i];
                 if (!res->driver || !res->pool || !res->device || !res->request) {
                         r = hd_error_setf(reterr, EINVAL,
                                           "decode ResourceClaim: "
                                           "status.allocation.devices.results[%zu] lacks request, "
                                           "driver, pool or device",
                                           i);
-                        kp_claim_free(c);
+                        dm_claim_free(c);
                         return r;
                 }
         }
@@ -328,29 +328,29 @@ int kp_claim_from_json_value(json_t *root, struct kp_claim **ret, struct hd_erro
         return 0;
 }
 
-int kp_claim_from_json(const char *data, size_t len, struct kp_claim **ret, struct hd_error *reterr)
+int dm_claim_from_json(const char *data, size_t len, struct dm_claim **ret, struct hd_error *reterr)
 {
         json_error_t jerror;
         *ret = NULL;
-        if (len > KP_CLAIM_MAX_BYTES)
+        if (len > DM_CLAIM_MAX_BYTES)
                 return hd_error_setf(reterr, EFBIG, "ResourceClaim JSON larger than %d bytes",
-                                     KP_CLAIM_MAX_BYTES);
+                                     DM_CLAIM_MAX_BYTES);
         json_t *root _cleanup_json_ = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerror);
         if (!root)
                 return hd_error_setf(reterr, EINVAL, "ResourceClaim JSON: line %d column %d: %s",
                                      jerror.line, jerror.column, jerror.text);
-        return kp_claim_from_json_value(root, ret, reterr);
+        return dm_claim_from_json_value(root, ret, reterr);
 }
 
-int kp_claim_load(const char *file, struct kp_claim **ret, struct hd_error *reterr)
+int dm_claim_load(const char *file, struct dm_claim **ret, struct hd_error *reterr)
 {
         _cleanup_free_ char *data = NULL;
         size_t len = 0;
         *ret = NULL;
-        int r = hd_read_file(file, KP_CLAIM_MAX_BYTES, false, &data, &len, reterr);
+        int r = hd_read_file(file, DM_CLAIM_MAX_BYTES, false, &data, &len, reterr);
         if (r < 0)
                 return r;
-        r = kp_claim_from_json(data, len, ret, reterr);
+        r = dm_claim_from_json(data, len, ret, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "%s", file);
         return 0;

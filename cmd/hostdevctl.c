@@ -14,13 +14,13 @@
 #include "base/error.h"
 #include "base/strutil.h"
 #include "cdi/cdi.h"
-#include "kubeletplugin/cdi_specs.h"
-#include "kubeletplugin/claim.h"
-#include "kubeletplugin/config.h"
-#include "kubeletplugin/discovery.h"
-#include "kubeletplugin/names.h"
-#include "kubeletplugin/prepare.h"
-#include "kubeletplugin/slices.h"
+#include "devmodel/cdi_specs.h"
+#include "devmodel/claim.h"
+#include "devmodel/config.h"
+#include "devmodel/discovery.h"
+#include "devmodel/names.h"
+#include "devmodel/prepare.h"
+#include "devmodel/slices.h"
 
 #define EXIT_USAGE 2
 #define DEFAULT_DRIVER "hostdev.example.com"
@@ -55,27 +55,27 @@ static void fail(const char *what, const struct hd_error *e)
                 hd_error_message(e));
 }
 
-static int load_config(const char *path, struct kp_config **ret)
+static int load_config(const char *path, struct dm_config **ret)
 {
         struct hd_error e = HD_ERROR_INIT;
-        int r = kp_config_load(path, ret, &e);
+        int r = dm_config_load(path, ret, &e);
         if (r < 0)
                 fail(NULL, &e);
         hd_error_done(&e);
         return r;
 }
 
-static int load_inventory(const char *path, struct kp_config **ret_config,
-                          struct kp_inventory **ret_inv, bool warn)
+static int load_inventory(const char *path, struct dm_config **ret_config,
+                          struct dm_inventory **ret_inv, bool warn)
 {
         struct hd_error e = HD_ERROR_INIT;
         int r = load_config(path, ret_config);
         if (r < 0)
                 return r;
-        r = kp_discover(*ret_config, ret_inv, &e);
+        r = dm_discover(*ret_config, ret_inv, &e);
         if (r < 0) {
                 fail("discover", &e);
-                *ret_config = kp_config_free(*ret_config);
+                *ret_config = dm_config_free(*ret_config);
         } else if (warn) {
                 for (char **p = (*ret_inv)->problems; p && *p; p++)
                         fprintf(stderr, "hostdevctl: warning: %s\n", *p);
@@ -88,19 +88,19 @@ static int load_inventory(const char *path, struct kp_config **ret_config,
 
 static int run_validate(const struct opts *o)
 {
-        struct kp_config *c = NULL;
+        struct dm_config *c = NULL;
         if (load_config(o->args[0], &c) < 0)
                 return EXIT_FAILURE;
         printf("%s: valid (%zu group%s)\n", o->args[0], c->n_groups, c->n_groups == 1 ? "" : "s");
-        kp_config_free(c);
+        dm_config_free(c);
         return EXIT_SUCCESS;
 }
 
-static void print_device_table(const struct kp_inventory *inv)
+static void print_device_table(const struct dm_inventory *inv)
 {
         printf("%-32s %-12s %-6s %-9s %s\n", "DEVICE", "GROUP", "TYPE", "NUMBERS", "PATH");
         for (size_t i = 0; i < inv->n_devices; i++) {
-                const struct kp_device *d = &inv->devices[i];
+                const struct dm_device *d = &inv->devices[i];
                 _cleanup_free_ char *nums = hd_asprintf("%u:%u", d->major, d->minor);
                 printf("%-32s %-12s %-6c %-9s %s\n", d->name, d->group->name, d->type, nums,
                        d->path);
@@ -109,8 +109,8 @@ static void print_device_table(const struct kp_inventory *inv)
 
 static int run_discover(const struct opts *o)
 {
-        struct kp_config *c = NULL;
-        struct kp_inventory *inv = NULL;
+        struct dm_config *c = NULL;
+        struct dm_inventory *inv = NULL;
         struct hd_error e = HD_ERROR_INIT;
         json_t *slices = NULL;
         char **dropped = NULL;
@@ -118,8 +118,8 @@ static int run_discover(const struct opts *o)
 
         if (load_inventory(o->args[0], &c, &inv, true) < 0)
                 return EXIT_FAILURE;
-        struct kp_slice_params p = {.driver = o->driver, .node = o->node, .generation = 1};
-        if (kp_slices_build(inv, &p, &slices, &dropped, &e) < 0) {
+        struct dm_slice_params p = {.driver = o->driver, .node = o->node, .generation = 1};
+        if (dm_slices_build(inv, &p, &slices, &dropped, &e) < 0) {
                 fail("build ResourceSlices", &e);
         } else {
                 for (char **d = dropped; d && *d; d++)
@@ -135,18 +135,18 @@ static int run_discover(const struct opts *o)
         json_decref(slices);
         hd_strv_free(dropped);
         hd_error_done(&e);
-        kp_inventory_free(inv);
-        kp_config_free(c);
+        dm_inventory_free(inv);
+        dm_config_free(c);
         return status;
 }
 
-static int generate_group(const struct opts *o, const struct kp_inventory *inv,
-                          const struct kp_group *g)
+static int generate_group(const struct opts *o, const struct dm_inventory *inv,
+                          const struct dm_group *g)
 {
         struct hd_error e = HD_ERROR_INIT;
         struct cdi_spec *spec _cleanup_cdi_spec_ = NULL;
         _cleanup_free_ char *file = NULL;
-        int r = kp_group_spec_build(inv, g, o->driver, &spec, &e);
+        int r = dm_group_spec_build(inv, g, o->driver, &spec, &e);
 
         if (r == -ENODEV) {
                 fprintf(stderr, "hostdevctl: warning: %s; no spec\n", hd_error_message(&e));
@@ -173,8 +173,8 @@ static int generate_group(const struct opts *o, const struct kp_inventory *inv,
 
 static int run_cdi_generate(const struct opts *o)
 {
-        struct kp_config *c = NULL;
-        struct kp_inventory *inv = NULL;
+        struct dm_config *c = NULL;
+        struct dm_inventory *inv = NULL;
         int status = EXIT_SUCCESS;
 
         if (load_inventory(o->args[0], &c, &inv, true) < 0)
@@ -182,8 +182,8 @@ static int run_cdi_generate(const struct opts *o)
         for (size_t i = 0; i < c->n_groups; i++)
                 if (generate_group(o, inv, &c->groups[i]) < 0)
                         status = EXIT_FAILURE;
-        kp_inventory_free(inv);
-        kp_config_free(c);
+        dm_inventory_free(inv);
+        dm_config_free(c);
         return status;
 }
 
@@ -208,25 +208,25 @@ static int run_cdi_validate(const struct opts *o)
 
 static int run_prepare(const struct opts *o)
 {
-        struct kp_config *c = NULL;
-        struct kp_inventory *inv = NULL;
-        struct kp_claim *claim = NULL;
-        struct kp_prepare_result res = {0};
+        struct dm_config *c = NULL;
+        struct dm_inventory *inv = NULL;
+        struct dm_claim *claim = NULL;
+        struct dm_prepare_result res = {0};
         struct hd_error e = HD_ERROR_INIT;
         int status = EXIT_FAILURE;
 
-        if (kp_claim_load(o->claim, &claim, &e) < 0) {
+        if (dm_claim_load(o->claim, &claim, &e) < 0) {
                 fail(NULL, &e);
                 hd_error_done(&e);
                 return EXIT_FAILURE;
         }
         if (load_inventory(o->config, &c, &inv, false) < 0) {
-                kp_claim_free(claim);
+                dm_claim_free(claim);
                 return EXIT_FAILURE;
         }
-        struct kp_prepare_params p = {
+        struct dm_prepare_params p = {
                 .driver = o->driver, .pool = o->node, .cdi_root = o->cdi_root};
-        if (kp_prepare_claim(inv, claim, &p, &res, &e) < 0) {
+        if (dm_prepare_claim(inv, claim, &p, &res, &e) < 0) {
                 fail(NULL, &e);
         } else {
                 if (!res.spec_file)
@@ -238,11 +238,11 @@ static int run_prepare(const struct opts *o)
                         printf("%s\n", res.devices[i].cdi_id);
                 status = EXIT_SUCCESS;
         }
-        kp_prepare_result_done(&res);
+        dm_prepare_result_done(&res);
         hd_error_done(&e);
-        kp_claim_free(claim);
-        kp_inventory_free(inv);
-        kp_config_free(c);
+        dm_claim_free(claim);
+        dm_inventory_free(inv);
+        dm_config_free(c);
         return status;
 }
 
@@ -250,7 +250,7 @@ static int run_unprepare(const struct opts *o)
 {
         struct hd_error e = HD_ERROR_INIT;
         int status = EXIT_SUCCESS;
-        if (kp_unprepare_claim(o->driver, o->claim_uid, o->cdi_root, &e) < 0) {
+        if (dm_unprepare_claim(o->driver, o->claim_uid, o->cdi_root, &e) < 0) {
                 fail(NULL, &e);
                 status = EXIT_FAILURE;
         }
@@ -416,7 +416,7 @@ static int run_command(const struct command *c, int argc, char **argv)
                 return usage_error(c, "%s is required", "--claim");
         if (strchr(c->flags, 'u') && !o.claim_uid)
                 return usage_error(c, "%s is required", "--claim-uid");
-        if (!kp_is_dns_subdomain(o.driver) || strlen(o.driver) > KP_DNS_LABEL_MAX)
+        if (!dm_is_dns_subdomain(o.driver) || strlen(o.driver) > DM_DNS_LABEL_MAX)
                 return usage_error(c,
                                    "driver name '%s' must be a lowercase DNS subdomain of at "
                                    "most 63 characters",

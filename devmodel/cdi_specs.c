@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "kubeletplugin/cdi_specs.h"
+#include "devmodel/cdi_specs.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -8,10 +8,10 @@
 #include "base/error.h"
 #include "base/strutil.h"
 
-void kp_edits_to_cdi(const struct kp_edits *e, struct cdi_edits *dst)
+void dm_edits_to_cdi(const struct dm_edits *e, struct cdi_edits *dst)
 {
         for (size_t i = 0; i < e->n_nodes; i++) {
-                const struct kp_node *n = &e->nodes[i];
+                const struct dm_node *n = &e->nodes[i];
                 bool same = hd_streq(n->path, n->host_path);
                 struct cdi_device_node *c =
                         cdi_edits_add_device_node(dst, n->path, same ? NULL : n->host_path);
@@ -27,7 +27,7 @@ void kp_edits_to_cdi(const struct kp_edits *e, struct cdi_edits *dst)
                         cdi_device_node_set_permissions(c, n->permissions);
         }
         for (size_t i = 0; i < e->n_mounts; i++) {
-                const struct kp_mount *m = &e->mounts[i];
+                const struct dm_mount *m = &e->mounts[i];
                 struct cdi_mount *c = cdi_edits_add_mount(
                         dst, m->host_path, m->container_path ? m->container_path : m->host_path,
                         m->type);
@@ -37,7 +37,7 @@ void kp_edits_to_cdi(const struct kp_edits *e, struct cdi_edits *dst)
         for (char **env = e->env; env && *env; env++)
                 cdi_edits_add_env(dst, *env);
         for (size_t i = 0; i < e->n_hooks; i++) {
-                const struct kp_hook *h = &e->hooks[i];
+                const struct dm_hook *h = &e->hooks[i];
                 struct cdi_hook *c = cdi_edits_add_hook(dst, h->hook_name, h->path);
                 for (char **a = h->args; a && *a; a++)
                         cdi_hook_add_arg(c, *a);
@@ -50,21 +50,21 @@ void kp_edits_to_cdi(const struct kp_edits *e, struct cdi_edits *dst)
         }
 }
 
-int kp_group_common_edits(const struct kp_group *group, struct kp_edits *ret,
+int dm_group_common_edits(const struct dm_group *group, struct dm_edits *ret,
                           struct hd_error *reterr)
 {
-        struct kp_edits rendered = {0};
+        struct dm_edits rendered = {0};
         /* Common edits hold no variables (refused at load), so no vars are needed. */
-        int r = kp_edits_render(&group->common_edits, NULL, &rendered, reterr);
+        int r = dm_edits_render(&group->common_edits, NULL, &rendered, reterr);
         if (r >= 0)
-                r = kp_edits_resolve(&rendered, ret, reterr);
-        kp_edits_done(&rendered);
+                r = dm_edits_resolve(&rendered, ret, reterr);
+        dm_edits_done(&rendered);
         if (r < 0)
                 return hd_error_wrap(reterr, "group '%s' commonEdits", group->name);
         return 0;
 }
 
-int kp_group_spec_build(const struct kp_inventory *inv, const struct kp_group *group,
+int dm_group_spec_build(const struct dm_inventory *inv, const struct dm_group *group,
                         const char *driver, struct cdi_spec **ret, struct hd_error *reterr)
 {
         _cleanup_free_ char *kind = cdi_group_spec_kind(driver, group->name);
@@ -73,16 +73,16 @@ int kp_group_spec_build(const struct kp_inventory *inv, const struct kp_group *g
 
         *ret = NULL;
         for (size_t i = 0; i < inv->n_devices; i++) {
-                const struct kp_device *d = &inv->devices[i];
+                const struct dm_device *d = &inv->devices[i];
                 if (d->group != group || d->replica != 0)
                         continue;
-                struct kp_edits resolved = {0};
-                r = kp_edits_resolve(&d->edits, &resolved, reterr);
+                struct dm_edits resolved = {0};
+                r = dm_edits_resolve(&d->edits, &resolved, reterr);
                 if (r >= 0) {
                         struct cdi_device *cd = cdi_spec_add_device(spec, d->base_name);
-                        kp_edits_to_cdi(&resolved, &cd->edits);
+                        dm_edits_to_cdi(&resolved, &cd->edits);
                 }
-                kp_edits_done(&resolved);
+                dm_edits_done(&resolved);
                 if (r < 0)
                         return hd_error_wrap(reterr, "device '%s'", d->base_name);
         }
@@ -92,11 +92,11 @@ int kp_group_spec_build(const struct kp_inventory *inv, const struct kp_group *g
                                      "at least one",
                                      group->name);
 
-        struct kp_edits common = {0};
-        r = kp_group_common_edits(group, &common, reterr);
+        struct dm_edits common = {0};
+        r = dm_group_common_edits(group, &common, reterr);
         if (r >= 0)
-                kp_edits_to_cdi(&common, &spec->edits);
-        kp_edits_done(&common);
+                dm_edits_to_cdi(&common, &spec->edits);
+        dm_edits_done(&common);
         if (r < 0)
                 return r;
         r = cdi_spec_validate(spec, reterr);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "kubeletplugin/glob.h"
+#include "devmodel/glob.h"
 
 #include <errno.h>
 #include <glob.h>
@@ -9,7 +9,7 @@
 #include "base/error.h"
 #include "base/strutil.h"
 
-bool kp_glob_is_pattern(const char *s)
+bool dm_glob_is_pattern(const char *s)
 {
         for (const char *p = s; *p; p++) {
                 if (*p == '\\' && p[1]) {
@@ -40,7 +40,7 @@ static size_t bracket_len(const char *p)
         return 0;
 }
 
-int kp_glob_check(const char *pattern, size_t *ret_captures, struct hd_error *reterr)
+int dm_glob_check(const char *pattern, size_t *ret_captures, struct hd_error *reterr)
 {
         size_t captures = 0;
 
@@ -75,10 +75,10 @@ int kp_glob_check(const char *pattern, size_t *ret_captures, struct hd_error *re
                         captures++;
                 }
         }
-        if (captures > KP_GLOB_CAPTURES_MAX)
+        if (captures > DM_GLOB_CAPTURES_MAX)
                 return hd_error_setf(reterr, EINVAL,
                                      "glob '%s' has %zu wildcards; at most %d are allowed", pattern,
-                                     captures, KP_GLOB_CAPTURES_MAX);
+                                     captures, DM_GLOB_CAPTURES_MAX);
         if (ret_captures)
                 *ret_captures = captures;
         return 0;
@@ -160,9 +160,9 @@ static bool match_at(const char *pat, const char *str, const char *base, struct 
         return *str == '\0';
 }
 
-bool kp_glob_match(const char *pattern, const char *path, char ***ret_captures)
+bool dm_glob_match(const char *pattern, const char *path, char ***ret_captures)
 {
-        struct cap caps[KP_GLOB_CAPTURES_MAX + 1] = {0};
+        struct cap caps[DM_GLOB_CAPTURES_MAX + 1] = {0};
         size_t n = 0;
 
         for (const char *p = pattern; *p; p++) {
@@ -171,7 +171,7 @@ bool kp_glob_match(const char *pattern, const char *path, char ***ret_captures)
                 else if (*p == '*' || *p == '?' || (*p == '[' && bracket_len(p)))
                         n++;
         }
-        if (n > KP_GLOB_CAPTURES_MAX)
+        if (n > DM_GLOB_CAPTURES_MAX)
                 return false;
         if (!match_at(pattern, path, path, caps, 0))
                 return false;
@@ -186,11 +186,11 @@ bool kp_glob_match(const char *pattern, const char *path, char ***ret_captures)
 
 static int cmp_match(const void *a, const void *b)
 {
-        return strcmp(((const struct kp_glob_match *)a)->path,
-                      ((const struct kp_glob_match *)b)->path);
+        return strcmp(((const struct dm_glob_match *)a)->path,
+                      ((const struct dm_glob_match *)b)->path);
 }
 
-int kp_glob_expand(const char *pattern, struct kp_glob_match **ret, size_t *ret_n,
+int dm_glob_expand(const char *pattern, struct dm_glob_match **ret, size_t *ret_n,
                    struct hd_error *reterr)
 {
         glob_t g = {0};
@@ -208,13 +208,13 @@ int kp_glob_expand(const char *pattern, struct kp_glob_match **ret, size_t *ret_
                                     pattern);
         }
 
-        struct kp_glob_match *m = hd_new0(struct kp_glob_match, g.gl_pathc ? g.gl_pathc : 1);
+        struct dm_glob_match *m = hd_new0(struct dm_glob_match, g.gl_pathc ? g.gl_pathc : 1);
         size_t n = 0;
         for (size_t i = 0; i < g.gl_pathc; i++) {
                 char **caps = NULL;
                 /* glob(3) and our matcher agree on syntax; a path that the matcher does not
                  * take (never expected) is skipped rather than given wrong captures. */
-                if (!kp_glob_match(pattern, g.gl_pathv[i], &caps))
+                if (!dm_glob_match(pattern, g.gl_pathv[i], &caps))
                         continue;
                 m[n].path = hd_strdup(g.gl_pathv[i]);
                 m[n].captures = caps;
@@ -227,7 +227,7 @@ int kp_glob_expand(const char *pattern, struct kp_glob_match **ret, size_t *ret_
         return 0;
 }
 
-void kp_glob_matches_free(struct kp_glob_match *m, size_t n)
+void dm_glob_matches_free(struct dm_glob_match *m, size_t n)
 {
         if (!m)
                 return;

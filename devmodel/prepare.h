@@ -5,12 +5,12 @@
 
 #include <stddef.h>
 
-#include "kubeletplugin/claim.h"
-#include "kubeletplugin/discovery.h"
+#include "devmodel/claim.h"
+#include "devmodel/discovery.h"
 
 struct hd_error;
 
-struct kp_prepare_params {
+struct dm_prepare_params {
         const char *driver;   /* our driver name; results of other drivers are ignored */
         const char *pool;     /* our pool (the node name); results of other pools ignored */
         const char *cdi_root; /* where the per-claim spec goes, e.g. /var/run/cdi */
@@ -20,7 +20,7 @@ struct kp_prepare_params {
         char **const *result_env;
 };
 
-struct kp_prepared_device {
+struct dm_prepared_device {
         char *request;
         char *pool;
         char *device;
@@ -28,9 +28,9 @@ struct kp_prepared_device {
         char *cdi_id;   /* "k8s.<driver>/claim=<claimUID>-<device>" */
 };
 
-struct kp_prepare_result {
+struct dm_prepare_result {
         char *spec_file; /* file name inside cdi_root; NULL when nothing was ours */
-        struct kp_prepared_device *devices;
+        struct dm_prepared_device *devices;
         size_t n_devices;
 };
 
@@ -39,14 +39,14 @@ struct kp_prepare_result {
  * the per-claim CDI spec (kind "k8s.<driver>/claim", devices "<claimUID>-<device>" with each
  * device's edits, the groups' commonEdits at spec level, type/major/minor from stat) and write
  * it atomically as "k8s.<driver>-claim_<claimUID>.json". Idempotent. *RET (zeroed by the
- * caller) lists the devices with their CDI IDs; release it with kp_prepare_result_done().
+ * caller) lists the devices with their CDI IDs; release it with dm_prepare_result_done().
  * Returns 0 or -errno; RETERR reads "prepare claim <uid>: ...". */
-int kp_prepare_claim(const struct kp_inventory *inv, const struct kp_claim *claim,
-                     const struct kp_prepare_params *params, struct kp_prepare_result *ret,
+int dm_prepare_claim(const struct dm_inventory *inv, const struct dm_claim *claim,
+                     const struct dm_prepare_params *params, struct dm_prepare_result *ret,
                      struct hd_error *reterr);
 
-void kp_prepare_result_done(struct kp_prepare_result *r);
+void dm_prepare_result_done(struct dm_prepare_result *r);
 
 /* Remove the per-claim spec of CLAIM_UID; a missing spec is success. Returns 0 or -errno. */
-int kp_unprepare_claim(const char *driver, const char *claim_uid, const char *cdi_root,
+int dm_unprepare_claim(const char *driver, const char *claim_uid, const char *cdi_root,
                        struct hd_error *reterr);

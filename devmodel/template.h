@@ -11,17 +11,17 @@
 struct hd_error;
 
 enum {
-        KP_TVAR_INDEX = 1 << 0, /* position of the device in its group (0-based, by path) */
-        KP_TVAR_NAME = 1 << 1,  /* last component of the host path */
-        KP_TVAR_PATH = 1 << 2,  /* host path */
-        KP_TVAR_MAJOR = 1 << 3,
-        KP_TVAR_MINOR = 1 << 4,
-        KP_TVAR_DEVICE = 1 << 5, /* the device's (base) name in the ResourceSlice */
-        KP_TVAR_CAPTURE = 1 << 6,
-        KP_TVAR_ALL = 0x7f,
+        DM_TVAR_INDEX = 1 << 0, /* position of the device in its group (0-based, by path) */
+        DM_TVAR_NAME = 1 << 1,  /* last component of the host path */
+        DM_TVAR_PATH = 1 << 2,  /* host path */
+        DM_TVAR_MAJOR = 1 << 3,
+        DM_TVAR_MINOR = 1 << 4,
+        DM_TVAR_DEVICE = 1 << 5, /* the device's (base) name in the ResourceSlice */
+        DM_TVAR_CAPTURE = 1 << 6,
+        DM_TVAR_ALL = 0x7f,
 };
 
-struct kp_template_vars {
+struct dm_template_vars {
         uint64_t index;
         const char *name;
         const char *path;
@@ -31,14 +31,14 @@ struct kp_template_vars {
 };
 
 /* true when TMPL contains at least one variable (escaped braces do not count). */
-bool kp_template_has_vars(const char *tmpl);
+bool dm_template_has_vars(const char *tmpl);
 
 /* Check TMPL's syntax: every variable known and in ALLOWED, captures at most N_CAPTURES.
  * Returns 0 or -EINVAL with a message naming the variable and the allowed ones. */
-int kp_template_check(const char *tmpl, unsigned allowed, size_t n_captures,
+int dm_template_check(const char *tmpl, unsigned allowed, size_t n_captures,
                       struct hd_error *reterr);
 
 /* Render TMPL with VARS into a new string *RET. Returns 0 or -EINVAL (a variable with no
  * value, e.g. a capture the match did not produce). */
-int kp_template_render(const char *tmpl, const struct kp_template_vars *vars, char **ret,
+int dm_template_render(const char *tmpl, const struct dm_template_vars *vars, char **ret,
                        struct hd_error *reterr);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "kubeletplugin/names.h"
+#include "devmodel/names.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,7 +17,7 @@ static bool is_lower_alnum(char c)
 
 static bool label_ok(const char *s, size_t n)
 {
-        if (n == 0 || n > KP_DNS_LABEL_MAX)
+        if (n == 0 || n > DM_DNS_LABEL_MAX)
                 return false;
         if (!is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
                 return false;
@@ -27,17 +27,17 @@ static bool label_ok(const char *s, size_t n)
         return true;
 }
 
-bool kp_is_dns_label(const char *s)
+bool dm_is_dns_label(const char *s)
 {
         return s && label_ok(s, strlen(s));
 }
 
-bool kp_is_dns_subdomain(const char *s)
+bool dm_is_dns_subdomain(const char *s)
 {
         if (!s)
                 return false;
         size_t n = strlen(s);
-        if (n == 0 || n > KP_DNS_SUBDOMAIN_MAX)
+        if (n == 0 || n > DM_DNS_SUBDOMAIN_MAX)
                 return false;
         const char *p = s;
         for (;;) {
@@ -56,7 +56,7 @@ bool kp_is_dns_subdomain(const char *s)
         }
 }
 
-bool kp_is_c_identifier(const char *s)
+bool dm_is_c_identifier(const char *s)
 {
         if (!s || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
                 return false;
@@ -101,7 +101,7 @@ static bool semver_idents(const char *s, size_t n, bool prerelease)
         return true;
 }
 
-bool kp_is_semver(const char *s)
+bool dm_is_semver(const char *s)
 {
         if (!s)
                 return false;
@@ -133,29 +133,29 @@ bool kp_is_semver(const char *s)
         return *p == '\0';
 }
 
-int kp_attr_name_check(const char *name, struct hd_error *reterr)
+int dm_attr_name_check(const char *name, struct hd_error *reterr)
 {
         const char *slash = strchr(name, '/');
         const char *id = slash ? slash + 1 : name;
 
         if (slash) {
                 _cleanup_free_ char *domain = hd_strndup(name, (size_t)(slash - name));
-                if (strlen(domain) > KP_ATTR_DOMAIN_MAX)
+                if (strlen(domain) > DM_ATTR_DOMAIN_MAX)
                         return hd_error_setf(reterr, EINVAL,
                                              "attribute name '%s': domain '%s' is longer than %d "
                                              "characters; use a shorter domain prefix",
-                                             name, domain, KP_ATTR_DOMAIN_MAX);
-                if (!kp_is_dns_subdomain(domain))
+                                             name, domain, DM_ATTR_DOMAIN_MAX);
+                if (!dm_is_dns_subdomain(domain))
                         return hd_error_setf(reterr, EINVAL,
                                              "attribute name '%s': domain '%s' is not a lowercase "
                                              "DNS subdomain (e.g. 'example.com')",
                                              name, domain);
         }
-        if (strlen(id) > KP_ATTR_ID_MAX)
+        if (strlen(id) > DM_ATTR_ID_MAX)
                 return hd_error_setf(reterr, EINVAL,
                                      "attribute name '%s' is longer than %d characters; shorten it",
-                                     name, KP_ATTR_ID_MAX);
-        if (!kp_is_c_identifier(id))
+                                     name, DM_ATTR_ID_MAX);
+        if (!dm_is_c_identifier(id))
                 return hd_error_setf(reterr, EINVAL,
                                      "attribute name '%s' is not a C identifier; use letters, "
                                      "digits and '_', starting with a letter or '_' (e.g. "
@@ -174,7 +174,7 @@ static uint32_t fnv1a(const char *s)
         return h;
 }
 
-char *kp_device_name_from_path(const char *path)
+char *dm_device_name_from_path(const char *path)
 {
         const char *p = hd_startswith(path, "/dev/") ? path + strlen("/dev/") : path;
         struct hd_strbuf b = HD_STRBUF_INIT;
@@ -195,7 +195,7 @@ char *kp_device_name_from_path(const char *path)
                 hd_strbuf_done(&b);
                 return NULL;
         }
-        if (b.len > KP_DNS_LABEL_MAX) {
+        if (b.len > DM_DNS_LABEL_MAX) {
                 size_t keep = 54;
                 while (keep > 0 && b.buf[keep - 1] == '-')
                         keep--;

@@ -10,13 +10,13 @@
 
 struct hd_error;
 
-#define KP_CLAIM_MAX_BYTES (4 * 1024 * 1024)
-#define KP_CLAIM_MAX_RESULTS 256
-#define KP_CLAIM_MAX_CONFIGS 256
-#define KP_CLAIM_MAX_STRING 4096
-#define KP_CLAIM_MAX_PARAMETERS 10240 /* bytes of opaque parameters, as the API server */
+#define DM_CLAIM_MAX_BYTES (4 * 1024 * 1024)
+#define DM_CLAIM_MAX_RESULTS 256
+#define DM_CLAIM_MAX_CONFIGS 256
+#define DM_CLAIM_MAX_STRING 4096
+#define DM_CLAIM_MAX_PARAMETERS 10240 /* bytes of opaque parameters, as the API server */
 
-struct kp_claim_result {
+struct dm_claim_result {
         char *request; /* "main" or "main/sub" */
         char *driver;
         char *pool;
@@ -25,34 +25,34 @@ struct kp_claim_result {
         bool admin_access;
 };
 
-struct kp_claim_config {
+struct dm_claim_config {
         char *source;       /* "FromClass" | "FromClaim" */
         char **requests;    /* strv; NULL = all requests */
         char *driver;       /* opaque.driver */
         json_t *parameters; /* opaque.parameters (owned reference) or NULL */
 };
 
-struct kp_claim {
+struct dm_claim {
         char *name;
         char *namespace;
         char *uid;
         bool allocated; /* status.allocation present */
-        struct kp_claim_result *results;
+        struct dm_claim_result *results;
         size_t n_results;
-        struct kp_claim_config *configs;
+        struct dm_claim_config *configs;
         size_t n_configs;
 };
 
 /* Decode the claim in JSON text DATA (at most 4 MiB). Returns 0 or -EINVAL with a message
  * naming the field ("status.allocation.devices.results[1].device: expected a string"). */
-int kp_claim_from_json(const char *data, size_t len, struct kp_claim **ret,
+int dm_claim_from_json(const char *data, size_t len, struct dm_claim **ret,
                        struct hd_error *reterr);
 
 /* Decode from an already parsed JSON value (borrowed). */
-int kp_claim_from_json_value(json_t *root, struct kp_claim **ret, struct hd_error *reterr);
+int dm_claim_from_json_value(json_t *root, struct dm_claim **ret, struct hd_error *reterr);
 
 /* Read FILE and decode it. Returns 0 or -errno. */
-int kp_claim_load(const char *file, struct kp_claim **ret, struct hd_error *reterr);
+int dm_claim_load(const char *file, struct dm_claim **ret, struct hd_error *reterr);
 
 /* Takes NULL; returns NULL. */
-struct kp_claim *kp_claim_free(struct kp_claim *c);
+struct dm_claim *dm_claim_free(struct dm_claim *c);

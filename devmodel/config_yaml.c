@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* YAML → struct kp_config with libyaml's document API. Each struct has a field table; the
+/* YAML → struct dm_config with libyaml's document API. Each struct has a field table; the
  * walker checks node kinds, unknown and duplicate keys, and records positions. Nothing outside
  * this file sees a yaml_node_t. */
 #include <errno.h>
@@ -14,8 +14,8 @@
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/strutil.h"
-#include "kubeletplugin/config-internal.h"
-#include "kubeletplugin/names.h"
+#include "devmodel/config-internal.h"
+#include "devmodel/names.h"
 
 /* Visits of nodes; bounds the work an alias-heavy document can cause. */
 #define NODE_BUDGET 200000
@@ -36,13 +36,13 @@ struct yfield {
         ydec_fn fn;
         size_t offset;
         bool required;
-        size_t mark_offset;  /* struct kp_mark: where the value starts, or NO_MARK */
-        size_t marks_offset; /* struct kp_mark *: one per list entry, or NO_MARK */
+        size_t mark_offset;  /* struct dm_mark: where the value starts, or NO_MARK */
+        size_t marks_offset; /* struct dm_mark *: one per list entry, or NO_MARK */
 };
 
-static struct kp_mark mark_of(const yaml_node_t *n)
+static struct dm_mark mark_of(const yaml_node_t *n)
 {
-        return (struct kp_mark){(unsigned)n->start_mark.line + 1,
+        return (struct dm_mark){(unsigned)n->start_mark.line + 1,
                                 (unsigned)n->start_mark.column + 1};
 }
 
@@ -54,7 +54,7 @@ static int yerr(struct ydec *d, const yaml_node_t *n, const char *fmt, ...)
         va_start(ap, fmt);
         _cleanup_free_ char *msg = hd_vasprintf(fmt, ap);
         va_end(ap);
-        return kp_config_error(d->err, d->file, mark_of(n), "%s", msg);
+        return dm_config_error(d->err, d->file, mark_of(n), "%s", msg);
 }
 
 static const char *kind_name(const yaml_node_t *n)
@@ -160,7 +160,7 @@ static int parse_uint(struct ydec *d, yaml_node_t *n, const char *key, unsigned 
 
 static int dec_count(struct ydec *d, yaml_node_t *n, const char *key, void *field)
 {
-        return parse_uint(d, n, key, 1, KP_CONFIG_MAX_COUNT, (unsigned *)field);
+        return parse_uint(d, n, key, 1, DM_CONFIG_MAX_COUNT, (unsigned *)field);
 }
 
 static int dec_timeout(struct ydec *d, yaml_node_t *n, const char *key, void *field)
@@ -179,9 +179,9 @@ static int dec_strv(struct ydec *d, yaml_node_t *n, const char *key, void *field
         if (n->type != YAML_SEQUENCE_NODE)
                 return yerr(d, n, "'%s' must be a list of strings, got %s", key, kind_name(n));
         size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-        if (count > KP_CONFIG_MAX_LIST)
+        if (count > DM_CONFIG_MAX_LIST)
                 return yerr(d, n, "'%s' has %zu entries; at most %d are allowed", key, count,
-                            KP_CONFIG_MAX_LIST);
+                            DM_CONFIG_MAX_LIST);
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
              it++) {
                 yaml_node_t *item = node(d, *it);
@@ -234,14 +234,14 @@ static int dec_fields(struct ydec *d, yaml_node_t *n, const char *what, const st
                 if (r < 0)
                         return r;
                 if (table[i].mark_offset != NO_MARK)
-                        *(struct kp_mark *)((char *)obj + table[i].mark_offset) = mark_of(v);
+                        *(struct dm_mark *)((char *)obj + table[i].mark_offset) = mark_of(v);
                 if (table[i].marks_offset != NO_MARK && v->type == YAML_SEQUENCE_NODE) {
                         size_t count =
                                 (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-                        struct kp_mark *marks = hd_new0(struct kp_mark, count ? count : 1);
+                        struct dm_mark *marks = hd_new0(struct dm_mark, count ? count : 1);
                         for (size_t j = 0; j < count; j++)
                                 marks[j] = mark_of(node(d, v->data.sequence.items.start[j]));
-                        *(struct kp_mark **)((char *)obj + table[i].marks_offset) = marks;
+                        *(struct dm_mark **)((char *)obj + table[i].marks_offset) = marks;
                 }
         }
         for (size_t i = 0; i < n_table; i++)
@@ -298,76 +298,76 @@ static int dec_list(struct ydec *d, yaml_node_t *n, const char *key, size_t max,
 /* ---- edits ---- */
 
 static const struct yfield node_fields[] = {
-        FR("path", dec_string, struct kp_node_spec, path),
-        F("hostPath", dec_string, struct kp_node_spec, host_path),
-        FM("permissions", dec_string, struct kp_node_spec, permissions, permissions_mark),
-        F("optional", dec_bool, struct kp_node_spec, optional),
+        FR("path", dec_string, struct dm_node_spec, path),
+        F("hostPath", dec_string, struct dm_node_spec, host_path),
+        FM("permissions", dec_string, struct dm_node_spec, permissions, permissions_mark),
+        F("optional", dec_bool, struct dm_node_spec, optional),
 };
 
 static int dec_node_elem(struct ydec *d, yaml_node_t *n, void *obj)
 {
-        ((struct kp_node_spec *)obj)->mark = mark_of(n);
+        ((struct dm_node_spec *)obj)->mark = mark_of(n);
         return dec_fields(d, n, "a deviceNodes entry", node_fields, HD_ARRAY_SIZE(node_fields),
                           obj);
 }
 
 static const struct yfield mount_fields[] = {
-        FR("hostPath", dec_string, struct kp_mount_spec, host_path),
-        F("containerPath", dec_string, struct kp_mount_spec, container_path),
-        F("type", dec_string, struct kp_mount_spec, type),
-        F("options", dec_strv, struct kp_mount_spec, options),
-        F("optional", dec_bool, struct kp_mount_spec, optional),
+        FR("hostPath", dec_string, struct dm_mount_spec, host_path),
+        F("containerPath", dec_string, struct dm_mount_spec, container_path),
+        F("type", dec_string, struct dm_mount_spec, type),
+        F("options", dec_strv, struct dm_mount_spec, options),
+        F("optional", dec_bool, struct dm_mount_spec, optional),
 };
 
 static int dec_mount_elem(struct ydec *d, yaml_node_t *n, void *obj)
 {
-        ((struct kp_mount_spec *)obj)->mark = mark_of(n);
+        ((struct dm_mount_spec *)obj)->mark = mark_of(n);
         return dec_fields(d, n, "a mounts entry", mount_fields, HD_ARRAY_SIZE(mount_fields), obj);
 }
 
 static const struct yfield hook_fields[] = {
-        FR("hookName", dec_string, struct kp_hook_spec, hook_name),
-        FR("path", dec_string, struct kp_hook_spec, path),
-        F("args", dec_strv, struct kp_hook_spec, args),
-        F("env", dec_strv, struct kp_hook_spec, env),
-        F("timeout", dec_timeout, struct kp_hook_spec, timeout),
+        FR("hookName", dec_string, struct dm_hook_spec, hook_name),
+        FR("path", dec_string, struct dm_hook_spec, path),
+        F("args", dec_strv, struct dm_hook_spec, args),
+        F("env", dec_strv, struct dm_hook_spec, env),
+        F("timeout", dec_timeout, struct dm_hook_spec, timeout),
 };
 
 static int dec_hook_elem(struct ydec *d, yaml_node_t *n, void *obj)
 {
-        ((struct kp_hook_spec *)obj)->mark = mark_of(n);
+        ((struct dm_hook_spec *)obj)->mark = mark_of(n);
         return dec_fields(d, n, "a hooks entry", hook_fields, HD_ARRAY_SIZE(hook_fields), obj);
 }
 
 static int dec_nodes(struct ydec *d, yaml_node_t *n, const char *key, void *field)
 {
-        struct kp_edits_spec *e =
-                (struct kp_edits_spec *)((char *)field - offsetof(struct kp_edits_spec, nodes));
-        return dec_list(d, n, key, KP_CONFIG_MAX_LIST, sizeof(struct kp_node_spec),
+        struct dm_edits_spec *e =
+                (struct dm_edits_spec *)((char *)field - offsetof(struct dm_edits_spec, nodes));
+        return dec_list(d, n, key, DM_CONFIG_MAX_LIST, sizeof(struct dm_node_spec),
                         (void **)&e->nodes, &e->n_nodes, dec_node_elem);
 }
 
 static int dec_mounts(struct ydec *d, yaml_node_t *n, const char *key, void *field)
 {
-        struct kp_edits_spec *e =
-                (struct kp_edits_spec *)((char *)field - offsetof(struct kp_edits_spec, mounts));
-        return dec_list(d, n, key, KP_CONFIG_MAX_LIST, sizeof(struct kp_mount_spec),
+        struct dm_edits_spec *e =
+                (struct dm_edits_spec *)((char *)field - offsetof(struct dm_edits_spec, mounts));
+        return dec_list(d, n, key, DM_CONFIG_MAX_LIST, sizeof(struct dm_mount_spec),
                         (void **)&e->mounts, &e->n_mounts, dec_mount_elem);
 }
 
 static int dec_hooks(struct ydec *d, yaml_node_t *n, const char *key, void *field)
 {
-        struct kp_edits_spec *e =
-                (struct kp_edits_spec *)((char *)field - offsetof(struct kp_edits_spec, hooks));
-        return dec_list(d, n, key, KP_CONFIG_MAX_LIST, sizeof(struct kp_hook_spec),
+        struct dm_edits_spec *e =
+                (struct dm_edits_spec *)((char *)field - offsetof(struct dm_edits_spec, hooks));
+        return dec_list(d, n, key, DM_CONFIG_MAX_LIST, sizeof(struct dm_hook_spec),
                         (void **)&e->hooks, &e->n_hooks, dec_hook_elem);
 }
 
 static const struct yfield edits_fields[] = {
-        F("deviceNodes", dec_nodes, struct kp_edits_spec, nodes),
-        F("mounts", dec_mounts, struct kp_edits_spec, mounts),
-        FL("env", dec_strv, struct kp_edits_spec, env, env_marks),
-        F("hooks", dec_hooks, struct kp_edits_spec, hooks),
+        F("deviceNodes", dec_nodes, struct dm_edits_spec, nodes),
+        F("mounts", dec_mounts, struct dm_edits_spec, mounts),
+        FL("env", dec_strv, struct dm_edits_spec, env, env_marks),
+        F("hooks", dec_hooks, struct dm_edits_spec, hooks),
 };
 
 static int dec_edits(struct ydec *d, yaml_node_t *n, const char *key, void *field)
@@ -377,7 +377,7 @@ static int dec_edits(struct ydec *d, yaml_node_t *n, const char *key, void *fiel
 
 /* ---- attributes: { name: { int|bool|string|version: value } } ---- */
 
-static int dec_attr(struct ydec *d, yaml_node_t *k, yaml_node_t *v, struct kp_attr_spec *a)
+static int dec_attr(struct ydec *d, yaml_node_t *k, yaml_node_t *v, struct dm_attr_spec *a)
 {
         a->name = hd_strdup(scalar(k));
         a->mark = mark_of(k);
@@ -399,7 +399,7 @@ static int dec_attr(struct ydec *d, yaml_node_t *k, yaml_node_t *v, struct kp_at
                             "attribute '%s' has unknown type '%s'; use int, bool, string "
                             "or version",
                             a->name, tk->type == YAML_SCALAR_NODE ? scalar(tk) : "?");
-        a->type = (enum kp_attr_type)t;
+        a->type = (enum dm_attr_type)t;
         int r = expect_scalar(d, tv, types[t], "a scalar value or template");
         if (r < 0)
                 return r;
@@ -409,17 +409,17 @@ static int dec_attr(struct ydec *d, yaml_node_t *k, yaml_node_t *v, struct kp_at
 
 static int dec_attrs(struct ydec *d, yaml_node_t *n, const char *key, void *field)
 {
-        struct kp_group *g = (struct kp_group *)((char *)field - offsetof(struct kp_group, attrs));
+        struct dm_group *g = (struct dm_group *)((char *)field - offsetof(struct dm_group, attrs));
         if (n->type != YAML_MAPPING_NODE)
                 return yerr(d, n,
                             "'attributes' must be a mapping of name to {type: value}, got "
                             "%s",
                             kind_name(n));
         size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-        if (count > KP_CONFIG_MAX_LIST)
+        if (count > DM_CONFIG_MAX_LIST)
                 return yerr(d, n, "%zu attributes; a device takes at most %d", count,
-                            KP_ATTRS_PER_DEVICE_MAX);
-        g->attrs = hd_new0(struct kp_attr_spec, count ? count : 1);
+                            DM_ATTRS_PER_DEVICE_MAX);
+        g->attrs = hd_new0(struct dm_attr_spec, count ? count : 1);
         for (size_t i = 0; i < count; i++) {
                 yaml_node_pair_t *p = n->data.mapping.pairs.start + i;
                 yaml_node_t *k = node(d, p->key), *v = node(d, p->value);
@@ -446,27 +446,27 @@ static int dec_attrs(struct ydec *d, yaml_node_t *n, const char *key, void *fiel
 static int dec_match(struct ydec *d, yaml_node_t *n, const char *key, void *field);
 
 static const struct yfield group_fields[] = {
-        {"name", dec_string, offsetof(struct kp_group, name), true,
-         offsetof(struct kp_group, name_mark), NO_MARK},
-        FR("match", dec_match, struct kp_group, paths),
-        F("optional", dec_bool, struct kp_group, optional),
-        F("count", dec_count, struct kp_group, count),
-        FM("deviceName", dec_string, struct kp_group, device_name, device_name_mark),
-        FM("containerPath", dec_string, struct kp_group, container_path, container_path_mark),
-        FM("permissions", dec_string, struct kp_group, permissions, permissions_mark),
-        F("attributes", dec_attrs, struct kp_group, attrs),
-        F("deviceEdits", dec_edits, struct kp_group, device_edits),
-        F("commonEdits", dec_edits, struct kp_group, common_edits),
+        {"name", dec_string, offsetof(struct dm_group, name), true,
+         offsetof(struct dm_group, name_mark), NO_MARK},
+        FR("match", dec_match, struct dm_group, paths),
+        F("optional", dec_bool, struct dm_group, optional),
+        F("count", dec_count, struct dm_group, count),
+        FM("deviceName", dec_string, struct dm_group, device_name, device_name_mark),
+        FM("containerPath", dec_string, struct dm_group, container_path, container_path_mark),
+        FM("permissions", dec_string, struct dm_group, permissions, permissions_mark),
+        F("attributes", dec_attrs, struct dm_group, attrs),
+        F("deviceEdits", dec_edits, struct dm_group, device_edits),
+        F("commonEdits", dec_edits, struct dm_group, common_edits),
 };
 
 static const struct yfield match_fields[] = {
-        FL("paths", dec_strv, struct kp_group, paths, path_marks),
-        FL("globs", dec_strv, struct kp_group, globs, glob_marks),
+        FL("paths", dec_strv, struct dm_group, paths, path_marks),
+        FL("globs", dec_strv, struct dm_group, globs, glob_marks),
 };
 
 static int dec_match(struct ydec *d, yaml_node_t *n, const char *key, void *field)
 {
-        struct kp_group *g = (struct kp_group *)((char *)field - offsetof(struct kp_group, paths));
+        struct dm_group *g = (struct dm_group *)((char *)field - offsetof(struct dm_group, paths));
         int r = dec_fields(d, n, "'match'", match_fields, HD_ARRAY_SIZE(match_fields), g);
         if (r < 0)
                 return r;
@@ -477,7 +477,7 @@ static int dec_match(struct ydec *d, yaml_node_t *n, const char *key, void *fiel
 
 static int dec_group_elem(struct ydec *d, yaml_node_t *n, void *obj)
 {
-        struct kp_group *g = obj;
+        struct dm_group *g = obj;
         g->mark = mark_of(n);
         g->count = 1;
         return dec_fields(d, n, "a group", group_fields, HD_ARRAY_SIZE(group_fields), g);
@@ -488,8 +488,8 @@ static int dec_group_elem(struct ydec *d, yaml_node_t *n, void *obj)
 struct top {
         char *api_version;
         char *kind;
-        struct kp_config *c;
-        struct kp_mark api_mark, kind_mark;
+        struct dm_config *c;
+        struct dm_mark api_mark, kind_mark;
 };
 
 static int dec_api_version(struct ydec *d, yaml_node_t *n, const char *key, void *field)
@@ -497,9 +497,9 @@ static int dec_api_version(struct ydec *d, yaml_node_t *n, const char *key, void
         int r = dec_string(d, n, key, field);
         if (r < 0)
                 return r;
-        if (!hd_streq(*(char **)field, KP_CONFIG_API_VERSION))
+        if (!hd_streq(*(char **)field, DM_CONFIG_API_VERSION))
                 return yerr(d, n, "unsupported apiVersion '%s'; use '%s'", *(char **)field,
-                            KP_CONFIG_API_VERSION);
+                            DM_CONFIG_API_VERSION);
         return 0;
 }
 
@@ -508,16 +508,16 @@ static int dec_kind(struct ydec *d, yaml_node_t *n, const char *key, void *field
         int r = dec_string(d, n, key, field);
         if (r < 0)
                 return r;
-        if (!hd_streq(*(char **)field, KP_CONFIG_KIND))
+        if (!hd_streq(*(char **)field, DM_CONFIG_KIND))
                 return yerr(d, n, "unsupported kind '%s'; use '%s'", *(char **)field,
-                            KP_CONFIG_KIND);
+                            DM_CONFIG_KIND);
         return 0;
 }
 
 static int dec_groups(struct ydec *d, yaml_node_t *n, const char *key, void *field)
 {
-        struct kp_config *c = *(struct kp_config **)field;
-        int r = dec_list(d, n, key, KP_CONFIG_MAX_GROUPS, sizeof(struct kp_group),
+        struct dm_config *c = *(struct dm_config **)field;
+        int r = dec_list(d, n, key, DM_CONFIG_MAX_GROUPS, sizeof(struct dm_group),
                          (void **)&c->groups, &c->n_groups, dec_group_elem);
         if (r < 0)
                 return r;
@@ -534,56 +534,56 @@ static const struct yfield top_fields[] = {
 
 static int syntax_error(struct hd_error *reterr, const char *file, const yaml_parser_t *p)
 {
-        struct kp_mark m = {(unsigned)p->problem_mark.line + 1,
+        struct dm_mark m = {(unsigned)p->problem_mark.line + 1,
                             (unsigned)p->problem_mark.column + 1};
-        return kp_config_error(reterr, file, m, "YAML syntax error: %s%s%s; fix the syntax",
+        return dm_config_error(reterr, file, m, "YAML syntax error: %s%s%s; fix the syntax",
                                p->problem ? p->problem : "unknown problem", p->context ? " " : "",
                                p->context ? p->context : "");
 }
 
-int kp_config_decode_yaml(const char *file, const char *data, size_t len, struct kp_config **ret,
+int dm_config_decode_yaml(const char *file, const char *data, size_t len, struct dm_config **ret,
                           struct hd_error *reterr)
 {
         yaml_parser_t parser;
         yaml_parser_t *pp _cleanup_yaml_parser_ = NULL;
         yaml_document_t doc, extra;
         yaml_document_t *dp _cleanup_yaml_document_ = NULL;
-        struct kp_config *c = hd_new0(struct kp_config, 1);
+        struct dm_config *c = hd_new0(struct dm_config, 1);
         struct top top = {.c = c};
         int r;
 
         *ret = NULL;
         c->file = hd_strdup(file);
         if (!yaml_parser_initialize(&parser)) {
-                kp_config_free(c);
+                dm_config_free(c);
                 return hd_error_setf(reterr, ENOMEM, "%s: cannot initialise YAML parser", file);
         }
         pp = &parser;
         yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
         if (!yaml_parser_load(&parser, &doc)) {
-                kp_config_free(c);
+                dm_config_free(c);
                 return syntax_error(reterr, file, &parser);
         }
         dp = &doc;
 
         yaml_node_t *root = yaml_document_get_root_node(&doc);
         if (!root) {
-                kp_config_free(c);
+                dm_config_free(c);
                 return hd_error_setf(reterr, EINVAL,
                                      "%s: the config is empty; start with 'apiVersion: %s'", file,
-                                     KP_CONFIG_API_VERSION);
+                                     DM_CONFIG_API_VERSION);
         }
         if (!yaml_parser_load(&parser, &extra)) {
-                kp_config_free(c);
+                dm_config_free(c);
                 return syntax_error(reterr, file, &parser);
         }
         bool more = yaml_document_get_root_node(&extra) != NULL;
-        struct kp_mark extra_mark = {(unsigned)extra.start_mark.line + 1,
+        struct dm_mark extra_mark = {(unsigned)extra.start_mark.line + 1,
                                      (unsigned)extra.start_mark.column + 1};
         yaml_document_delete(&extra);
         if (more) {
-                kp_config_free(c);
-                return kp_config_error(reterr, file, extra_mark,
+                dm_config_free(c);
+                return dm_config_error(reterr, file, extra_mark,
                                        "a second YAML document; put all groups in one document");
         }
 
@@ -592,7 +592,7 @@ int kp_config_decode_yaml(const char *file, const char *data, size_t len, struct
         free(top.api_version);
         free(top.kind);
         if (r < 0) {
-                kp_config_free(c);
+                dm_config_free(c);
                 return r;
         }
         *ret = c;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Device config: ownership and the semantic checks that run after YAML decoding. */
-#include "kubeletplugin/config.h"
+#include "devmodel/config.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -12,15 +12,15 @@
 #include "base/error.h"
 #include "base/fileio.h"
 #include "base/strutil.h"
-#include "kubeletplugin/config-internal.h"
-#include "kubeletplugin/glob.h"
-#include "kubeletplugin/names.h"
-#include "kubeletplugin/template.h"
+#include "devmodel/config-internal.h"
+#include "devmodel/glob.h"
+#include "devmodel/names.h"
+#include "devmodel/template.h"
 
 /* Attributes discovery adds to every device; the admin may not redefine them. */
 static const char *const builtin_attrs[] = {"group", "path", "major", "minor"};
 
-int kp_config_error(struct hd_error *reterr, const char *file, struct kp_mark m, const char *fmt,
+int dm_config_error(struct hd_error *reterr, const char *file, struct dm_mark m, const char *fmt,
                     ...)
 {
         va_list ap;
@@ -30,7 +30,7 @@ int kp_config_error(struct hd_error *reterr, const char *file, struct kp_mark m,
         return hd_error_setf(reterr, EINVAL, "%s:%u:%u: %s", file, m.line, m.column, msg);
 }
 
-void kp_edits_spec_done(struct kp_edits_spec *e)
+void dm_edits_spec_done(struct dm_edits_spec *e)
 {
         for (size_t i = 0; i < e->n_nodes; i++) {
                 free(e->nodes[i].path);
@@ -54,15 +54,15 @@ void kp_edits_spec_done(struct kp_edits_spec *e)
                 hd_strv_free(e->hooks[i].env);
         }
         free(e->hooks);
-        *e = (struct kp_edits_spec){0};
+        *e = (struct dm_edits_spec){0};
 }
 
-struct kp_config *kp_config_free(struct kp_config *c)
+struct dm_config *dm_config_free(struct dm_config *c)
 {
         if (!c)
                 return NULL;
         for (size_t i = 0; i < c->n_groups; i++) {
-                struct kp_group *g = &c->groups[i];
+                struct dm_group *g = &c->groups[i];
                 free(g->name);
                 hd_strv_free(g->paths);
                 hd_strv_free(g->globs);
@@ -76,8 +76,8 @@ struct kp_config *kp_config_free(struct kp_config *c)
                         free(g->attrs[j].value);
                 }
                 free(g->attrs);
-                kp_edits_spec_done(&g->device_edits);
-                kp_edits_spec_done(&g->common_edits);
+                dm_edits_spec_done(&g->device_edits);
+                dm_edits_spec_done(&g->common_edits);
         }
         free(c->groups);
         free(c->file);
@@ -85,7 +85,7 @@ struct kp_config *kp_config_free(struct kp_config *c)
         return NULL;
 }
 
-const struct kp_group *kp_config_find_group(const struct kp_config *c, const char *name)
+const struct dm_group *dm_config_find_group(const struct dm_config *c, const char *name)
 {
         for (size_t i = 0; c && i < c->n_groups; i++)
                 if (hd_streq(c->groups[i].name, name))
@@ -93,19 +93,19 @@ const struct kp_group *kp_config_find_group(const struct kp_config *c, const cha
         return NULL;
 }
 
-const char *kp_attr_type_name(enum kp_attr_type t)
+const char *dm_attr_type_name(enum dm_attr_type t)
 {
         static const char *const names[] = {"int", "bool", "string", "version"};
         return (unsigned)t < HD_ARRAY_SIZE(names) ? names[t] : "?";
 }
 
-int kp_attr_value_check(const char *name, enum kp_attr_type t, const char *value,
+int dm_attr_value_check(const char *name, enum dm_attr_type t, const char *value,
                         struct hd_error *reterr)
 {
         char *end = NULL;
 
         switch (t) {
-        case KP_ATTR_INT:
+        case DM_ATTR_INT:
                 errno = 0;
                 (void)strtoll(value, &end, 10);
                 if (!*value || *end || errno)
@@ -113,26 +113,26 @@ int kp_attr_value_check(const char *name, enum kp_attr_type t, const char *value
                                              "attribute '%s': '%s' is not a 64-bit integer", name,
                                              value);
                 return 0;
-        case KP_ATTR_BOOL:
+        case DM_ATTR_BOOL:
                 if (!hd_streq(value, "true") && !hd_streq(value, "false"))
                         return hd_error_setf(reterr, EINVAL,
                                              "attribute '%s': '%s' is not true or false", name,
                                              value);
                 return 0;
-        case KP_ATTR_STRING:
-                if (strlen(value) > KP_ATTR_VALUE_MAX)
+        case DM_ATTR_STRING:
+                if (strlen(value) > DM_ATTR_VALUE_MAX)
                         return hd_error_setf(reterr, EINVAL,
                                              "attribute '%s': string value is %zu bytes; the "
                                              "API server allows at most %d, shorten it",
-                                             name, strlen(value), KP_ATTR_VALUE_MAX);
+                                             name, strlen(value), DM_ATTR_VALUE_MAX);
                 return 0;
-        case KP_ATTR_VERSION:
-                if (strlen(value) > KP_ATTR_VALUE_MAX)
+        case DM_ATTR_VERSION:
+                if (strlen(value) > DM_ATTR_VALUE_MAX)
                         return hd_error_setf(reterr, EINVAL,
                                              "attribute '%s': version value is %zu bytes; the "
                                              "API server allows at most %d, shorten it",
-                                             name, strlen(value), KP_ATTR_VALUE_MAX);
-                if (!kp_is_semver(value))
+                                             name, strlen(value), DM_ATTR_VALUE_MAX);
+                if (!dm_is_semver(value))
                         return hd_error_setf(reterr, EINVAL,
                                              "attribute '%s': '%s' is not a SemVer 2.0.0 version "
                                              "(e.g. '1.2.3' or '1.2.3-rc.1'); use a string "
@@ -146,23 +146,23 @@ int kp_attr_value_check(const char *name, enum kp_attr_type t, const char *value
 /* ---- checks ---- */
 
 struct checker {
-        const struct kp_config *c;
+        const struct dm_config *c;
         struct hd_error *err;
 };
 
-static int cerr(struct checker *k, struct kp_mark m, const char *fmt, ...)
+static int cerr(struct checker *k, struct dm_mark m, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
-static int cerr(struct checker *k, struct kp_mark m, const char *fmt, ...)
+static int cerr(struct checker *k, struct dm_mark m, const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
         _cleanup_free_ char *msg = hd_vasprintf(fmt, ap);
         va_end(ap);
-        return kp_config_error(k->err, k->c->file, m, "%s", msg);
+        return dm_config_error(k->err, k->c->file, m, "%s", msg);
 }
 
 /* Wrap a message already in K->err with the position M. */
-static int cwrap(struct checker *k, struct kp_mark m, const char *context)
+static int cwrap(struct checker *k, struct dm_mark m, const char *context)
 {
         _cleanup_free_ char *msg = hd_strdup(hd_error_message(k->err));
         if (context)
@@ -170,7 +170,7 @@ static int cwrap(struct checker *k, struct kp_mark m, const char *context)
         return cerr(k, m, "%s", msg);
 }
 
-static int check_permissions(struct checker *k, struct kp_mark m, const char *perm)
+static int check_permissions(struct checker *k, struct dm_mark m, const char *perm)
 {
         bool seen[3] = {false};
         if (!perm)
@@ -191,7 +191,7 @@ static int check_permissions(struct checker *k, struct kp_mark m, const char *pe
 
 /* A path template must be absolute once rendered: it starts with '/' or with a variable that
  * is itself an absolute path ({path}). */
-static int check_path_tmpl(struct checker *k, struct kp_mark m, const char *what, const char *tmpl,
+static int check_path_tmpl(struct checker *k, struct dm_mark m, const char *what, const char *tmpl,
                            unsigned allowed, size_t n_captures)
 {
         if (tmpl[0] != '/' && !hd_startswith(tmpl, "{path}"))
@@ -199,7 +199,7 @@ static int check_path_tmpl(struct checker *k, struct kp_mark m, const char *what
                             "%s '%s' is a relative path; use an absolute path starting "
                             "with '/'",
                             what, tmpl);
-        if (kp_template_check(tmpl, allowed, n_captures, k->err) < 0)
+        if (dm_template_check(tmpl, allowed, n_captures, k->err) < 0)
                 return cwrap(k, m, what);
         return 0;
 }
@@ -214,17 +214,17 @@ static bool hook_name_ok(const char *n)
         return false;
 }
 
-static int check_edits(struct checker *k, const struct kp_group *g, const struct kp_edits_spec *e,
+static int check_edits(struct checker *k, const struct dm_group *g, const struct dm_edits_spec *e,
                        bool common)
 {
         /* Common edits are shared by every device of the group: no per-device variables. */
-        unsigned allowed = common ? 0 : KP_TVAR_ALL;
+        unsigned allowed = common ? 0 : DM_TVAR_ALL;
         size_t caps = common ? 0 : g->n_captures;
         const char *where = common ? "commonEdits" : "deviceEdits";
         int r;
 
         for (size_t i = 0; i < e->n_nodes; i++) {
-                const struct kp_node_spec *n = &e->nodes[i];
+                const struct dm_node_spec *n = &e->nodes[i];
                 r = check_path_tmpl(k, n->mark, "deviceNodes path", n->path, allowed, caps);
                 if (r < 0)
                         return r;
@@ -239,8 +239,8 @@ static int check_edits(struct checker *k, const struct kp_group *g, const struct
                         return r;
         }
         for (size_t i = 0; i < e->n_mounts; i++) {
-                const struct kp_mount_spec *m = &e->mounts[i];
-                bool glob = kp_glob_is_pattern(m->host_path);
+                const struct dm_mount_spec *m = &e->mounts[i];
+                bool glob = dm_glob_is_pattern(m->host_path);
                 if (glob) {
                         if (!common)
                                 return cerr(k, m->mark,
@@ -253,7 +253,7 @@ static int check_edits(struct checker *k, const struct kp_group *g, const struct
                                             "mount hostPath '%s' is a glob, so each match is "
                                             "mounted at its own path; remove 'containerPath'",
                                             m->host_path);
-                        if (kp_glob_check(m->host_path, NULL, k->err) < 0)
+                        if (dm_glob_check(m->host_path, NULL, k->err) < 0)
                                 return cwrap(k, m->mark, NULL);
                 } else {
                         r = check_path_tmpl(k, m->mark, "mount hostPath", m->host_path, allowed,
@@ -273,11 +273,11 @@ static int check_edits(struct checker *k, const struct kp_group *g, const struct
                 if (!eq || eq == env)
                         return cerr(k, e->env_marks[i],
                                     "%s: env entry '%s' must have the form KEY=VALUE", where, env);
-                if (kp_template_check(env, allowed, caps, k->err) < 0)
+                if (dm_template_check(env, allowed, caps, k->err) < 0)
                         return cwrap(k, e->env_marks[i], where);
         }
         for (size_t i = 0; i < e->n_hooks; i++) {
-                const struct kp_hook_spec *h = &e->hooks[i];
+                const struct dm_hook_spec *h = &e->hooks[i];
                 if (!hook_name_ok(h->hook_name))
                         return cerr(k, h->mark,
                                     "unknown hookName '%s'; use prestart, createRuntime, "
@@ -291,20 +291,20 @@ static int check_edits(struct checker *k, const struct kp_group *g, const struct
         return 0;
 }
 
-static int check_attrs(struct checker *k, const struct kp_group *g)
+static int check_attrs(struct checker *k, const struct dm_group *g)
 {
         size_t total = g->n_attrs + HD_ARRAY_SIZE(builtin_attrs);
-        if (total > KP_ATTRS_PER_DEVICE_MAX)
+        if (total > DM_ATTRS_PER_DEVICE_MAX)
                 return cerr(k,
-                            g->attrs[KP_ATTRS_PER_DEVICE_MAX - HD_ARRAY_SIZE(builtin_attrs)].mark,
+                            g->attrs[DM_ATTRS_PER_DEVICE_MAX - HD_ARRAY_SIZE(builtin_attrs)].mark,
                             "group '%s' has %zu attributes plus the %zu built-in ones (group, "
                             "path, major, minor); the API server allows at most %d per device, "
                             "remove %zu",
                             g->name, g->n_attrs, HD_ARRAY_SIZE(builtin_attrs),
-                            KP_ATTRS_PER_DEVICE_MAX, total - KP_ATTRS_PER_DEVICE_MAX);
+                            DM_ATTRS_PER_DEVICE_MAX, total - DM_ATTRS_PER_DEVICE_MAX);
         for (size_t i = 0; i < g->n_attrs; i++) {
-                const struct kp_attr_spec *a = &g->attrs[i];
-                if (kp_attr_name_check(a->name, k->err) < 0)
+                const struct dm_attr_spec *a = &g->attrs[i];
+                if (dm_attr_name_check(a->name, k->err) < 0)
                         return cwrap(k, a->mark, NULL);
                 for (size_t b = 0; b < HD_ARRAY_SIZE(builtin_attrs); b++)
                         if (hd_streq(a->name, builtin_attrs[b]))
@@ -312,27 +312,27 @@ static int check_attrs(struct checker *k, const struct kp_group *g)
                                             "attribute '%s' is built in (every device has "
                                             "group, path, major, minor); choose another name",
                                             a->name);
-                if (kp_template_check(a->value, KP_TVAR_ALL, g->n_captures, k->err) < 0)
+                if (dm_template_check(a->value, DM_TVAR_ALL, g->n_captures, k->err) < 0)
                         return cwrap(k, a->mark, a->name);
-                if (!kp_template_has_vars(a->value) &&
-                    kp_attr_value_check(a->name, a->type, a->value, k->err) < 0)
+                if (!dm_template_has_vars(a->value) &&
+                    dm_attr_value_check(a->name, a->type, a->value, k->err) < 0)
                         return cwrap(k, a->mark, NULL);
         }
         return 0;
 }
 
-static int check_group(struct checker *k, struct kp_group *g)
+static int check_group(struct checker *k, struct dm_group *g)
 {
         int r;
 
-        if (!kp_is_dns_label(g->name) || !(g->name[0] >= 'a' && g->name[0] <= 'z'))
+        if (!dm_is_dns_label(g->name) || !(g->name[0] >= 'a' && g->name[0] <= 'z'))
                 return cerr(k, g->name_mark,
                             "group name '%s' must be a lowercase DNS label starting with a "
                             "letter (a-z, 0-9, '-', at most 63), e.g. 'gpu'",
                             g->name);
 
         /* Captures usable in templates: the fewest any match source provides. */
-        g->n_captures = hd_strv_len(g->paths) > 0 ? 0 : KP_GLOB_CAPTURES_MAX;
+        g->n_captures = hd_strv_len(g->paths) > 0 ? 0 : DM_GLOB_CAPTURES_MAX;
         for (size_t i = 0; g->paths && g->paths[i]; i++) {
                 const char *p = g->paths[i];
                 if (p[0] != '/')
@@ -340,7 +340,7 @@ static int check_group(struct checker *k, struct kp_group *g)
                                     "group '%s': path '%s' is a relative path; use an absolute "
                                     "path such as '/dev/%s'",
                                     g->name, p, p);
-                if (kp_glob_is_pattern(p))
+                if (dm_glob_is_pattern(p))
                         return cerr(k, g->path_marks[i],
                                     "group '%s': path '%s' holds glob characters; move it to "
                                     "'globs'",
@@ -348,21 +348,21 @@ static int check_group(struct checker *k, struct kp_group *g)
         }
         for (size_t i = 0; g->globs && g->globs[i]; i++) {
                 size_t caps = 0;
-                if (kp_glob_check(g->globs[i], &caps, k->err) < 0)
+                if (dm_glob_check(g->globs[i], &caps, k->err) < 0)
                         return cwrap(k, g->glob_marks[i], NULL);
                 if (caps < g->n_captures)
                         g->n_captures = caps;
         }
         if (g->device_name) {
-                unsigned allowed = KP_TVAR_ALL & ~KP_TVAR_DEVICE;
-                if (kp_template_check(g->device_name, allowed, g->n_captures, k->err) < 0)
+                unsigned allowed = DM_TVAR_ALL & ~DM_TVAR_DEVICE;
+                if (dm_template_check(g->device_name, allowed, g->n_captures, k->err) < 0)
                         return cwrap(k, g->device_name_mark, "deviceName");
-                if (!kp_template_has_vars(g->device_name) && !kp_is_dns_label(g->device_name))
+                if (!dm_template_has_vars(g->device_name) && !dm_is_dns_label(g->device_name))
                         return cerr(k, g->device_name_mark,
                                     "deviceName '%s' is not a lowercase DNS label (a-z, 0-9, "
                                     "'-', at most 63); fix it or use a template like 'gpu-{index}'",
                                     g->device_name);
-                if (!kp_template_has_vars(g->device_name) &&
+                if (!dm_template_has_vars(g->device_name) &&
                     hd_strv_len(g->paths) + hd_strv_len(g->globs) > 1)
                         return cerr(k, g->device_name_mark,
                                     "deviceName '%s' has no template variable but the group "
@@ -371,7 +371,7 @@ static int check_group(struct checker *k, struct kp_group *g)
         }
         if (g->container_path) {
                 r = check_path_tmpl(k, g->container_path_mark, "containerPath", g->container_path,
-                                    KP_TVAR_ALL, g->n_captures);
+                                    DM_TVAR_ALL, g->n_captures);
                 if (r < 0)
                         return r;
         }
@@ -394,30 +394,30 @@ static int check_static_names(struct checker *k)
         struct entry {
                 char *name;
                 const char *path;
-                const struct kp_group *g;
-                struct kp_mark mark;
+                const struct dm_group *g;
+                struct dm_mark mark;
         } *seen = NULL;
         size_t n = 0;
         int r = 0;
 
         for (size_t gi = 0; gi < k->c->n_groups && r == 0; gi++) {
-                const struct kp_group *g = &k->c->groups[gi];
+                const struct dm_group *g = &k->c->groups[gi];
                 if (g->globs ||
                     (g->device_name &&
-                     kp_template_check(g->device_name, KP_TVAR_INDEX | KP_TVAR_NAME | KP_TVAR_PATH,
+                     dm_template_check(g->device_name, DM_TVAR_INDEX | DM_TVAR_NAME | DM_TVAR_PATH,
                                        0, NULL) < 0))
                         continue; /* names depend on matches or stat results */
                 for (size_t idx = 0; g->paths && g->paths[idx] && r == 0; idx++) {
                         const char *p = g->paths[idx];
-                        struct kp_mark mark = g->path_marks[idx];
+                        struct dm_mark mark = g->path_marks[idx];
                         char *name = NULL;
                         if (g->device_name) {
                                 const char *base = strrchr(p, '/') + 1;
-                                struct kp_template_vars v = {.index = idx, .name = base, .path = p};
-                                if (kp_template_render(g->device_name, &v, &name, NULL) < 0)
+                                struct dm_template_vars v = {.index = idx, .name = base, .path = p};
+                                if (dm_template_render(g->device_name, &v, &name, NULL) < 0)
                                         continue;
                         } else {
-                                name = kp_device_name_from_path(p);
+                                name = dm_device_name_from_path(p);
                                 if (!name) {
                                         r = cerr(k, mark,
                                                  "group '%s': no device name can be derived from "
@@ -445,7 +445,7 @@ static int check_static_names(struct checker *k)
         return r;
 }
 
-int kp_config_check(const struct kp_config *c, struct hd_error *reterr)
+int dm_config_check(const struct dm_config *c, struct hd_error *reterr)
 {
         struct checker k = {c, reterr};
         int r;
@@ -464,37 +464,37 @@ int kp_config_check(const struct kp_config *c, struct hd_error *reterr)
         return check_static_names(&k);
 }
 
-int kp_config_parse(const char *file, const char *data, size_t len, struct kp_config **ret,
+int dm_config_parse(const char *file, const char *data, size_t len, struct dm_config **ret,
                     struct hd_error *reterr)
 {
-        struct kp_config *c = NULL;
+        struct dm_config *c = NULL;
         int r;
 
         *ret = NULL;
-        if (len > KP_CONFIG_MAX_BYTES)
+        if (len > DM_CONFIG_MAX_BYTES)
                 return hd_error_setf(reterr, EFBIG, "%s: config is larger than %d bytes", file,
-                                     KP_CONFIG_MAX_BYTES);
-        r = kp_config_decode_yaml(file, data, len, &c, reterr);
+                                     DM_CONFIG_MAX_BYTES);
+        r = dm_config_decode_yaml(file, data, len, &c, reterr);
         if (r < 0)
                 return r;
-        r = kp_config_check(c, reterr);
+        r = dm_config_check(c, reterr);
         if (r < 0) {
-                kp_config_free(c);
+                dm_config_free(c);
                 return r;
         }
         *ret = c;
         return 0;
 }
 
-int kp_config_load(const char *path, struct kp_config **ret, struct hd_error *reterr)
+int dm_config_load(const char *path, struct dm_config **ret, struct hd_error *reterr)
 {
         _cleanup_free_ char *data = NULL;
         size_t len = 0;
         int r;
 
         *ret = NULL;
-        r = hd_read_file(path, KP_CONFIG_MAX_BYTES, false, &data, &len, reterr);
+        r = hd_read_file(path, DM_CONFIG_MAX_BYTES, false, &data, &len, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "read config");
-        return kp_config_parse(path, data, len, ret, reterr);
+        return dm_config_parse(path, data, len, ret, reterr);
 }

@@ -7,12 +7,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "kubeletplugin/config.h"
-#include "kubeletplugin/template.h"
+#include "devmodel/config.h"
+#include "devmodel/template.h"
 
 struct hd_error;
 
-struct kp_node {
+struct dm_node {
         char *path;        /* in the container */
         char *host_path;   /* on the host */
         char *permissions; /* NULL = runtime default */
@@ -21,7 +21,7 @@ struct kp_node {
         unsigned major, minor;
 };
 
-struct kp_mount {
+struct dm_mount {
         char *host_path;
         char *container_path;
         char *type;
@@ -29,7 +29,7 @@ struct kp_mount {
         bool optional;
 };
 
-struct kp_hook {
+struct dm_hook {
         char *hook_name;
         char *path;
         char **args;
@@ -37,37 +37,37 @@ struct kp_hook {
         int timeout;
 };
 
-struct kp_edits {
-        struct kp_node *nodes;
+struct dm_edits {
+        struct dm_node *nodes;
         size_t n_nodes;
-        struct kp_mount *mounts;
+        struct dm_mount *mounts;
         size_t n_mounts;
         char **env;
-        struct kp_hook *hooks;
+        struct dm_hook *hooks;
         size_t n_hooks;
 };
 
-void kp_edits_done(struct kp_edits *e);
+void dm_edits_done(struct dm_edits *e);
 
 /* true when E adds nothing. */
-bool kp_edits_empty(const struct kp_edits *e);
+bool dm_edits_empty(const struct dm_edits *e);
 
 /* Render SPEC's templates with VARS into *RET (zeroed by the caller). Returns 0 or -EINVAL;
  * on failure *RET holds what was rendered so far and must still be released. */
-int kp_edits_render(const struct kp_edits_spec *spec, const struct kp_template_vars *vars,
-                    struct kp_edits *ret, struct hd_error *reterr);
+int dm_edits_render(const struct dm_edits_spec *spec, const struct dm_template_vars *vars,
+                    struct dm_edits *ret, struct hd_error *reterr);
 
 /* Append copies of SRC's entries to DST, skipping entries DST already holds (same container
  * path for nodes and mounts, same string for env, same hook). */
-void kp_edits_merge(struct kp_edits *dst, const struct kp_edits *src);
+void dm_edits_merge(struct dm_edits *dst, const struct dm_edits *src);
 
 /* Check IN against the host now and write the result to *RET (zeroed by the caller): nodes must
  * exist as char/block devices (optional ones that are missing are left out) and get type,
  * major and minor; glob mounts expand to one mount per match; other mount sources must exist
  * unless optional. Returns 0 or -errno naming the path; *RET must be released either way. */
-int kp_edits_resolve(const struct kp_edits *in, struct kp_edits *ret, struct hd_error *reterr);
+int dm_edits_resolve(const struct dm_edits *in, struct dm_edits *ret, struct hd_error *reterr);
 
 /* stat(2) PATH and require a char or block device. Fills *RET_TYPE ('c'/'b'), major, minor.
  * Returns 0, -ENOENT, -ENOTBLK (exists but is not a device node), or another -errno. */
-int kp_stat_device_node(const char *path, char *ret_type, unsigned *ret_major, unsigned *ret_minor,
+int dm_stat_device_node(const char *path, char *ret_type, unsigned *ret_major, unsigned *ret_minor,
                         struct hd_error *reterr);

@@ -7,35 +7,35 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "kubeletplugin/config.h"
-#include "kubeletplugin/edits.h"
+#include "devmodel/config.h"
+#include "devmodel/edits.h"
 
 struct hd_error;
 
 /* An attribute value in text form: ints as decimal, bools as true/false. */
-struct kp_attr {
+struct dm_attr {
         char *name;
-        enum kp_attr_type type;
+        enum dm_attr_type type;
         char *value;
 };
 
-struct kp_device {
+struct dm_device {
         char *name;                   /* published name: base name, or "<base>-<k>" when the group's
                                          count > 1 */
         char *base_name;              /* name of the physical device */
         unsigned replica;             /* 0..count-1 */
-        const struct kp_group *group; /* borrowed from the config */
+        const struct dm_group *group; /* borrowed from the config */
         char *path;                   /* host path of the device node */
         char type;                    /* 'c' or 'b' */
         unsigned major, minor;
-        struct kp_attr *attrs; /* built-ins (group, path, major, minor) first */
+        struct dm_attr *attrs; /* built-ins (group, path, major, minor) first */
         size_t n_attrs;
-        struct kp_edits edits; /* matched node first, then the group's deviceEdits */
+        struct dm_edits edits; /* matched node first, then the group's deviceEdits */
 };
 
-struct kp_inventory {
-        const struct kp_config *config; /* borrowed; must outlive the inventory */
-        struct kp_device *devices;      /* sorted by group order, then path, then replica */
+struct dm_inventory {
+        const struct dm_config *config; /* borrowed; must outlive the inventory */
+        struct dm_device *devices;      /* sorted by group order, then path, then replica */
         size_t n_devices;
         char **problems; /* strv: devices left out and why ("group 'gpu': ...") */
 };
@@ -45,13 +45,13 @@ struct kp_inventory {
  * group with no device adds one too. Two devices with the same name, or one node matched by
  * two groups, fail the whole discovery (-EEXIST, naming both): names and owners must be
  * unambiguous. Returns 0 or -errno. */
-int kp_discover(const struct kp_config *config, struct kp_inventory **ret, struct hd_error *reterr);
+int dm_discover(const struct dm_config *config, struct dm_inventory **ret, struct hd_error *reterr);
 
-struct kp_inventory *kp_inventory_free(struct kp_inventory *inv);
+struct dm_inventory *dm_inventory_free(struct dm_inventory *inv);
 
 /* The device published as NAME; NULL when unknown. */
-const struct kp_device *kp_inventory_find(const struct kp_inventory *inv, const char *name);
+const struct dm_device *dm_inventory_find(const struct dm_inventory *inv, const char *name);
 
 /* Health: the node at the device's path exists with the same type and numbers. Returns 0,
  * -ENOENT (gone), -ENOTBLK (not a device node) or -ESTALE (other numbers). */
-int kp_device_check(const struct kp_device *dev, struct hd_error *reterr);
+int dm_device_check(const struct dm_device *dev, struct hd_error *reterr);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "kubeletplugin/prepare.h"
+#include "devmodel/prepare.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -8,9 +8,9 @@
 #include "base/error.h"
 #include "base/strutil.h"
 #include "cdi/cdi.h"
-#include "kubeletplugin/cdi_specs.h"
+#include "devmodel/cdi_specs.h"
 
-void kp_prepare_result_done(struct kp_prepare_result *r)
+void dm_prepare_result_done(struct dm_prepare_result *r)
 {
         if (!r)
                 return;
@@ -23,7 +23,7 @@ void kp_prepare_result_done(struct kp_prepare_result *r)
                 free(r->devices[i].cdi_id);
         }
         free(r->devices);
-        *r = (struct kp_prepare_result){0};
+        *r = (struct dm_prepare_result){0};
 }
 
 /* Append the entries of ENV (strv, may be NULL) that CD does not hold yet. */
@@ -36,7 +36,7 @@ static void add_env(struct cdi_device *cd, char *const *env)
 
 /* Add device DEV to SPEC as NAME, once, after checking its node and resolving its edits now;
  * ENV (per-result extra entries) goes into that device's edits. */
-static int add_device(struct cdi_spec *spec, const struct kp_device *dev, const char *name,
+static int add_device(struct cdi_spec *spec, const struct dm_device *dev, const char *name,
                       char *const *env, struct hd_error *reterr)
 {
         struct cdi_device *cd = cdi_spec_find_device(spec, name);
@@ -44,33 +44,33 @@ static int add_device(struct cdi_spec *spec, const struct kp_device *dev, const 
                 add_env(cd, env);
                 return 0;
         }
-        int r = kp_device_check(dev, reterr);
+        int r = dm_device_check(dev, reterr);
         if (r < 0)
                 return r;
-        struct kp_edits resolved = {0};
-        r = kp_edits_resolve(&dev->edits, &resolved, reterr);
+        struct dm_edits resolved = {0};
+        r = dm_edits_resolve(&dev->edits, &resolved, reterr);
         if (r >= 0) {
                 cd = cdi_spec_add_device(spec, name);
-                kp_edits_to_cdi(&resolved, &cd->edits);
+                dm_edits_to_cdi(&resolved, &cd->edits);
                 add_env(cd, env);
         }
-        kp_edits_done(&resolved);
+        dm_edits_done(&resolved);
         return r;
 }
 
-static int build_spec(const struct kp_inventory *inv, const struct kp_claim *claim,
-                      const struct kp_prepare_params *p, struct cdi_spec *spec,
-                      struct kp_prepare_result *ret, struct hd_error *reterr)
+static int build_spec(const struct dm_inventory *inv, const struct dm_claim *claim,
+                      const struct dm_prepare_params *p, struct cdi_spec *spec,
+                      struct dm_prepare_result *ret, struct hd_error *reterr)
 {
-        const struct kp_group **groups = NULL;
+        const struct dm_group **groups = NULL;
         size_t n_groups = 0;
         int r = 0;
 
         for (size_t i = 0; i < claim->n_results && r >= 0; i++) {
-                const struct kp_claim_result *res = &claim->results[i];
+                const struct dm_claim_result *res = &claim->results[i];
                 if (!hd_streq(res->driver, p->driver) || !hd_streq(res->pool, p->pool))
                         continue;
-                const struct kp_device *dev = kp_inventory_find(inv, res->device);
+                const struct dm_device *dev = dm_inventory_find(inv, res->device);
                 if (!dev) {
                         r = hd_error_setf(reterr, ENODEV,
                                           "device '%s' (request '%s') is not in this node's "
@@ -97,7 +97,7 @@ static int build_spec(const struct kp_inventory *inv, const struct kp_claim *cla
                 }
                 ret->devices =
                         hd_realloc_array(ret->devices, ret->n_devices + 1, sizeof(*ret->devices));
-                ret->devices[ret->n_devices++] = (struct kp_prepared_device){
+                ret->devices[ret->n_devices++] = (struct dm_prepared_device){
                         .request = hd_strdup(res->request),
                         .pool = hd_strdup(res->pool),
                         .device = hd_strdup(res->device),
@@ -107,23 +107,23 @@ static int build_spec(const struct kp_inventory *inv, const struct kp_claim *cla
         }
 
         /* Common edits of every group involved, once each, at spec level. */
-        struct kp_edits common = {0};
+        struct dm_edits common = {0};
         for (size_t g = 0; g < n_groups && r >= 0; g++) {
-                struct kp_edits one = {0};
-                r = kp_group_common_edits(groups[g], &one, reterr);
+                struct dm_edits one = {0};
+                r = dm_group_common_edits(groups[g], &one, reterr);
                 if (r >= 0)
-                        kp_edits_merge(&common, &one);
-                kp_edits_done(&one);
+                        dm_edits_merge(&common, &one);
+                dm_edits_done(&one);
         }
         if (r >= 0)
-                kp_edits_to_cdi(&common, &spec->edits);
-        kp_edits_done(&common);
+                dm_edits_to_cdi(&common, &spec->edits);
+        dm_edits_done(&common);
         free(groups);
         return r;
 }
 
-int kp_prepare_claim(const struct kp_inventory *inv, const struct kp_claim *claim,
-                     const struct kp_prepare_params *params, struct kp_prepare_result *ret,
+int dm_prepare_claim(const struct dm_inventory *inv, const struct dm_claim *claim,
+                     const struct dm_prepare_params *params, struct dm_prepare_result *ret,
                      struct hd_error *reterr)
 {
         _cleanup_free_ char *kind = NULL;
@@ -143,7 +143,7 @@ int kp_prepare_claim(const struct kp_inventory *inv, const struct kp_claim *clai
         struct cdi_spec *spec _cleanup_cdi_spec_ = cdi_spec_new(kind);
         r = build_spec(inv, claim, params, spec, ret, reterr);
         if (r < 0) {
-                kp_prepare_result_done(ret);
+                dm_prepare_result_done(ret);
                 return hd_error_wrap(reterr, "prepare claim %s", claim->uid);
         }
         if (spec->n_devices == 0)
@@ -151,14 +151,14 @@ int kp_prepare_claim(const struct kp_inventory *inv, const struct kp_claim *clai
 
         r = cdi_spec_write(params->cdi_root, file, spec, reterr);
         if (r < 0) {
-                kp_prepare_result_done(ret);
+                dm_prepare_result_done(ret);
                 return hd_error_wrap(reterr, "prepare claim %s: write CDI spec", claim->uid);
         }
         ret->spec_file = TAKE_PTR(file);
         return 0;
 }
 
-int kp_unprepare_claim(const char *driver, const char *claim_uid, const char *cdi_root,
+int dm_unprepare_claim(const char *driver, const char *claim_uid, const char *cdi_root,
                        struct hd_error *reterr)
 {
         _cleanup_free_ char *file = NULL;

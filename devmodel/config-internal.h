@@ -2,17 +2,17 @@
 /* Shared between config.c (semantic checks, ownership) and config_yaml.c (YAML decoding). */
 #pragma once
 
-#include "kubeletplugin/config.h"
+#include "devmodel/config.h"
 
 /* Decode the YAML text into *RET without semantic checks beyond types and known keys. */
-int kp_config_decode_yaml(const char *file, const char *data, size_t len, struct kp_config **ret,
+int dm_config_decode_yaml(const char *file, const char *data, size_t len, struct dm_config **ret,
                           struct hd_error *reterr);
 
 /* Semantic checks over a decoded config (names, paths, templates, limits). */
-int kp_config_check(const struct kp_config *c, struct hd_error *reterr);
+int dm_config_check(const struct dm_config *c, struct hd_error *reterr);
 
 /* Set RETERR to "FILE:LINE:COL: <formatted>" with code EINVAL; returns -EINVAL. */
-int kp_config_error(struct hd_error *reterr, const char *file, struct kp_mark m, const char *fmt,
+int dm_config_error(struct hd_error *reterr, const char *file, struct dm_mark m, const char *fmt,
                     ...) __attribute__((format(printf, 4, 5)));
 
-void kp_edits_spec_done(struct kp_edits_spec *e);
+void dm_edits_spec_done(struct dm_edits_spec *e);

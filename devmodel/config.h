@@ -9,72 +9,72 @@
 
 struct hd_error;
 
-#define KP_CONFIG_API_VERSION "hostdev.example.com/v1alpha1"
-#define KP_CONFIG_KIND "DeviceConfig"
-#define KP_CONFIG_MAX_BYTES (1024 * 1024)
-#define KP_CONFIG_MAX_GROUPS 256
-#define KP_CONFIG_MAX_COUNT 1024 /* allocations per device */
-#define KP_CONFIG_MAX_LIST 256   /* entries in any list (paths, globs, mounts, env...) */
+#define DM_CONFIG_API_VERSION "hostdev.example.com/v1alpha1"
+#define DM_CONFIG_KIND "DeviceConfig"
+#define DM_CONFIG_MAX_BYTES (1024 * 1024)
+#define DM_CONFIG_MAX_GROUPS 256
+#define DM_CONFIG_MAX_COUNT 1024 /* allocations per device */
+#define DM_CONFIG_MAX_LIST 256   /* entries in any list (paths, globs, mounts, env...) */
 
 /* 1-based position in the config file. */
-struct kp_mark {
+struct dm_mark {
         unsigned line, column;
 };
 
-enum kp_attr_type { KP_ATTR_INT, KP_ATTR_BOOL, KP_ATTR_STRING, KP_ATTR_VERSION };
+enum dm_attr_type { DM_ATTR_INT, DM_ATTR_BOOL, DM_ATTR_STRING, DM_ATTR_VERSION };
 
 /* One typed attribute; VALUE is a template unless it has no variables. */
-struct kp_attr_spec {
+struct dm_attr_spec {
         char *name;
-        enum kp_attr_type type;
+        enum dm_attr_type type;
         char *value;
-        struct kp_mark mark;
+        struct dm_mark mark;
 };
 
 /* A device node to create in the container. PATH (container) and HOST_PATH are templates;
  * HOST_PATH defaults to PATH. PERMISSIONS is NULL (runtime default) or a subset of "rwm". */
-struct kp_node_spec {
+struct dm_node_spec {
         char *path;
         char *host_path;
         char *permissions;
         bool optional; /* missing on the host → left out instead of failing */
-        struct kp_mark mark;
-        struct kp_mark permissions_mark;
+        struct dm_mark mark;
+        struct dm_mark permissions_mark;
 };
 
 /* A bind mount. In commonEdits HOST_PATH may be a glob: every match is mounted at its own path
  * (CONTAINER_PATH must then be omitted). */
-struct kp_mount_spec {
+struct dm_mount_spec {
         char *host_path;
         char *container_path; /* defaults to HOST_PATH */
         char *type;           /* NULL = unset (keeps cdiVersion at 0.3.0) */
         char **options;       /* strv or NULL */
         bool optional;        /* missing host path / zero glob matches → skipped */
-        struct kp_mark mark;
+        struct dm_mark mark;
 };
 
-struct kp_hook_spec {
+struct dm_hook_spec {
         char *hook_name; /* prestart, createRuntime, createContainer, startContainer, poststart,
                             poststop */
         char *path;
         char **args;
         char **env;
         int timeout; /* seconds; 0 = unset */
-        struct kp_mark mark;
+        struct dm_mark mark;
 };
 
-struct kp_edits_spec {
-        struct kp_node_spec *nodes;
+struct dm_edits_spec {
+        struct dm_node_spec *nodes;
         size_t n_nodes;
-        struct kp_mount_spec *mounts;
+        struct dm_mount_spec *mounts;
         size_t n_mounts;
         char **env;                /* "KEY=VALUE" templates */
-        struct kp_mark *env_marks; /* one per env entry */
-        struct kp_hook_spec *hooks;
+        struct dm_mark *env_marks; /* one per env entry */
+        struct dm_hook_spec *hooks;
         size_t n_hooks;
 };
 
-struct kp_group {
+struct dm_group {
         char *name;     /* DNS label starting with a letter; also the CDI class of static specs */
         char **paths;   /* explicit host paths (strv or NULL) */
         char **globs;   /* host path globs (strv or NULL) */
@@ -83,40 +83,40 @@ struct kp_group {
         char *device_name;    /* template; NULL = derived from the host path */
         char *container_path; /* template for the matched node in the container; NULL = {path} */
         char *permissions;    /* for the matched node; NULL = runtime default */
-        struct kp_attr_spec *attrs;
+        struct dm_attr_spec *attrs;
         size_t n_attrs;
-        struct kp_edits_spec device_edits;
-        struct kp_edits_spec common_edits;
+        struct dm_edits_spec device_edits;
+        struct dm_edits_spec common_edits;
         size_t n_captures;   /* glob captures every match provides ({1}..{n}) */
-        struct kp_mark mark; /* the group's mapping */
-        struct kp_mark name_mark, device_name_mark, container_path_mark, permissions_mark;
-        struct kp_mark *path_marks, *glob_marks; /* one per entry of paths / globs */
+        struct dm_mark mark; /* the group's mapping */
+        struct dm_mark name_mark, device_name_mark, container_path_mark, permissions_mark;
+        struct dm_mark *path_marks, *glob_marks; /* one per entry of paths / globs */
 };
 
-struct kp_config {
+struct dm_config {
         char *file; /* as given to the loader, for messages */
-        struct kp_group *groups;
+        struct dm_group *groups;
         size_t n_groups;
 };
 
 /* Read and parse the config file PATH (at most 1 MiB). On success *RET is a new config the
- * caller frees with kp_config_free(). Returns 0 or -errno; RETERR says "file:line:col: what;
+ * caller frees with dm_config_free(). Returns 0 or -errno; RETERR says "file:line:col: what;
  * fix". */
-int kp_config_load(const char *path, struct kp_config **ret, struct hd_error *reterr);
+int dm_config_load(const char *path, struct dm_config **ret, struct hd_error *reterr);
 
 /* Same for an in-memory document; FILE is only used in messages. */
-int kp_config_parse(const char *file, const char *data, size_t len, struct kp_config **ret,
+int dm_config_parse(const char *file, const char *data, size_t len, struct dm_config **ret,
                     struct hd_error *reterr);
 
 /* Takes NULL; returns NULL. */
-struct kp_config *kp_config_free(struct kp_config *c);
+struct dm_config *dm_config_free(struct dm_config *c);
 
 /* Find a group by name; NULL when absent. */
-const struct kp_group *kp_config_find_group(const struct kp_config *c, const char *name);
+const struct dm_group *dm_config_find_group(const struct dm_config *c, const char *name);
 
-const char *kp_attr_type_name(enum kp_attr_type t);
+const char *dm_attr_type_name(enum dm_attr_type t);
 
 /* Check a literal attribute value of type T the way the API server would (int parses as
  * int64, bool is true/false, strings ≤ 64, versions SemVer ≤ 64). Returns 0 or -EINVAL. */
-int kp_attr_value_check(const char *name, enum kp_attr_type t, const char *value,
+int dm_attr_value_check(const char *name, enum dm_attr_type t, const char *value,
                         struct hd_error *reterr);

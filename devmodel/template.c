@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "kubeletplugin/template.h"
+#include "devmodel/template.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -8,14 +8,14 @@
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/strutil.h"
-#include "kubeletplugin/glob.h"
+#include "devmodel/glob.h"
 
 static const struct {
         const char *name;
         unsigned flag;
 } tvars[] = {
-        {"index", KP_TVAR_INDEX}, {"name", KP_TVAR_NAME},   {"path", KP_TVAR_PATH},
-        {"major", KP_TVAR_MAJOR}, {"minor", KP_TVAR_MINOR}, {"device", KP_TVAR_DEVICE},
+        {"index", DM_TVAR_INDEX}, {"name", DM_TVAR_NAME},   {"path", DM_TVAR_PATH},
+        {"major", DM_TVAR_MAJOR}, {"minor", DM_TVAR_MINOR}, {"device", DM_TVAR_DEVICE},
 };
 
 static void allowed_list(struct hd_strbuf *b, unsigned allowed, size_t n_captures)
@@ -27,7 +27,7 @@ static void allowed_list(struct hd_strbuf *b, unsigned allowed, size_t n_capture
                 hd_strbuf_printf(b, "%s{%s}", first ? "" : ", ", tvars[i].name);
                 first = false;
         }
-        if ((allowed & KP_TVAR_CAPTURE) && n_captures > 0)
+        if ((allowed & DM_TVAR_CAPTURE) && n_captures > 0)
                 hd_strbuf_printf(b, "%s{1}..{%zu}", first ? "" : ", ", n_captures);
         else if (first)
                 hd_strbuf_puts(b, "none");
@@ -90,7 +90,7 @@ static int check_cb(const char *var, size_t len, void *userdata, struct hd_strbu
 
         c->n_vars++;
         if (cap > 0) {
-                if ((c->allowed & KP_TVAR_CAPTURE) && (size_t)cap <= c->n_captures)
+                if ((c->allowed & DM_TVAR_CAPTURE) && (size_t)cap <= c->n_captures)
                         return 0;
         } else {
                 for (size_t i = 0; i < HD_ARRAY_SIZE(tvars); i++)
@@ -102,7 +102,7 @@ static int check_cb(const char *var, size_t len, void *userdata, struct hd_strbu
         struct hd_strbuf b = HD_STRBUF_INIT;
         allowed_list(&b, c->allowed, c->n_captures);
         int r;
-        if (cap > 0 && (c->allowed & KP_TVAR_CAPTURE))
+        if (cap > 0 && (c->allowed & DM_TVAR_CAPTURE))
                 r = hd_error_setf(reterr, EINVAL,
                                   "template '%s': '{%.*s}' needs glob wildcard %d but the group's "
                                   "matches provide %zu; use one of: %s",
@@ -116,14 +116,14 @@ static int check_cb(const char *var, size_t len, void *userdata, struct hd_strbu
         return r;
 }
 
-bool kp_template_has_vars(const char *tmpl)
+bool dm_template_has_vars(const char *tmpl)
 {
-        struct check_ctx c = {tmpl, KP_TVAR_ALL, KP_GLOB_CAPTURES_MAX, 0};
+        struct check_ctx c = {tmpl, DM_TVAR_ALL, DM_GLOB_CAPTURES_MAX, 0};
         walk(tmpl, check_cb, &c, NULL, NULL);
         return c.n_vars > 0;
 }
 
-int kp_template_check(const char *tmpl, unsigned allowed, size_t n_captures,
+int dm_template_check(const char *tmpl, unsigned allowed, size_t n_captures,
                       struct hd_error *reterr)
 {
         struct check_ctx c = {tmpl, allowed, n_captures, 0};
@@ -133,7 +133,7 @@ int kp_template_check(const char *tmpl, unsigned allowed, size_t n_captures,
 static int render_cb(const char *var, size_t len, void *userdata, struct hd_strbuf *out,
                      struct hd_error *reterr)
 {
-        const struct kp_template_vars *v = userdata;
+        const struct dm_template_vars *v = userdata;
         int cap = capture_number(var, len);
         const char *text = NULL;
 
@@ -164,7 +164,7 @@ static int render_cb(const char *var, size_t len, void *userdata, struct hd_strb
         return 0;
 }
 
-int kp_template_render(const char *tmpl, const struct kp_template_vars *vars, char **ret,
+int dm_template_render(const char *tmpl, const struct dm_template_vars *vars, char **ret,
                        struct hd_error *reterr)
 {
         struct hd_strbuf b = HD_STRBUF_INIT;
