@@ -11,6 +11,7 @@
 
 #include "base/cleanup.h"
 #include "base/error.h"
+#include "base/failpoint.h"
 #include "base/strutil.h"
 
 bool hd_filename_is_safe(const char *name)
@@ -121,6 +122,7 @@ int hd_atomic_write_at(int dirfd, const char *name, const void *data, size_t len
                 hd_error_set(reterr, -r, "write '%s'", name);
                 goto fail;
         }
+        hd_failpoint_file("fileio-temp-written", name);
         if (fchmod(fd, mode) < 0) {
                 r = hd_error_set(reterr, errno, "chmod '%s'", name);
                 goto fail;
@@ -129,10 +131,12 @@ int hd_atomic_write_at(int dirfd, const char *name, const void *data, size_t len
                 r = hd_error_set(reterr, errno, "fsync '%s'", name);
                 goto fail;
         }
+        hd_failpoint_file("fileio-before-rename", name);
         if (renameat(dirfd, tmp, dirfd, name) < 0) {
                 r = hd_error_set(reterr, errno, "rename into '%s'", name);
                 goto fail;
         }
+        hd_failpoint_file("fileio-after-rename", name);
         if (fsync(dirfd) < 0)
                 return hd_error_set(reterr, errno, "fsync directory of '%s'", name);
         return 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/failpoint.h"
 #include "base/log.h"
 #include "kubeletplugin/plugin.h"
 
@@ -203,7 +204,9 @@ int main(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
 
         struct hd_error err = HD_ERROR_INIT;
-        int r = kp_plugin_run(&o, &err);
+        int r = hd_failpoints_setup(getenv("HOSTDEV_FAILPOINTS"), &err);
+        if (r >= 0)
+                r = kp_plugin_run(&o, &err);
         if (r < 0) {
                 hd_log_error("hostdev-kubelet-plugin failed", "err", hd_error_message(&err));
                 hd_error_done(&err);

@@ -9,6 +9,7 @@
 
 #include "base/cleanup.h"
 #include "base/error.h"
+#include "base/failpoint.h"
 #include "base/fileio.h"
 #include "base/log.h"
 #include "base/strutil.h"
@@ -303,6 +304,7 @@ int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
         r = fetch_claim(d, ref, &claim, reterr);
         if (r < 0)
                 goto out;
+        hd_failpoint("prepare-after-get");
         r = kp_opaque_env(claim, d->driver, &env, reterr);
         if (r < 0)
                 goto out;
@@ -332,6 +334,7 @@ int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
         pthread_mutex_unlock(&d->lock);
 
         if (r >= 0) {
+                hd_failpoint("prepare-after-started");
                 struct dm_prepare_params p = {
                         .driver = d->driver,
                         .pool = d->node,
@@ -343,6 +346,7 @@ int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
         pthread_rwlock_unlock(&d->inv_lock);
         if (r < 0)
                 goto out;
+        hd_failpoint("prepare-after-spec");
 
         if (copy_devices_out(&res, &entry) < 0) {
                 r = hd_error_setf(reterr, EPROTO, "prepared devices do not match the allocation");
@@ -357,6 +361,7 @@ int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
         r = save_locked(d, reterr);
         pthread_mutex_unlock(&d->lock);
         if (r >= 0) {
+                hd_failpoint("prepare-after-completed");
                 *ret = entry;
                 memset(&entry, 0, sizeof(entry));
         }
@@ -394,6 +399,7 @@ int kp_driver_unprepare(struct kp_driver *d, const struct kp_claim_ref *ref,
         claim_lock(d, ref->uid);
         r = dm_unprepare_claim(d->driver, ref->uid, d->cdi_root, reterr);
         if (r >= 0) {
+                hd_failpoint("unprepare-after-spec-removed");
                 pthread_mutex_lock(&d->lock);
                 if (kp_checkpoint_remove(d->ckpt, ref->uid))
                         r = save_locked(d, reterr);

@@ -12,11 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
 #include "base/error.h"
+#include "base/failpoint.h"
 #include "base/fileio.h"
 #include "base/log.h"
 #include "base/strutil.h"
@@ -296,6 +300,99 @@ static void test_take_ptr(void **state)
         close(fd2);
 }
 
+static void test_failpoint_spec_errors(void **state)
+{
+        (void)state;
+        static const char *bad[] = {"x",           "=kill",        "p=",          "p=boom",
+                                    "p=kill@0",    "p=kill@x",     "p=kill%0",    "p=kill%101",
+                                    "p:=kill",     "p=sleep()",    "p=sleep(-1)", "p=kill@-1",
+                                    "p=sleep(1x)", "a=kill,b=nope"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+                struct hd_error e = HD_ERROR_INIT;
+                assert_int_equal(hd_failpoints_setup(bad[i], &e), -EINVAL);
+                assert_non_null(strstr(hd_error_message(&e), "HOSTDEV_FAILPOINTS"));
+                hd_error_done(&e);
+        }
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(hd_failpoints_setup("a=kill@3%50,b:*.json=sleep(5),c=kill", &e), 0);
+        assert_int_equal(hd_failpoints_setup(NULL, &e), 0);
+        hd_failpoint("c"); /* the table is empty again: no kill */
+        hd_error_done(&e);
+}
+
+static double now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void test_failpoint_sleep_matches_point_and_file(void **state)
+{
+        (void)state;
+        assert_int_equal(hd_failpoints_setup("p:*.json=sleep(60)", NULL), 0);
+        double t0 = now_ms();
+        hd_failpoint("p");                /* no file: the glob does not match */
+        hd_failpoint_file("p", "a.yaml"); /* wrong file */
+        hd_failpoint_file("q", "a.json"); /* wrong point */
+        assert_true(now_ms() - t0 < 50);
+        t0 = now_ms();
+        hd_failpoint_file("p", "a.json");
+        assert_true(now_ms() - t0 >= 60);
+        hd_failpoints_setup(NULL, NULL);
+}
+
+/* kill@2 at "before rename": the child dies by SIGKILL in its second write, leaving the first
+ * write's content in place and its temp file behind (what start-up must sweep). */
+static void test_failpoint_kill_on_nth_hit(void **state)
+{
+        (void)state;
+        char dir[] = "/tmp/hd-fp-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                hd_failpoints_setup("fileio-before-rename:t.json=kill@2", NULL);
+                int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                hd_atomic_write_at(dfd, "other.json", "x", 1, 0600, NULL);
+                hd_atomic_write_at(dfd, "t.json", "one", 3, 0600, NULL);
+                hd_atomic_write_at(dfd, "t.json", "two", 3, 0600, NULL);
+                _exit(0);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status));
+        assert_int_equal(WTERMSIG(status), SIGKILL);
+
+        _cleanup_free_ char *path = hd_asprintf("%s/t.json", dir);
+        char *data = NULL;
+        assert_int_equal(hd_read_file(path, 100, true, &data, NULL, NULL), 0);
+        assert_string_equal(data, "one");
+        free(data);
+        int temps = 0;
+        DIR *d = opendir(dir);
+        for (struct dirent *de; (de = readdir(d));) {
+                if (de->d_name[0] == '.' && strstr(de->d_name, ".t.json.") == de->d_name) {
+                        temps++;
+                        _cleanup_free_ char *tp = hd_asprintf("%s/%s", dir, de->d_name);
+                        assert_int_equal(hd_read_file(tp, 100, true, &data, NULL, NULL), 0);
+                        assert_string_equal(data, "two");
+                        free(data);
+                }
+                if (de->d_name[0] != '.' || strcmp(de->d_name, ".") == 0 ||
+                    strcmp(de->d_name, "..") == 0)
+                        continue;
+                _cleanup_free_ char *fp = hd_asprintf("%s/%s", dir, de->d_name);
+                unlink(fp);
+        }
+        closedir(d);
+        assert_int_equal(temps, 1);
+        unlink(path);
+        _cleanup_free_ char *other = hd_asprintf("%s/other.json", dir);
+        unlink(other);
+        assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -308,6 +405,9 @@ int main(void)
                 cmocka_unit_test(test_names_and_unlink),
                 cmocka_unit_test(test_mkdir_p),
                 cmocka_unit_test(test_take_ptr),
+                cmocka_unit_test(test_failpoint_spec_errors),
+                cmocka_unit_test(test_failpoint_sleep_matches_point_and_file),
+                cmocka_unit_test(test_failpoint_kill_on_nth_hit),
         };
         return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }
