@@ -211,7 +211,7 @@ static int run_prepare(const struct opts *o)
         struct dm_config *c = NULL;
         struct dm_inventory *inv = NULL;
         struct dm_claim *claim = NULL;
-        struct dm_prepare_result res = {0};
+        struct dm_prepared_claim res = {0};
         struct hd_error e = HD_ERROR_INIT;
         int status = EXIT_FAILURE;
 
@@ -235,10 +235,10 @@ static int run_prepare(const struct opts *o)
                                 "pool %s; nothing prepared\n",
                                 claim->uid, o->driver, o->node);
                 for (size_t i = 0; i < res.n_devices; i++)
-                        printf("%s\n", res.devices[i].cdi_id);
+                        printf("%s\n", res.devices[i].cdi_ids[0]);
                 status = EXIT_SUCCESS;
         }
-        dm_prepare_result_done(&res);
+        dm_prepared_claim_done(&res);
         hd_error_done(&e);
         dm_claim_free(claim);
         dm_inventory_free(inv);

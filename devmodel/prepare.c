@@ -10,20 +10,99 @@
 #include "cdi/cdi.h"
 #include "devmodel/cdi_specs.h"
 
-void dm_prepare_result_done(struct dm_prepare_result *r)
+void dm_prepared_claim_init(struct dm_prepared_claim *rec, const struct dm_claim *claim,
+                            const char *driver, const char *pool, char **const *result_env)
 {
-        if (!r)
-                return;
-        free(r->spec_file);
-        for (size_t i = 0; i < r->n_devices; i++) {
-                free(r->devices[i].request);
-                free(r->devices[i].pool);
-                free(r->devices[i].device);
-                free(r->devices[i].share_id);
-                free(r->devices[i].cdi_id);
+        rec->uid = hd_strdup(claim->uid);
+        rec->namespace = hd_strdup(claim->namespace);
+        rec->name = hd_strdup(claim->name);
+        rec->devices = hd_new0(struct dm_prepared_device, claim->n_results);
+        for (size_t i = 0; i < claim->n_results; i++) {
+                const struct dm_claim_result *res = &claim->results[i];
+                if (!hd_streq(res->driver, driver) || !hd_streq(res->pool, pool))
+                        continue;
+                size_t k = rec->n_devices++;
+                rec->devices[k] = (struct dm_prepared_device){
+                        .request = hd_strdup(res->request),
+                        .pool = hd_strdup(res->pool),
+                        .device = hd_strdup(res->device),
+                        .share_id = hd_strdup(res->share_id),
+                        .env_set = -1,
+                };
+                if (result_env)
+                        dm_prepared_claim_set_env(rec, k, result_env[i]);
         }
-        free(r->devices);
-        *r = (struct dm_prepare_result){0};
+}
+
+void dm_prepared_claim_set_env(struct dm_prepared_claim *rec, size_t i, char *const *env)
+{
+        struct dm_prepared_device *dev = &rec->devices[i];
+        dev->env_set = -1;
+        if (!env || !env[0])
+                return;
+        for (size_t s = 0; s < rec->n_env_sets; s++)
+                if (hd_strv_equal(rec->env_sets[s], env)) {
+                        dev->env_set = (int)s;
+                        return;
+                }
+        rec->env_sets =
+                hd_realloc_array(rec->env_sets, rec->n_env_sets + 1, sizeof(*rec->env_sets));
+        rec->env_sets[rec->n_env_sets] = hd_strv_copy(env);
+        dev->env_set = (int)rec->n_env_sets++;
+}
+
+char *const *dm_prepared_device_env(const struct dm_prepared_claim *rec, size_t i)
+{
+        int s = rec->devices[i].env_set;
+        return s >= 0 && (size_t)s < rec->n_env_sets ? rec->env_sets[s] : NULL;
+}
+
+void dm_prepared_claim_copy(struct dm_prepared_claim *dst, const struct dm_prepared_claim *src)
+{
+        dst->uid = hd_strdup(src->uid);
+        dst->namespace = hd_strdup(src->namespace);
+        dst->name = hd_strdup(src->name);
+        dst->spec_file = hd_strdup(src->spec_file);
+        dst->n_devices = src->n_devices;
+        dst->devices = hd_new0(struct dm_prepared_device, src->n_devices);
+        for (size_t i = 0; i < src->n_devices; i++) {
+                const struct dm_prepared_device *s = &src->devices[i];
+                dst->devices[i] = (struct dm_prepared_device){
+                        .request = hd_strdup(s->request),
+                        .pool = hd_strdup(s->pool),
+                        .device = hd_strdup(s->device),
+                        .share_id = hd_strdup(s->share_id),
+                        .cdi_ids = hd_strv_copy(s->cdi_ids),
+                        .env_set = s->env_set,
+                };
+        }
+        dst->n_env_sets = src->n_env_sets;
+        dst->env_sets = hd_new0(char **, src->n_env_sets);
+        for (size_t s = 0; s < src->n_env_sets; s++)
+                dst->env_sets[s] = hd_strv_copy(src->env_sets[s]);
+}
+
+void dm_prepared_claim_done(struct dm_prepared_claim *rec)
+{
+        if (!rec)
+                return;
+        free(rec->uid);
+        free(rec->namespace);
+        free(rec->name);
+        free(rec->spec_file);
+        for (size_t i = 0; i < rec->n_devices; i++) {
+                struct dm_prepared_device *dev = &rec->devices[i];
+                free(dev->request);
+                free(dev->pool);
+                free(dev->device);
+                free(dev->share_id);
+                hd_strv_free(dev->cdi_ids);
+        }
+        free(rec->devices);
+        for (size_t s = 0; s < rec->n_env_sets; s++)
+                hd_strv_free(rec->env_sets[s]);
+        free(rec->env_sets);
+        *rec = (struct dm_prepared_claim){0};
 }
 
 /* Append the entries of ENV (strv, may be NULL) that CD does not hold yet. */
@@ -58,53 +137,47 @@ static int add_device(struct cdi_spec *spec, const struct dm_device *dev, const 
         return r;
 }
 
-static int build_spec(const struct dm_inventory *inv, const struct dm_claim *claim,
-                      const struct dm_prepare_params *p, struct cdi_spec *spec,
-                      struct dm_prepare_result *ret, struct hd_error *reterr)
+/* Add every device of REC to SPEC, filling their CDI IDs; *RET_GROUPS lists the groups
+ * involved, once each. */
+static int add_devices(const struct dm_inventory *inv, struct dm_prepared_claim *rec,
+                       struct cdi_spec *spec, const struct dm_group ***ret_groups,
+                       size_t *ret_n_groups, struct hd_error *reterr)
+{
+        for (size_t i = 0; i < rec->n_devices; i++) {
+                struct dm_prepared_device *pd = &rec->devices[i];
+                const struct dm_device *dev = dm_inventory_find(inv, pd->device);
+                if (!dev)
+                        return hd_error_setf(reterr, ENODEV,
+                                             "device '%s' (request '%s') is not in this node's "
+                                             "inventory",
+                                             pd->device, pd->request);
+                _cleanup_free_ char *name = NULL;
+                int r = cdi_claim_device_name(rec->uid, dev->name, &name, reterr);
+                if (r >= 0)
+                        r = add_device(spec, dev, name, dm_prepared_device_env(rec, i), reterr);
+                if (r < 0)
+                        return hd_error_wrap(reterr, "device '%s' (request '%s')", pd->device,
+                                             pd->request);
+                bool known = false;
+                for (size_t g = 0; g < *ret_n_groups; g++)
+                        known = known || (*ret_groups)[g] == dev->group;
+                if (!known) {
+                        *ret_groups = hd_realloc_array(*ret_groups, *ret_n_groups + 1,
+                                                       sizeof(**ret_groups));
+                        (*ret_groups)[(*ret_n_groups)++] = dev->group;
+                }
+                pd->cdi_ids = hd_strv_free(pd->cdi_ids);
+                hd_strv_consume(&pd->cdi_ids, cdi_qualified_id(spec->kind, name));
+        }
+        return 0;
+}
+
+static int build_spec(const struct dm_inventory *inv, struct dm_prepared_claim *rec,
+                      struct cdi_spec *spec, struct hd_error *reterr)
 {
         const struct dm_group **groups = NULL;
         size_t n_groups = 0;
-        int r = 0;
-
-        for (size_t i = 0; i < claim->n_results && r >= 0; i++) {
-                const struct dm_claim_result *res = &claim->results[i];
-                if (!hd_streq(res->driver, p->driver) || !hd_streq(res->pool, p->pool))
-                        continue;
-                const struct dm_device *dev = dm_inventory_find(inv, res->device);
-                if (!dev) {
-                        r = hd_error_setf(reterr, ENODEV,
-                                          "device '%s' (request '%s') is not in this node's "
-                                          "inventory",
-                                          res->device, res->request);
-                        break;
-                }
-                _cleanup_free_ char *name = NULL;
-                r = cdi_claim_device_name(claim->uid, dev->name, &name, reterr);
-                if (r >= 0)
-                        r = add_device(spec, dev, name, p->result_env ? p->result_env[i] : NULL,
-                                       reterr);
-                if (r < 0) {
-                        hd_error_wrap(reterr, "device '%s' (request '%s')", res->device,
-                                      res->request);
-                        break;
-                }
-                bool known = false;
-                for (size_t g = 0; g < n_groups; g++)
-                        known = known || groups[g] == dev->group;
-                if (!known) {
-                        groups = hd_realloc_array(groups, n_groups + 1, sizeof(*groups));
-                        groups[n_groups++] = dev->group;
-                }
-                ret->devices =
-                        hd_realloc_array(ret->devices, ret->n_devices + 1, sizeof(*ret->devices));
-                ret->devices[ret->n_devices++] = (struct dm_prepared_device){
-                        .request = hd_strdup(res->request),
-                        .pool = hd_strdup(res->pool),
-                        .device = hd_strdup(res->device),
-                        .share_id = hd_strdup(res->share_id),
-                        .cdi_id = cdi_qualified_id(spec->kind, name),
-                };
-        }
+        int r = add_devices(inv, rec, spec, &groups, &n_groups, reterr);
 
         /* Common edits of every group involved, once each, at spec level. */
         struct dm_edits common = {0};
@@ -122,40 +195,49 @@ static int build_spec(const struct dm_inventory *inv, const struct dm_claim *cla
         return r;
 }
 
-int dm_prepare_claim(const struct dm_inventory *inv, const struct dm_claim *claim,
-                     const struct dm_prepare_params *params, struct dm_prepare_result *ret,
-                     struct hd_error *reterr)
+int dm_prepare_record(const struct dm_inventory *inv, const struct dm_prepare_params *params,
+                      struct dm_prepared_claim *rec, struct hd_error *reterr)
 {
         _cleanup_free_ char *kind = NULL;
         _cleanup_free_ char *file = NULL;
-        int r;
 
-        r = cdi_validate_claim_uid(claim->uid, reterr);
+        int r = cdi_validate_claim_uid(rec->uid, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "prepare claim");
-        if (!claim->allocated)
-                return hd_error_setf(reterr, EINVAL, "prepare claim %s: not allocated", claim->uid);
-        r = cdi_claim_spec_file_name(params->driver, claim->uid, &file, reterr);
+        r = cdi_claim_spec_file_name(params->driver, rec->uid, &file, reterr);
         if (r < 0)
-                return hd_error_wrap(reterr, "prepare claim %s", claim->uid);
+                return hd_error_wrap(reterr, "prepare claim %s", rec->uid);
 
         kind = cdi_claim_spec_kind(params->driver);
         struct cdi_spec *spec _cleanup_cdi_spec_ = cdi_spec_new(kind);
-        r = build_spec(inv, claim, params, spec, ret, reterr);
-        if (r < 0) {
-                dm_prepare_result_done(ret);
-                return hd_error_wrap(reterr, "prepare claim %s", claim->uid);
-        }
+        r = build_spec(inv, rec, spec, reterr);
+        if (r < 0)
+                return hd_error_wrap(reterr, "prepare claim %s", rec->uid);
         if (spec->n_devices == 0)
                 return 0; /* nothing allocated to us here: no spec (CDI needs a device) */
 
         r = cdi_spec_write(params->cdi_root, file, spec, reterr);
-        if (r < 0) {
-                dm_prepare_result_done(ret);
-                return hd_error_wrap(reterr, "prepare claim %s: write CDI spec", claim->uid);
-        }
-        ret->spec_file = TAKE_PTR(file);
+        if (r < 0)
+                return hd_error_wrap(reterr, "prepare claim %s: write CDI spec", rec->uid);
+        free(rec->spec_file);
+        rec->spec_file = TAKE_PTR(file);
         return 0;
+}
+
+int dm_prepare_claim(const struct dm_inventory *inv, const struct dm_claim *claim,
+                     const struct dm_prepare_params *params, struct dm_prepared_claim *ret,
+                     struct hd_error *reterr)
+{
+        int r = cdi_validate_claim_uid(claim->uid, reterr);
+        if (r < 0)
+                return hd_error_wrap(reterr, "prepare claim");
+        if (!claim->allocated)
+                return hd_error_setf(reterr, EINVAL, "prepare claim %s: not allocated", claim->uid);
+        dm_prepared_claim_init(ret, claim, params->driver, params->pool, params->result_env);
+        r = dm_prepare_record(inv, params, ret, reterr);
+        if (r < 0)
+                dm_prepared_claim_done(ret);
+        return r;
 }
 
 int dm_unprepare_claim(const char *driver, const char *claim_uid, const char *cdi_root,

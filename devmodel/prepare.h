@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Prepare and unprepare of one allocated ResourceClaim on this node: the function the DRA
- * service calls per claim and `hostdevctl prepare` calls offline. */
+ * service calls per claim and `hostdevctl prepare` calls offline.
+ *
+ * One record describes a prepared claim all the way: the node daemon keeps it in its
+ * checkpoint, prepare fills it in place, and the DRA service turns it into the kubelet's answer.
+ * Extra env (from opaque configuration) is held once per claim as a list of distinct env sets;
+ * each device names the set it gets, so a config matching many devices is stored once. */
 #pragma once
 
 #include <stddef.h>
@@ -20,32 +25,58 @@ struct dm_prepare_params {
         char **const *result_env;
 };
 
+/* One device of ours in a prepared claim. */
 struct dm_prepared_device {
-        char *request;
+        char *request; /* "main" or "main/sub" */
         char *pool;
         char *device;
         char *share_id; /* NULL when absent */
-        char *cdi_id;   /* "k8s.<driver>/claim=<claimUID>-<device>" */
+        char **cdi_ids; /* strv, "k8s.<driver>/claim=<claimUID>-<device>"; set by prepare */
+        int env_set;    /* index into the claim's env_sets; -1 = no extra env */
 };
 
-struct dm_prepare_result {
+/* One prepared claim. */
+struct dm_prepared_claim {
+        char *uid;
+        char *namespace; /* NULL when unknown (recovered from a spec) */
+        char *name;
         char *spec_file; /* file name inside cdi_root; NULL when nothing was ours */
         struct dm_prepared_device *devices;
         size_t n_devices;
+        char ***env_sets; /* distinct strvs of KEY=VALUE */
+        size_t n_env_sets;
 };
 
-/* Prepare CLAIM: take our driver's results for our pool, check each device's node on the host
- * right now (missing or changed fails the whole claim: never a spec missing a device), build
- * the per-claim CDI spec (kind "k8s.<driver>/claim", devices "<claimUID>-<device>" with each
- * device's edits, the groups' commonEdits at spec level, type/major/minor from stat) and write
- * it atomically as "k8s.<driver>-claim_<claimUID>.json". Idempotent. *RET (zeroed by the
- * caller) lists the devices with their CDI IDs; release it with dm_prepare_result_done().
- * Returns 0 or -errno; RETERR reads "prepare claim <uid>: ...". */
-int dm_prepare_claim(const struct dm_inventory *inv, const struct dm_claim *claim,
-                     const struct dm_prepare_params *params, struct dm_prepare_result *ret,
-                     struct hd_error *reterr);
+/* Fill REC (zeroed by the caller) with CLAIM's identity and the results of DRIVER in POOL, in
+ * claim order, without CDI IDs. RESULT_ENV is as in struct dm_prepare_params. */
+void dm_prepared_claim_init(struct dm_prepared_claim *rec, const struct dm_claim *claim,
+                            const char *driver, const char *pool, char **const *result_env);
 
-void dm_prepare_result_done(struct dm_prepare_result *r);
+/* Give device I of REC the extra env ENV (strv, copied; NULL = none), sharing an equal set. */
+void dm_prepared_claim_set_env(struct dm_prepared_claim *rec, size_t i, char *const *env);
+
+/* The extra env of device I (borrowed strv), or NULL. */
+char *const *dm_prepared_device_env(const struct dm_prepared_claim *rec, size_t i);
+
+/* Deep copy into *DST (zeroed by the caller). */
+void dm_prepared_claim_copy(struct dm_prepared_claim *dst, const struct dm_prepared_claim *src);
+void dm_prepared_claim_done(struct dm_prepared_claim *rec);
+
+/* Prepare the devices REC lists: check each device's node on the host right now (missing or
+ * changed fails the whole claim: never a spec missing a device), build the per-claim CDI spec
+ * (kind "k8s.<driver>/claim", devices "<claimUID>-<device>" with each device's edits and env,
+ * the groups' commonEdits at spec level, type/major/minor from stat) and write it atomically
+ * as "k8s.<driver>-claim_<claimUID>.json". Fills in place each device's cdi_ids and
+ * REC->spec_file (left NULL when REC has no device). Idempotent. Returns 0 or -errno; RETERR
+ * reads "prepare claim <uid>: ...". Only DRIVER and CDI_ROOT of PARAMS are used. */
+int dm_prepare_record(const struct dm_inventory *inv, const struct dm_prepare_params *params,
+                      struct dm_prepared_claim *rec, struct hd_error *reterr);
+
+/* Prepare CLAIM offline: dm_prepared_claim_init() then dm_prepare_record(). *RET (zeroed by
+ * the caller) is the record; release it with dm_prepared_claim_done(). */
+int dm_prepare_claim(const struct dm_inventory *inv, const struct dm_claim *claim,
+                     const struct dm_prepare_params *params, struct dm_prepared_claim *ret,
+                     struct hd_error *reterr);
 
 /* Remove the per-claim spec of CLAIM_UID; a missing spec is success. Returns 0 or -errno. */
 int dm_unprepare_claim(const char *driver, const char *claim_uid, const char *cdi_root,

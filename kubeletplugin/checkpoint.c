@@ -40,50 +40,18 @@ char *kp_boot_id(void)
         return data;
 }
 
-static void device_done(struct kp_ckpt_device *d)
-{
-        free(d->request);
-        free(d->pool);
-        free(d->device);
-        free(d->share_id);
-        hd_strv_free(d->cdi_ids);
-        hd_strv_free(d->env);
-        memset(d, 0, sizeof(*d));
-}
-
 void kp_ckpt_claim_done(struct kp_ckpt_claim *c)
 {
         if (!c)
                 return;
-        free(c->uid);
-        free(c->namespace);
-        free(c->name);
-        free(c->spec_file);
-        for (size_t i = 0; i < c->n_devices; i++)
-                device_done(&c->devices[i]);
-        free(c->devices);
-        memset(c, 0, sizeof(*c));
+        dm_prepared_claim_done(&c->prepared);
+        c->state = KP_PREPARE_STARTED;
 }
 
 void kp_ckpt_claim_copy(struct kp_ckpt_claim *dst, const struct kp_ckpt_claim *src)
 {
-        dst->uid = hd_strdup(src->uid);
-        dst->namespace = hd_strdup(src->namespace);
-        dst->name = hd_strdup(src->name);
         dst->state = src->state;
-        dst->spec_file = hd_strdup(src->spec_file);
-        dst->n_devices = src->n_devices;
-        dst->devices = hd_new0(struct kp_ckpt_device, src->n_devices);
-        for (size_t i = 0; i < src->n_devices; i++) {
-                const struct kp_ckpt_device *s = &src->devices[i];
-                struct kp_ckpt_device *d = &dst->devices[i];
-                d->request = hd_strdup(s->request);
-                d->pool = hd_strdup(s->pool);
-                d->device = hd_strdup(s->device);
-                d->share_id = hd_strdup(s->share_id);
-                d->cdi_ids = hd_strv_copy(s->cdi_ids);
-                d->env = hd_strv_copy(s->env);
-        }
+        dm_prepared_claim_copy(&dst->prepared, &src->prepared);
 }
 
 struct kp_checkpoint *kp_checkpoint_new(const char *boot_id)
@@ -108,14 +76,14 @@ struct kp_checkpoint *kp_checkpoint_free(struct kp_checkpoint *cp)
 struct kp_ckpt_claim *kp_checkpoint_find(struct kp_checkpoint *cp, const char *uid)
 {
         for (size_t i = 0; i < cp->n_claims; i++)
-                if (hd_streq(cp->claims[i].uid, uid))
+                if (hd_streq(cp->claims[i].prepared.uid, uid))
                         return &cp->claims[i];
         return NULL;
 }
 
 void kp_checkpoint_put(struct kp_checkpoint *cp, struct kp_ckpt_claim *claim)
 {
-        struct kp_ckpt_claim *slot = kp_checkpoint_find(cp, claim->uid);
+        struct kp_ckpt_claim *slot = kp_checkpoint_find(cp, claim->prepared.uid);
         if (slot) {
                 kp_ckpt_claim_done(slot);
         } else {
@@ -154,33 +122,38 @@ static void set_str(json_t *o, const char *key, const char *value)
                 json_object_set_new(o, key, json_string(value));
 }
 
+static json_t *claim_to_json(const struct kp_ckpt_claim *c)
+{
+        const struct dm_prepared_claim *rec = &c->prepared;
+        json_t *jc = json_object();
+        set_str(jc, "uid", rec->uid);
+        set_str(jc, "namespace", rec->namespace);
+        set_str(jc, "name", rec->name);
+        set_str(jc, "state", kp_claim_state_name(c->state));
+        set_str(jc, "specFile", rec->spec_file);
+        json_t *devs = json_array();
+        for (size_t k = 0; k < rec->n_devices; k++) {
+                const struct dm_prepared_device *d = &rec->devices[k];
+                json_t *jd = json_object();
+                set_str(jd, "request", d->request);
+                set_str(jd, "pool", d->pool);
+                set_str(jd, "device", d->device);
+                set_str(jd, "shareID", d->share_id);
+                json_object_set_new(jd, "cdiIDs", strv_to_json(d->cdi_ids));
+                char *const *env = dm_prepared_device_env(rec, k);
+                if (env)
+                        json_object_set_new(jd, "env", strv_to_json(env));
+                json_array_append_new(devs, jd);
+        }
+        json_object_set_new(jc, "devices", devs);
+        return jc;
+}
+
 static json_t *data_to_json(const struct kp_checkpoint *cp)
 {
         json_t *claims = json_array();
-        for (size_t i = 0; i < cp->n_claims; i++) {
-                const struct kp_ckpt_claim *c = &cp->claims[i];
-                json_t *jc = json_object();
-                set_str(jc, "uid", c->uid);
-                set_str(jc, "namespace", c->namespace);
-                set_str(jc, "name", c->name);
-                set_str(jc, "state", kp_claim_state_name(c->state));
-                set_str(jc, "specFile", c->spec_file);
-                json_t *devs = json_array();
-                for (size_t k = 0; k < c->n_devices; k++) {
-                        const struct kp_ckpt_device *d = &c->devices[k];
-                        json_t *jd = json_object();
-                        set_str(jd, "request", d->request);
-                        set_str(jd, "pool", d->pool);
-                        set_str(jd, "device", d->device);
-                        set_str(jd, "shareID", d->share_id);
-                        json_object_set_new(jd, "cdiIDs", strv_to_json(d->cdi_ids));
-                        if (d->env)
-                                json_object_set_new(jd, "env", strv_to_json(d->env));
-                        json_array_append_new(devs, jd);
-                }
-                json_object_set_new(jc, "devices", devs);
-                json_array_append_new(claims, jc);
-        }
+        for (size_t i = 0; i < cp->n_claims; i++)
+                json_array_append_new(claims, claim_to_json(&cp->claims[i]));
         json_t *data = json_object();
         set_str(data, "bootID", cp->boot_id);
         json_object_set_new(data, "claims", claims);
@@ -207,9 +180,9 @@ json_t *kp_checkpoint_to_json(const struct kp_checkpoint *cp)
 
 /* Field tables: absent fields stay NULL, present ones of the wrong type are errors naming the
  * field, unknown fields are ignored (a newer plugin may have added some). */
-#define DEV(field, path, type, req)                                     \
-        {                                                               \
-                path, type, offsetof(struct kp_ckpt_device, field), req \
+#define DEV(field, path, type, req)                                         \
+        {                                                                   \
+                path, type, offsetof(struct dm_prepared_device, field), req \
         }
 static const struct kube_field device_fields[] = {
         DEV(request, "request", KUBE_FIELD_STRING, false),
@@ -217,14 +190,17 @@ static const struct kube_field device_fields[] = {
         DEV(device, "device", KUBE_FIELD_STRING, true),
         DEV(share_id, "shareID", KUBE_FIELD_STRING, false),
         DEV(cdi_ids, "cdiIDs", KUBE_FIELD_STRING_LIST, false),
-        DEV(env, "env", KUBE_FIELD_STRING_LIST, false),
         {NULL, 0, 0, false},
 };
 #undef DEV
+static const struct kube_field device_env_field[] = {
+        {"env", KUBE_FIELD_STRING_LIST, 0, false},
+        {NULL, 0, 0, false},
+};
 
-#define CLAIM(field, path, req)                                                     \
-        {                                                                           \
-                path, KUBE_FIELD_STRING, offsetof(struct kp_ckpt_claim, field), req \
+#define CLAIM(field, path, req)                                                         \
+        {                                                                               \
+                path, KUBE_FIELD_STRING, offsetof(struct dm_prepared_claim, field), req \
         }
 static const struct kube_field claim_fields[] = {
         CLAIM(uid, "uid", true),    CLAIM(namespace, "namespace", false),
@@ -238,7 +214,8 @@ static int claim_from_json(json_t *jc, struct kp_ckpt_claim *c, const char *wher
 {
         const char *state = NULL;
         json_t *devs = NULL;
-        int r = kube_json_decode(jc, claim_fields, c, reterr);
+        struct dm_prepared_claim *rec = &c->prepared;
+        int r = kube_json_decode(jc, claim_fields, rec, reterr);
         if (r >= 0)
                 r = kube_json_get_string(jc, "state", true, &state, reterr);
         if (r >= 0)
@@ -253,13 +230,19 @@ static int claim_from_json(json_t *jc, struct kp_ckpt_claim *c, const char *wher
                 return hd_error_setf(reterr, EINVAL, "%s.state: unknown state '%s'", where, state);
 
         size_t n = json_array_size(devs);
-        c->devices = hd_new0(struct kp_ckpt_device, n);
+        rec->devices = hd_new0(struct dm_prepared_device, n);
         for (size_t k = 0; k < n; k++) {
-                r = kube_json_decode(json_array_get(devs, k), device_fields, &c->devices[k],
-                                     reterr);
+                json_t *jd = json_array_get(devs, k);
+                char **env = NULL;
+                rec->devices[k].env_set = -1;
+                r = kube_json_decode(jd, device_fields, &rec->devices[k], reterr);
+                rec->n_devices = k + 1; /* so a partial entry is freed too */
+                if (r >= 0)
+                        r = kube_json_decode(jd, device_env_field, &env, reterr);
                 if (r < 0)
                         return hd_error_wrap_r(reterr, r, "%s.devices[%zu]", where, k);
-                c->n_devices = k + 1;
+                dm_prepared_claim_set_env(rec, k, env);
+                hd_strv_free(env);
         }
         return 0;
 }

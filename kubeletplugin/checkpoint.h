@@ -19,6 +19,8 @@
 
 #include <jansson.h>
 
+#include "devmodel/prepare.h"
+
 struct hd_error;
 
 #define KP_CHECKPOINT_API_VERSION "hostdev.example.com/v1alpha1"
@@ -27,23 +29,12 @@ struct hd_error;
 
 enum kp_claim_state { KP_PREPARE_STARTED, KP_PREPARE_COMPLETED };
 
-struct kp_ckpt_device {
-        char *request;
-        char *pool;
-        char *device;
-        char *share_id; /* NULL when none */
-        char **cdi_ids; /* strv */
-        char **env;     /* strv of KEY=VALUE from opaque config, to rebuild the spec */
-};
-
+/* One entry: the prepared-claim record and how far its prepare got. The record's devices are
+ * known from PrepareStarted on (they reserve the devices); CDI IDs and spec file are filled in
+ * before PrepareCompleted. */
 struct kp_ckpt_claim {
-        char *uid;
-        char *namespace;
-        char *name;
         enum kp_claim_state state;
-        char *spec_file; /* NULL when nothing was ours */
-        struct kp_ckpt_device *devices;
-        size_t n_devices;
+        struct dm_prepared_claim prepared;
 };
 
 struct kp_checkpoint {

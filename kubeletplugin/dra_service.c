@@ -2,6 +2,7 @@
 #include "kubeletplugin/dra_service.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,15 +20,9 @@
 /* Short names for the generated v1 types; v1beta1 requests are decoded with the same
  * descriptors (identical wire format) and answered with share_id left out. */
 typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodePrepareResourcesRequest prep_req_t;
-typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodePrepareResourcesResponse prep_resp_t;
-typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodePrepareResourcesResponse__ClaimsEntry
-        prep_entry_t;
 typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodePrepareResourceResponse prep_one_t;
 typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__Device device_t;
 typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodeUnprepareResourcesRequest unprep_req_t;
-typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodeUnprepareResourcesResponse unprep_resp_t;
-typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodeUnprepareResourcesResponse__ClaimsEntry
-        unprep_entry_t;
 typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodeUnprepareResourceResponse unprep_one_t;
 typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__Claim claim_t;
 
@@ -48,54 +43,46 @@ static char *base_request(const char *request)
 
 /* Everything one claim's answer owns, freed after the reply is packed. */
 struct claim_answer {
-        prep_one_t one;
+        prep_one_t prep;     /* NodePrepareResources' value for this claim */
+        unprep_one_t unprep; /* NodeUnprepareResources' value for this claim */
         device_t *devices;
         device_t **device_ptrs;
         char **request_names; /* one per device */
-        struct kp_ckpt_claim prepared;
+        struct dm_prepared_claim prepared;
         char *error;
 };
 
 static void answer_done(struct claim_answer *a)
 {
-        for (size_t i = 0; i < a->prepared.n_devices; i++)
+        for (size_t i = 0; i < a->prepared.n_devices && a->request_names; i++)
                 free(a->request_names[i]);
         free(a->request_names);
         free(a->devices);
         free(a->device_ptrs);
-        kp_ckpt_claim_done(&a->prepared);
+        dm_prepared_claim_done(&a->prepared);
         free(a->error);
 }
 
-static void prepare_one(struct kp_dra_binding *b, const claim_t *c, struct claim_answer *a)
+/* The error string the kubelet sees for claim C, logged once ("<verb> failed"). */
+static char *claim_error(const char *verb, const claim_t *c, const struct hd_error *err)
 {
-        struct kp_dra_service *svc = b->svc;
-        struct kp_claim_ref ref = {c->namespace_, c->name, c->uid};
-        struct hd_error err = HD_ERROR_INIT;
-        double start = now_seconds();
-        int r;
+        _cleanup_free_ char *msg = hd_asprintf("%s failed", verb);
+        hd_log_error(msg, "claim", c->uid, "ns", c->namespace_, "name", c->name, "err",
+                     hd_error_message(err));
+        return hd_asprintf("%s ResourceClaim %s/%s (%s): %s", verb, c->namespace_, c->name, c->uid,
+                           hd_error_message(err));
+}
 
-        k8s__io__kubelet__pkg__apis__dra__v1__node_prepare_resource_response__init(&a->one);
-        if (!c->uid || !*c->uid || !c->name || !*c->name || !c->namespace_ || !*c->namespace_)
-                r = hd_error_setf(&err, EINVAL, "claim namespace, name and uid are all required");
-        else
-                r = kp_driver_prepare(svc->driver, &ref, &a->prepared, &err);
-        kp_metrics_observe(svc->metrics, KP_METRIC_PREPARE, r >= 0, now_seconds() - start);
-        if (r < 0) {
-                a->error = hd_asprintf("prepare ResourceClaim %s/%s (%s): %s", c->namespace_,
-                                       c->name, c->uid, hd_error_message(&err));
-                hd_log_error("prepare failed", "claim", c->uid, "ns", c->namespace_, "name",
-                             c->name, "err", hd_error_message(&err));
-                a->one.error = a->error;
-                hd_error_done(&err);
-                return;
-        }
+/* The kubelet's view of a prepared claim: one Device per record device. Fields borrow from
+ * A->prepared. */
+static void devices_to_proto(struct claim_answer *a, int version)
+{
         size_t n = a->prepared.n_devices;
         a->devices = hd_new0(device_t, n ? n : 1);
         a->device_ptrs = hd_new0(device_t *, n ? n : 1);
         a->request_names = hd_new0(char *, n ? n : 1);
         for (size_t i = 0; i < n; i++) {
-                struct kp_ckpt_device *pd = &a->prepared.devices[i];
+                struct dm_prepared_device *pd = &a->prepared.devices[i];
                 device_t *d = &a->devices[i];
                 k8s__io__kubelet__pkg__apis__dra__v1__device__init(d);
                 a->request_names[i] = base_request(pd->request);
@@ -105,104 +92,130 @@ static void prepare_one(struct kp_dra_binding *b, const claim_t *c, struct claim
                 d->device_name = pd->device;
                 d->n_cdi_device_ids = hd_strv_len(pd->cdi_ids);
                 d->cdi_device_ids = pd->cdi_ids;
-                if (b->version == API_V1 && pd->share_id && *pd->share_id)
+                if (version == API_V1 && pd->share_id && *pd->share_id)
                         d->share_id = pd->share_id;
                 a->device_ptrs[i] = d;
         }
-        a->one.n_devices = n;
-        a->one.devices = a->device_ptrs;
-        hd_log_v(1, "prepared claim", "claim", c->uid, "ns", c->namespace_, "name", c->name,
-                 "devices", HD_INT(n));
+        a->prep.n_devices = n;
+        a->prep.devices = a->device_ptrs;
 }
 
-static void node_prepare(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata)
+static int prepare_one(struct kp_dra_binding *b, const claim_t *c, struct claim_answer *a)
 {
-        struct kp_dra_binding *b = userdata;
-        const prep_req_t *in = (const prep_req_t *)msg;
-        size_t n = in->n_claims;
+        struct kp_claim_ref ref = {c->namespace_, c->name, c->uid};
+        struct hd_error err = HD_ERROR_INIT;
+        int r;
+
+        k8s__io__kubelet__pkg__apis__dra__v1__node_prepare_resource_response__init(&a->prep);
+        if (!c->uid || !*c->uid || !c->name || !*c->name || !c->namespace_ || !*c->namespace_)
+                r = hd_error_setf(&err, EINVAL, "claim namespace, name and uid are all required");
+        else
+                r = kp_driver_prepare(b->svc->driver, &ref, &a->prepared, &err);
+        if (r < 0) {
+                a->prep.error = a->error = claim_error("prepare", c, &err);
+        } else {
+                devices_to_proto(a, b->version);
+                hd_log_v(1, "prepared claim", "claim", c->uid, "ns", c->namespace_, "name", c->name,
+                         "devices", HD_INT(a->prepared.n_devices));
+        }
+        hd_error_done(&err);
+        return r;
+}
+
+static int unprepare_one(struct kp_dra_binding *b, const claim_t *c, struct claim_answer *a)
+{
+        struct kp_claim_ref ref = {c->namespace_, c->name, c->uid};
+        struct hd_error err = HD_ERROR_INIT;
+
+        k8s__io__kubelet__pkg__apis__dra__v1__node_unprepare_resource_response__init(&a->unprep);
+        int r = kp_driver_unprepare(b->svc->driver, &ref, &err);
+        if (r < 0)
+                a->unprep.error = a->error = claim_error("unprepare", c, &err);
+        else
+                hd_log_v(1, "unprepared claim", "claim", c->uid, "ns", c->namespace_, "name",
+                         c->name);
+        hd_error_done(&err);
+        return r;
+}
+
+/* Pack the reply message of type DESC whose map field "claims" maps each claim's UID to its
+ * answer VALUES[i] (borrowed), and send it. The map-entry type is found through DESC, so one
+ * function serves both DRA responses. */
+static void reply_claim_map(struct rpc_call *call, const ProtobufCMessageDescriptor *desc,
+                            claim_t *const *claims, ProtobufCMessage *const *values, size_t n)
+{
+        const ProtobufCFieldDescriptor *map =
+                protobuf_c_message_descriptor_get_field_by_name(desc, "claims");
+        const ProtobufCMessageDescriptor *edesc = map->descriptor;
+        size_t key_off = protobuf_c_message_descriptor_get_field_by_name(edesc, "key")->offset;
+        size_t val_off = protobuf_c_message_descriptor_get_field_by_name(edesc, "value")->offset;
+
+        _cleanup_free_ char *entries = hd_malloc0(edesc->sizeof_message * (n ? n : 1));
+        _cleanup_free_ ProtobufCMessage **ptrs = hd_new0(ProtobufCMessage *, n ? n : 1);
+        for (size_t i = 0; i < n; i++) {
+                char *e = entries + i * edesc->sizeof_message;
+                protobuf_c_message_init(edesc, e);
+                *(char **)(e + key_off) = claims[i]->uid;
+                *(ProtobufCMessage **)(e + val_off) = values[i];
+                ptrs[i] = (ProtobufCMessage *)e;
+        }
+        _cleanup_free_ char *out = hd_malloc0(desc->sizeof_message);
+        protobuf_c_message_init(desc, out);
+        *(size_t *)(out + map->quantifier_offset) = n;
+        *(ProtobufCMessage ***)(out + map->offset) = ptrs;
+        rpc_call_reply(call, (ProtobufCMessage *)out);
+}
+
+/* How one kind of DRA call treats each claim. */
+struct claim_op {
+        int (*one)(struct kp_dra_binding *b, const claim_t *c, struct claim_answer *a);
+        size_t value_offset; /* of the answer's message inside struct claim_answer */
+        enum kp_metric_op metric;
+        const ProtobufCMessageDescriptor *response;
+};
+
+/* The body both DRA calls share: one per-claim call for every requested claim (failures
+ * become that claim's error; every claim gets an entry), metrics, then the reply. */
+static void serve_claims(struct rpc_call *call, struct kp_dra_binding *b, const struct claim_op *op,
+                         claim_t *const *claims, size_t n)
+{
         struct claim_answer *answers = hd_new0(struct claim_answer, n ? n : 1);
-        prep_entry_t *entries = hd_new0(prep_entry_t, n ? n : 1);
-        prep_entry_t **entry_ptrs = hd_new0(prep_entry_t *, n ? n : 1);
+        ProtobufCMessage **values = hd_new0(ProtobufCMessage *, n ? n : 1);
 
         kp_metrics_inflight(b->svc->metrics, +1);
-        /* Every requested claim gets an entry, failed or not. */
         for (size_t i = 0; i < n; i++) {
-                prepare_one(b, in->claims[i], &answers[i]);
-                k8s__io__kubelet__pkg__apis__dra__v1__node_prepare_resources_response__claims_entry__init(
-                        &entries[i]);
-                entries[i].key = in->claims[i]->uid;
-                entries[i].value = &answers[i].one;
-                entry_ptrs[i] = &entries[i];
+                double start = now_seconds();
+                int r = op->one(b, claims[i], &answers[i]);
+                kp_metrics_observe(b->svc->metrics, op->metric, r >= 0, now_seconds() - start);
+                values[i] = (ProtobufCMessage *)((char *)&answers[i] + op->value_offset);
         }
         kp_metrics_inflight(b->svc->metrics, -1);
         kp_metrics_set_prepared_claims(b->svc->metrics,
                                        (unsigned)kp_driver_prepared_claims(b->svc->driver));
-        prep_resp_t out =
-                K8S__IO__KUBELET__PKG__APIS__DRA__V1__NODE_PREPARE_RESOURCES_RESPONSE__INIT;
-        out.n_claims = n;
-        out.claims = entry_ptrs;
-        rpc_call_reply(call, &out.base);
+        reply_claim_map(call, op->response, claims, values, n);
 
         for (size_t i = 0; i < n; i++)
                 answer_done(&answers[i]);
         free(answers);
-        free(entries);
-        free(entry_ptrs);
+        free(values);
+}
+
+static void node_prepare(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata)
+{
+        static const struct claim_op op = {
+                prepare_one, offsetof(struct claim_answer, prep), KP_METRIC_PREPARE,
+                &k8s__io__kubelet__pkg__apis__dra__v1__node_prepare_resources_response__descriptor};
+        const prep_req_t *in = (const prep_req_t *)msg;
+        serve_claims(call, userdata, &op, in->claims, in->n_claims);
 }
 
 static void node_unprepare(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata)
 {
-        struct kp_dra_binding *b = userdata;
+        static const struct claim_op op = {
+                unprepare_one, offsetof(struct claim_answer, unprep), KP_METRIC_UNPREPARE,
+                &k8s__io__kubelet__pkg__apis__dra__v1__node_unprepare_resources_response__descriptor};
         const unprep_req_t *in = (const unprep_req_t *)msg;
-        size_t n = in->n_claims;
-        unprep_one_t *results = hd_new0(unprep_one_t, n ? n : 1);
-        unprep_entry_t *entries = hd_new0(unprep_entry_t, n ? n : 1);
-        unprep_entry_t **entry_ptrs = hd_new0(unprep_entry_t *, n ? n : 1);
-        char **errors = hd_new0(char *, n ? n : 1);
-
-        kp_metrics_inflight(b->svc->metrics, +1);
-        for (size_t i = 0; i < n; i++) {
-                const claim_t *c = in->claims[i];
-                struct kp_claim_ref ref = {c->namespace_, c->name, c->uid};
-                struct hd_error err = HD_ERROR_INIT;
-                double start = now_seconds();
-                int r = kp_driver_unprepare(b->svc->driver, &ref, &err);
-                kp_metrics_observe(b->svc->metrics, KP_METRIC_UNPREPARE, r >= 0,
-                                   now_seconds() - start);
-                k8s__io__kubelet__pkg__apis__dra__v1__node_unprepare_resource_response__init(
-                        &results[i]);
-                if (r < 0) {
-                        errors[i] =
-                                hd_asprintf("unprepare ResourceClaim %s/%s (%s): %s", c->namespace_,
-                                            c->name, c->uid, hd_error_message(&err));
-                        hd_log_error("unprepare failed", "claim", c->uid, "ns", c->namespace_,
-                                     "name", c->name, "err", hd_error_message(&err));
-                        results[i].error = errors[i];
-                } else {
-                        hd_log_v(1, "unprepared claim", "claim", c->uid, "ns", c->namespace_,
-                                 "name", c->name);
-                }
-                hd_error_done(&err);
-                k8s__io__kubelet__pkg__apis__dra__v1__node_unprepare_resources_response__claims_entry__init(
-                        &entries[i]);
-                entries[i].key = c->uid;
-                entries[i].value = &results[i];
-                entry_ptrs[i] = &entries[i];
-        }
-        kp_metrics_inflight(b->svc->metrics, -1);
-        kp_metrics_set_prepared_claims(b->svc->metrics,
-                                       (unsigned)kp_driver_prepared_claims(b->svc->driver));
-        unprep_resp_t out =
-                K8S__IO__KUBELET__PKG__APIS__DRA__V1__NODE_UNPREPARE_RESOURCES_RESPONSE__INIT;
-        out.n_claims = n;
-        out.claims = entry_ptrs;
-        rpc_call_reply(call, &out.base);
-        for (size_t i = 0; i < n; i++)
-                free(errors[i]);
-        free(errors);
-        free(results);
-        free(entries);
-        free(entry_ptrs);
+        serve_claims(call, userdata, &op, in->claims, in->n_claims);
 }
 
 size_t kp_dra_service_methods(struct kp_dra_service *svc, struct rpc_method *methods)

@@ -178,17 +178,12 @@ static int save_locked(struct kp_driver *d, struct hd_error *reterr)
 
 /* --- prepare ------------------------------------------------------------------------------ */
 
-static bool result_is_ours(const struct kp_driver *d, const struct dm_claim_result *res)
-{
-        return hd_streq(res->driver, d->driver) && hd_streq(res->pool, d->node);
-}
-
 /* Which other claim already holds DEVICE? Call with d->lock held. */
-static const struct kp_ckpt_claim *holder_locked(struct kp_driver *d, const char *uid,
-                                                 const char *device)
+static const struct dm_prepared_claim *holder_locked(struct kp_driver *d, const char *uid,
+                                                     const char *device)
 {
         for (size_t i = 0; i < d->ckpt->n_claims; i++) {
-                const struct kp_ckpt_claim *c = &d->ckpt->claims[i];
+                const struct dm_prepared_claim *c = &d->ckpt->claims[i].prepared;
                 if (hd_streq(c->uid, uid))
                         continue;
                 for (size_t k = 0; k < c->n_devices; k++)
@@ -196,29 +191,6 @@ static const struct kp_ckpt_claim *holder_locked(struct kp_driver *d, const char
                                 return c;
         }
         return NULL;
-}
-
-/* A checkpoint entry for CLAIM's results that are ours (without CDI IDs yet). */
-static void entry_from_claim(struct kp_driver *d, const struct dm_claim *claim,
-                             const struct kp_claim_ref *ref, char ***env, struct kp_ckpt_claim *e)
-{
-        e->uid = hd_strdup(ref->uid);
-        e->namespace = hd_strdup(ref->namespace);
-        e->name = hd_strdup(ref->name);
-        e->state = KP_PREPARE_STARTED;
-        e->devices = hd_new0(struct kp_ckpt_device, claim->n_results);
-        for (size_t i = 0; i < claim->n_results; i++) {
-                const struct dm_claim_result *res = &claim->results[i];
-                if (!result_is_ours(d, res))
-                        continue;
-                struct kp_ckpt_device *dev = &e->devices[e->n_devices++];
-                dev->request = hd_strdup(res->request);
-                dev->pool = hd_strdup(res->pool);
-                dev->device = hd_strdup(res->device);
-                dev->share_id = hd_strdup(res->share_id);
-                for (size_t k = 0; env && env[i] && env[i][k]; k++)
-                        hd_strv_push(&dev->env, env[i][k]);
-        }
 }
 
 /* Fetch and decode the claim, checking it is the one the kubelet means and is allocated. */
@@ -257,135 +229,157 @@ static int fetch_claim(struct kp_driver *d, const struct kp_claim_ref *ref, stru
         return 0;
 }
 
-static int copy_devices_out(struct dm_prepare_result *res, struct kp_ckpt_claim *e)
+/* The record of what the API server allocated to us for REF: our results with the env their
+ * opaque configs give them, no CDI IDs yet. */
+static int record_from_api(struct kp_driver *d, const struct kp_claim_ref *ref,
+                           struct dm_prepared_claim *rec, struct hd_error *reterr)
 {
-        /* dm_prepare_claim lists our results in claim order, as entry_from_claim did; match
-         * them by device name and request to be safe. */
-        for (size_t i = 0; i < e->n_devices; i++) {
-                struct kp_ckpt_device *dev = &e->devices[i];
-                for (size_t k = 0; k < res->n_devices; k++)
-                        if (hd_streq(res->devices[k].device, dev->device) &&
-                            hd_streq(res->devices[k].request, dev->request) &&
-                            !hd_strv_contains(dev->cdi_ids, res->devices[k].cdi_id)) {
-                                hd_strv_push(&dev->cdi_ids, res->devices[k].cdi_id);
-                                break;
-                        }
-                if (!dev->cdi_ids)
-                        return -ENODEV;
+        struct dm_claim *claim = NULL;
+        char ***env = NULL;
+        int r = fetch_claim(d, ref, &claim, reterr);
+        if (r < 0)
+                return r;
+        r = kp_opaque_env(claim, d->driver, &env, reterr);
+        if (r >= 0)
+                dm_prepared_claim_init(rec, claim, d->driver, d->node, (char **const *)env);
+        kp_opaque_env_free(env, claim->n_results);
+        dm_claim_free(claim);
+        return r;
+}
+
+/* The recorded answer when REF's claim is already prepared: nothing is rewritten. */
+static bool answer_if_prepared(struct kp_driver *d, const char *uid, struct dm_prepared_claim *ret)
+{
+        pthread_mutex_lock(&d->lock);
+        struct kp_ckpt_claim *done = kp_checkpoint_find(d->ckpt, uid);
+        bool found = done && done->state == KP_PREPARE_COMPLETED;
+        if (found)
+                dm_prepared_claim_copy(ret, &done->prepared);
+        pthread_mutex_unlock(&d->lock);
+        return found;
+}
+
+/* Reserve: check nobody else holds E's devices and record E as PrepareStarted, in one step.
+ * *RET_PUT tells whether the entry went into the checkpoint (then the caller undoes it). */
+static int reserve(struct kp_driver *d, const struct kp_ckpt_claim *e, bool *ret_put,
+                   struct hd_error *reterr)
+{
+        const struct dm_prepared_claim *rec = &e->prepared;
+        int r = 0;
+        pthread_mutex_lock(&d->lock);
+        for (size_t i = 0; i < rec->n_devices && r >= 0; i++) {
+                const struct dm_prepared_claim *h =
+                        holder_locked(d, rec->uid, rec->devices[i].device);
+                if (h)
+                        r = hd_error_setf(reterr, EBUSY,
+                                          "device '%s' is already in use by ResourceClaim %s/%s "
+                                          "(uid %s)",
+                                          rec->devices[i].device, h->namespace ? h->namespace : "?",
+                                          h->name ? h->name : "?", h->uid);
         }
-        return 0;
+        if (r >= 0) {
+                struct kp_ckpt_claim started = {0};
+                kp_ckpt_claim_copy(&started, e);
+                kp_checkpoint_put(d->ckpt, &started);
+                *ret_put = true;
+                r = save_locked(d, reterr);
+        }
+        pthread_mutex_unlock(&d->lock);
+        return r;
+}
+
+/* Build: write the CDI spec from the current inventory, filling REC's CDI IDs in place. */
+static int build(struct kp_driver *d, struct dm_prepared_claim *rec, struct hd_error *reterr)
+{
+        struct dm_prepare_params p = {
+                .driver = d->driver, .pool = d->node, .cdi_root = d->cdi_root};
+        pthread_rwlock_rdlock(&d->inv_lock);
+        int r = dm_prepare_record(d->inv, &p, rec, reterr);
+        pthread_rwlock_unlock(&d->inv_lock);
+        return r;
+}
+
+/* Commit: record E as PrepareCompleted; on success *RET takes E's record. */
+static int commit(struct kp_driver *d, struct kp_ckpt_claim *e, struct dm_prepared_claim *ret,
+                  struct hd_error *reterr)
+{
+        e->state = KP_PREPARE_COMPLETED;
+        struct kp_ckpt_claim completed = {0};
+        kp_ckpt_claim_copy(&completed, e);
+        pthread_mutex_lock(&d->lock);
+        kp_checkpoint_put(d->ckpt, &completed);
+        int r = save_locked(d, reterr);
+        pthread_mutex_unlock(&d->lock);
+        if (r >= 0) {
+                *ret = e->prepared;
+                e->prepared = (struct dm_prepared_claim){0};
+        }
+        return r;
+}
+
+/* Undo a reservation: drop UID's entry and persist that. Failures are logged: the start-up
+ * repair undoes a PrepareStarted leftover. */
+static void undo_reserve(struct kp_driver *d, const char *uid)
+{
+        struct hd_error undo = HD_ERROR_INIT;
+        pthread_mutex_lock(&d->lock);
+        kp_checkpoint_remove(d->ckpt, uid);
+        if (save_locked(d, &undo) < 0)
+                hd_log_error("rollback: cannot write checkpoint", "claim", uid, "err",
+                             hd_error_message(&undo));
+        pthread_mutex_unlock(&d->lock);
+        hd_error_done(&undo);
+}
+
+/* Undo a build: remove the spec (a missing one is fine). */
+static void undo_build(struct kp_driver *d, const char *uid)
+{
+        struct hd_error undo = HD_ERROR_INIT;
+        if (dm_unprepare_claim(d->driver, uid, d->cdi_root, &undo) < 0)
+                hd_log_error("rollback: cannot remove CDI spec", "claim", uid, "err",
+                             hd_error_message(&undo));
+        hd_error_done(&undo);
 }
 
 int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
-                      struct kp_ckpt_claim *ret, struct hd_error *reterr)
+                      struct dm_prepared_claim *ret, struct hd_error *reterr)
 {
         int r = cdi_validate_claim_uid(ref->uid, reterr);
         if (r < 0)
                 return r;
         claim_lock(d, ref->uid);
-
-        /* Already prepared: the same answer, nothing rewritten. */
-        pthread_mutex_lock(&d->lock);
-        struct kp_ckpt_claim *done = kp_checkpoint_find(d->ckpt, ref->uid);
-        if (done && done->state == KP_PREPARE_COMPLETED) {
-                kp_ckpt_claim_copy(ret, done);
-                pthread_mutex_unlock(&d->lock);
-                claim_unlock(d, ref->uid);
-                return 0;
+        struct kp_ckpt_claim entry = {.state = KP_PREPARE_STARTED};
+        bool put = false;
+        if (answer_if_prepared(d, ref->uid, ret)) {
+                r = 0;
+                goto out;
         }
-        pthread_mutex_unlock(&d->lock);
 
-        struct dm_claim *claim = NULL;
-        char ***env = NULL;
-        struct kp_ckpt_claim entry = {0};
-        struct dm_prepare_result res = {0};
-        bool reserved = false;
-
-        r = fetch_claim(d, ref, &claim, reterr);
+        r = record_from_api(d, ref, &entry.prepared, reterr);
         if (r < 0)
                 goto out;
         hd_failpoint("prepare-after-get");
-        r = kp_opaque_env(claim, d->driver, &env, reterr);
+        r = reserve(d, &entry, &put, reterr);
         if (r < 0)
-                goto out;
-
-        pthread_rwlock_rdlock(&d->inv_lock);
-
-        /* Reserve: check nobody else holds our devices and record PrepareStarted in one step. */
-        pthread_mutex_lock(&d->lock);
-        entry_from_claim(d, claim, ref, env, &entry);
-        for (size_t i = 0; i < entry.n_devices && r >= 0; i++) {
-                const struct kp_ckpt_claim *h = holder_locked(d, ref->uid, entry.devices[i].device);
-                if (h)
-                        r = hd_error_setf(reterr, EBUSY,
-                                          "device '%s' is already in use by ResourceClaim %s/%s "
-                                          "(uid %s)",
-                                          entry.devices[i].device,
-                                          h->namespace ? h->namespace : "?",
-                                          h->name ? h->name : "?", h->uid);
-        }
-        if (r >= 0) {
-                struct kp_ckpt_claim started = {0};
-                kp_ckpt_claim_copy(&started, &entry);
-                kp_checkpoint_put(d->ckpt, &started);
-                reserved = true;
-                r = save_locked(d, reterr);
-        }
-        pthread_mutex_unlock(&d->lock);
-
-        if (r >= 0) {
-                hd_failpoint("prepare-after-started");
-                struct dm_prepare_params p = {
-                        .driver = d->driver,
-                        .pool = d->node,
-                        .cdi_root = d->cdi_root,
-                        .result_env = (char **const *)env,
-                };
-                r = dm_prepare_claim(d->inv, claim, &p, &res, reterr);
-        }
-        pthread_rwlock_unlock(&d->inv_lock);
+                goto fail_reserve;
+        hd_failpoint("prepare-after-started");
+        r = build(d, &entry.prepared, reterr);
         if (r < 0)
-                goto out;
+                goto fail_build; /* a failed write leaves no spec, but a half-built claim may */
         hd_failpoint("prepare-after-spec");
+        r = commit(d, &entry, ret, reterr);
+        if (r < 0)
+                goto fail_build;
+        hd_failpoint("prepare-after-completed");
+        goto out;
 
-        if (copy_devices_out(&res, &entry) < 0) {
-                r = hd_error_setf(reterr, EPROTO, "prepared devices do not match the allocation");
-                goto out;
-        }
-        entry.spec_file = hd_strdup(res.spec_file);
-        entry.state = KP_PREPARE_COMPLETED;
-        pthread_mutex_lock(&d->lock);
-        struct kp_ckpt_claim completed = {0};
-        kp_ckpt_claim_copy(&completed, &entry);
-        kp_checkpoint_put(d->ckpt, &completed);
-        r = save_locked(d, reterr);
-        pthread_mutex_unlock(&d->lock);
-        if (r >= 0) {
-                hd_failpoint("prepare-after-completed");
-                *ret = entry;
-                memset(&entry, 0, sizeof(entry));
-        }
-
+fail_build:
+        undo_build(d, ref->uid);
+fail_reserve:
+        if (put)
+                undo_reserve(d, ref->uid);
 out:
-        if (r < 0 && reserved) {
-                /* Roll back in reverse: spec (if written), then the reservation. */
-                struct hd_error undo = HD_ERROR_INIT;
-                if (dm_unprepare_claim(d->driver, ref->uid, d->cdi_root, &undo) < 0)
-                        hd_log_error("rollback: cannot remove CDI spec", "claim", ref->uid, "err",
-                                     hd_error_message(&undo));
-                pthread_mutex_lock(&d->lock);
-                kp_checkpoint_remove(d->ckpt, ref->uid);
-                if (save_locked(d, &undo) < 0)
-                        hd_log_error("rollback: cannot write checkpoint", "claim", ref->uid, "err",
-                                     hd_error_message(&undo));
-                pthread_mutex_unlock(&d->lock);
-                hd_error_done(&undo);
-        }
-        dm_prepare_result_done(&res);
         kp_ckpt_claim_done(&entry);
-        if (claim)
-                kp_opaque_env_free(env, claim->n_results);
-        dm_claim_free(claim);
         claim_unlock(d, ref->uid);
         return r;
 }
@@ -437,59 +431,29 @@ static void rebuild_from_specs(struct kp_driver *d)
                         hd_error_done(&e);
                         continue;
                 }
-                struct kp_ckpt_claim c = {.uid = hd_strdup(uid),
-                                          .state = KP_PREPARE_COMPLETED,
-                                          .spec_file = hd_strdup(file)};
-                c.devices = hd_new0(struct kp_ckpt_device, spec->n_devices);
+                struct kp_ckpt_claim c = {.state = KP_PREPARE_COMPLETED};
+                struct dm_prepared_claim *rec = &c.prepared;
+                rec->uid = hd_strdup(uid);
+                rec->spec_file = hd_strdup(file);
+                rec->devices = hd_new0(struct dm_prepared_device, spec->n_devices);
                 size_t uid_len = strlen(uid);
                 for (size_t k = 0; k < spec->n_devices; k++) {
                         const char *dn = spec->devices[k]->name;
                         if (strncmp(dn, uid, uid_len) != 0 || dn[uid_len] != '-')
                                 continue;
-                        struct kp_ckpt_device *dev = &c.devices[c.n_devices++];
+                        struct dm_prepared_device *dev = &rec->devices[rec->n_devices++];
                         dev->device = hd_strdup(dn + uid_len + 1);
                         dev->pool = hd_strdup(d->node);
                         dev->request = hd_strdup("");
+                        dev->env_set = -1;
                         hd_strv_consume(&dev->cdi_ids, cdi_qualified_id(kind, dn));
                 }
                 cdi_spec_free(spec);
                 hd_log_info("recovered prepared claim from its CDI spec", "claim", uid, "devices",
-                            HD_INT(c.n_devices));
+                            HD_INT(rec->n_devices));
                 kp_checkpoint_put(d->ckpt, &c);
         }
         hd_strv_free(names);
-}
-
-/* Rewrite the spec of a completed entry from the inventory (same names, same env). */
-static int rewrite_spec(struct kp_driver *d, const struct kp_ckpt_claim *c, struct hd_error *reterr)
-{
-        struct dm_claim claim = {.uid = c->uid,
-                                 .namespace = c->namespace,
-                                 .name = c->name,
-                                 .allocated = true,
-                                 .n_results = c->n_devices};
-        claim.results = hd_new0(struct dm_claim_result, c->n_devices ? c->n_devices : 1);
-        char ***env = hd_new0(char **, c->n_devices ? c->n_devices : 1);
-        for (size_t i = 0; i < c->n_devices; i++) {
-                claim.results[i] = (struct dm_claim_result){.request = c->devices[i].request,
-                                                            .driver = d->driver,
-                                                            .pool = c->devices[i].pool,
-                                                            .device = c->devices[i].device,
-                                                            .share_id = c->devices[i].share_id};
-                env[i] = c->devices[i].env;
-        }
-        struct dm_prepare_params p = {.driver = d->driver,
-                                      .pool = d->node,
-                                      .cdi_root = d->cdi_root,
-                                      .result_env = (char **const *)env};
-        struct dm_prepare_result res = {0};
-        pthread_rwlock_rdlock(&d->inv_lock);
-        int r = dm_prepare_claim(d->inv, &claim, &p, &res, reterr);
-        pthread_rwlock_unlock(&d->inv_lock);
-        dm_prepare_result_done(&res);
-        free(env);
-        free(claim.results);
-        return r;
 }
 
 static bool spec_exists(struct kp_driver *d, const char *file)
@@ -527,9 +491,9 @@ int kp_driver_start(struct kp_driver *d, struct hd_error *reterr)
                 kp_ckpt_claim_copy(&snap[i], &d->ckpt->claims[i]);
 
         for (size_t i = 0; i < n; i++) {
-                struct kp_ckpt_claim *c = &snap[i];
+                struct dm_prepared_claim *c = &snap[i].prepared;
                 struct kp_claim_ref ref = {c->namespace, c->name, c->uid};
-                if (c->state == KP_PREPARE_STARTED) {
+                if (snap[i].state == KP_PREPARE_STARTED) {
                         hd_log_info("undoing interrupted prepare", "claim", c->uid);
                         dm_unprepare_claim(d->driver, c->uid, d->cdi_root, NULL);
                         kp_checkpoint_remove(d->ckpt, c->uid);
@@ -552,7 +516,7 @@ int kp_driver_start(struct kp_driver *d, struct hd_error *reterr)
                         hd_error_done(&e);
                 }
                 if (c->spec_file && !spec_exists(d, c->spec_file)) {
-                        if (rewrite_spec(d, c, &e) < 0)
+                        if (build(d, c, &e) < 0) /* same names, same env */
                                 hd_log_error("cannot restore CDI spec of prepared claim", "claim",
                                              c->uid, "err", hd_error_message(&e));
                         else

@@ -52,11 +52,12 @@ struct kp_driver *kp_driver_free(struct kp_driver *d);
  * checkpoint cannot be written at all. Returns 0 or -errno. */
 int kp_driver_start(struct kp_driver *d, struct hd_error *reterr);
 
-/* Prepare one claim. On success *RET (zeroed by the caller; release with kp_ckpt_claim_done())
- * holds the devices with their CDI IDs. Returns 0 or -errno with RETERR set to the message the
- * kubelet should see for this claim. */
+/* Prepare one claim: reserve its devices (PrepareStarted), build its CDI spec, commit
+ * (PrepareCompleted). On success *RET (zeroed by the caller; release with
+ * dm_prepared_claim_done()) is a copy of the claim's record: devices with their CDI IDs.
+ * Returns 0 or -errno with RETERR set to the message the kubelet should see for this claim. */
 int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
-                      struct kp_ckpt_claim *ret, struct hd_error *reterr);
+                      struct dm_prepared_claim *ret, struct hd_error *reterr);
 
 /* Unprepare one claim: remove its spec and checkpoint entry. Unknown claims succeed. */
 int kp_driver_unprepare(struct kp_driver *d, const struct kp_claim_ref *ref,

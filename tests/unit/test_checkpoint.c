@@ -36,22 +36,25 @@ static void rm_rf(const char *d)
 static void fill_claim(struct kp_ckpt_claim *c, const char *uid, enum kp_claim_state st)
 {
         memset(c, 0, sizeof(*c));
-        c->uid = hd_strdup(uid);
-        c->namespace = hd_strdup("default");
-        c->name = hd_asprintf("claim-%s", uid);
+        struct dm_prepared_claim *rec = &c->prepared;
+        rec->uid = hd_strdup(uid);
+        rec->namespace = hd_strdup("default");
+        rec->name = hd_asprintf("claim-%s", uid);
         c->state = st;
-        c->spec_file = hd_asprintf("k8s.hostdev.example.com-claim_%s.json", uid);
-        c->n_devices = 2;
-        c->devices = hd_new0(struct kp_ckpt_device, 2);
+        rec->spec_file = hd_asprintf("k8s.hostdev.example.com-claim_%s.json", uid);
+        rec->n_devices = 2;
+        rec->devices = hd_new0(struct dm_prepared_device, 2);
         for (size_t i = 0; i < 2; i++) {
-                c->devices[i].request = hd_strdup("gpus");
-                c->devices[i].pool = hd_strdup("node-a");
-                c->devices[i].device = hd_asprintf("mock-device-%zu", i);
-                hd_strv_consume(&c->devices[i].cdi_ids,
+                rec->devices[i].request = hd_strdup("gpus");
+                rec->devices[i].pool = hd_strdup("node-a");
+                rec->devices[i].device = hd_asprintf("mock-device-%zu", i);
+                rec->devices[i].env_set = -1;
+                hd_strv_consume(&rec->devices[i].cdi_ids,
                                 hd_asprintf("k8s.hostdev.example.com/claim=%s-mock-device-%zu", uid, i));
         }
-        c->devices[1].share_id = hd_strdup("share-7");
-        hd_strv_push(&c->devices[0].env, "FOO=bar");
+        rec->devices[1].share_id = hd_strdup("share-7");
+        char *env[] = { "FOO=bar", NULL };
+        dm_prepared_claim_set_env(rec, 0, env);
 }
 
 static void test_round_trip_and_states(void **state)
@@ -62,7 +65,7 @@ static void test_round_trip_and_states(void **state)
         struct kp_ckpt_claim c;
         fill_claim(&c, "11111111-2222-3333-4444-555555555555", KP_PREPARE_STARTED);
         kp_checkpoint_put(cp, &c);
-        assert_null(c.uid); /* taken */
+        assert_null(c.prepared.uid); /* taken */
         fill_claim(&c, "aaaaaaaa-2222-3333-4444-555555555555", KP_PREPARE_COMPLETED);
         kp_checkpoint_put(cp, &c);
         /* Replace moves the first entry to completed. */
@@ -83,20 +86,20 @@ static void test_round_trip_and_states(void **state)
         struct kp_ckpt_claim *got = kp_checkpoint_find(back, "11111111-2222-3333-4444-555555555555");
         assert_non_null(got);
         assert_int_equal(got->state, KP_PREPARE_COMPLETED);
-        assert_string_equal(got->devices[1].share_id, "share-7");
-        assert_null(got->devices[0].share_id);
-        assert_string_equal(got->devices[0].env[0], "FOO=bar");
-        assert_string_equal(got->devices[1].cdi_ids[0],
+        assert_string_equal(got->prepared.devices[1].share_id, "share-7");
+        assert_null(got->prepared.devices[0].share_id);
+        assert_string_equal(dm_prepared_device_env(&got->prepared, 0)[0], "FOO=bar");
+        assert_string_equal(got->prepared.devices[1].cdi_ids[0],
                             "k8s.hostdev.example.com/claim=11111111-2222-3333-4444-555555555555-mock-device-1");
         struct kp_ckpt_claim copy = { 0 };
         kp_ckpt_claim_copy(&copy, got);
-        assert_string_equal(copy.devices[0].device, "mock-device-0");
+        assert_string_equal(copy.prepared.devices[0].device, "mock-device-0");
         kp_ckpt_claim_done(&copy);
 
         assert_true(kp_checkpoint_remove(back, "11111111-2222-3333-4444-555555555555"));
         assert_false(kp_checkpoint_remove(back, "11111111-2222-3333-4444-555555555555"));
         assert_int_equal(back->n_claims, 1);
-        assert_string_equal(back->claims[0].uid, "aaaaaaaa-2222-3333-4444-555555555555");
+        assert_string_equal(back->claims[0].prepared.uid, "aaaaaaaa-2222-3333-4444-555555555555");
         kp_checkpoint_free(back);
         rm_rf(dir);
 }

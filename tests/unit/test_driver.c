@@ -164,7 +164,7 @@ static char *spec_path(struct fixture *f, const char *uid)
         return hd_asprintf("%s/k8s." DRIVER "-claim_%s.json", f->cdi, uid);
 }
 
-static int prepare(struct fixture *f, const char *name, const char *uid, struct kp_ckpt_claim *out,
+static int prepare(struct fixture *f, const char *name, const char *uid, struct dm_prepared_claim *out,
                    struct hd_error *e)
 {
         struct kp_claim_ref ref = { "ns", name, uid };
@@ -178,7 +178,7 @@ static void test_prepare_idempotent_and_unprepare(void **state)
         put_claim(f, "a", UID_A, DRIVER ":" NODE ":mock-device-0:gpus," DRIVER ":" NODE
                                  ":mock-device-2:gpus/fast,other.example.com:" NODE ":x:gpus",
                   NULL, true);
-        struct kp_ckpt_claim out = { 0 };
+        struct dm_prepared_claim out = { 0 };
         struct hd_error e = HD_ERROR_INIT;
         assert_int_equal(prepare(f, "a", UID_A, &out, &e), 0);
         /* Only our driver's results. */
@@ -190,7 +190,7 @@ static void test_prepare_idempotent_and_unprepare(void **state)
         struct stat st1, st2;
         assert_int_equal(stat(sp, &st1), 0);
         assert_int_equal(kp_driver_prepared_claims(f->driver), 1);
-        kp_ckpt_claim_done(&out);
+        dm_prepared_claim_done(&out);
 
         /* Again: same answer, no API call, spec not rewritten. */
         int calls = f->fetch_calls;
@@ -199,7 +199,7 @@ static void test_prepare_idempotent_and_unprepare(void **state)
         assert_int_equal(out.n_devices, 2);
         assert_int_equal(stat(sp, &st2), 0);
         assert_int_equal(st1.st_ino, st2.st_ino);
-        kp_ckpt_claim_done(&out);
+        dm_prepared_claim_done(&out);
 
         /* The checkpoint on disk says completed. */
         struct kp_checkpoint *cp = NULL;
@@ -223,7 +223,7 @@ static void test_prepare_failures_fail_only_that_claim(void **state)
 {
         struct fixture *f = *state;
         NEED_ROOT(f);
-        struct kp_ckpt_claim out = { 0 };
+        struct dm_prepared_claim out = { 0 };
         struct hd_error e = HD_ERROR_INIT;
         assert_int_equal(prepare(f, "missing", UID_A, &out, &e), -ENOENT);
         assert_string_equal(e.message, "ResourceClaim ns/missing not found");
@@ -265,10 +265,10 @@ static void test_device_held_by_other_claim(void **state)
         NEED_ROOT(f);
         put_claim(f, "a", UID_A, DRIVER ":" NODE ":mock-device-1:gpus", NULL, true);
         put_claim(f, "b", UID_B, DRIVER ":" NODE ":mock-device-1:gpus", NULL, true);
-        struct kp_ckpt_claim out = { 0 };
+        struct dm_prepared_claim out = { 0 };
         struct hd_error e = HD_ERROR_INIT;
         assert_int_equal(prepare(f, "a", UID_A, &out, &e), 0);
-        kp_ckpt_claim_done(&out);
+        dm_prepared_claim_done(&out);
         assert_int_equal(prepare(f, "b", UID_B, &out, &e), -EBUSY);
         assert_string_equal(e.message, "device 'mock-device-1' is already in use by "
                                        "ResourceClaim ns/a (uid " UID_A ")");
@@ -276,7 +276,7 @@ static void test_device_held_by_other_claim(void **state)
         put_claim(f, "c", UID_C, DRIVER ":other-node:mock-device-1:gpus", NULL, true);
         assert_int_equal(prepare(f, "c", UID_C, &out, &e), 0);
         assert_int_equal(out.n_devices, 0);
-        kp_ckpt_claim_done(&out);
+        dm_prepared_claim_done(&out);
         hd_error_done(&e);
 }
 
@@ -296,18 +296,18 @@ static void test_opaque_env(void **state)
         put_claim(f, "a", UID_A, DRIVER ":" NODE ":mock-device-0:gpus," DRIVER ":" NODE
                                  ":mock-device-1:other",
                   cfg, true);
-        struct kp_ckpt_claim out = { 0 };
+        struct dm_prepared_claim out = { 0 };
         struct hd_error e = HD_ERROR_INIT;
         if (prepare(f, "a", UID_A, &out, &e) < 0)
                 fail_msg("%s", e.message);
         /* Class first, claim wins; the claim entry covers only request "gpus". */
-        char **env0 = out.devices[0].env, **env1 = out.devices[1].env;
+        char *const *env0 = dm_prepared_device_env(&out, 0), *const *env1 = dm_prepared_device_env(&out, 1);
         assert_true(hd_strv_contains(env0, "MODE=claim"));
         assert_true(hd_strv_contains(env0, "CLASS=yes"));
         assert_true(hd_strv_contains(env0, "EXTRA=1"));
         assert_true(hd_strv_contains(env1, "MODE=class"));
         assert_false(hd_strv_contains(env1, "EXTRA=1"));
-        kp_ckpt_claim_done(&out);
+        dm_prepared_claim_done(&out);
         /* The env is in the written spec. */
         _cleanup_free_ char *sp = spec_path(f, UID_A);
         _cleanup_free_ char *text = NULL;
@@ -342,14 +342,14 @@ static void test_start_repairs_drift(void **state)
         put_claim(f, "a", UID_A, DRIVER ":" NODE ":mock-device-0:gpus", NULL, true);
         put_claim(f, "b", UID_B, DRIVER ":" NODE ":mock-device-1:gpus", NULL, true);
         put_claim(f, "c", UID_C, DRIVER ":" NODE ":mock-device-2:gpus", NULL, true);
-        struct kp_ckpt_claim out = { 0 };
+        struct dm_prepared_claim out = { 0 };
         struct hd_error e = HD_ERROR_INIT;
         assert_int_equal(prepare(f, "a", UID_A, &out, &e), 0);
-        kp_ckpt_claim_done(&out);
+        dm_prepared_claim_done(&out);
         assert_int_equal(prepare(f, "b", UID_B, &out, &e), 0);
-        kp_ckpt_claim_done(&out);
+        dm_prepared_claim_done(&out);
         assert_int_equal(prepare(f, "c", UID_C, &out, &e), 0);
-        kp_ckpt_claim_done(&out);
+        dm_prepared_claim_done(&out);
         f->driver = kp_driver_free(f->driver);
 
         /* CDI dir wiped (reboot); claim c deleted from the API meanwhile. */

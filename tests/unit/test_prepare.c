@@ -162,15 +162,15 @@ static void test_prepare_and_unprepare(void **state)
         const char *devs[] = {"gpu-1", "gpu-3"};
         struct dm_claim *c = claim_for(UID, devs, 2, DRIVER);
         struct dm_prepare_params p = {.driver = DRIVER, .pool = "node1", .cdi_root = f->cdi_root};
-        struct dm_prepare_result res = {0};
+        struct dm_prepared_claim res = {0};
         struct hd_error e = HD_ERROR_INIT;
 
         if (dm_prepare_claim(f->inv, c, &p, &res, &e) < 0)
                 fail_msg("%s", hd_error_message(&e));
         assert_string_equal(res.spec_file, "k8s.hostdev.example.com-claim_" UID ".json");
         assert_int_equal(res.n_devices, 2);
-        assert_string_equal(res.devices[0].cdi_id, "k8s.hostdev.example.com/claim=" UID "-gpu-1");
-        assert_string_equal(res.devices[1].cdi_id, "k8s.hostdev.example.com/claim=" UID "-gpu-3");
+        assert_string_equal(res.devices[0].cdi_ids[0], "k8s.hostdev.example.com/claim=" UID "-gpu-1");
+        assert_string_equal(res.devices[1].cdi_ids[0], "k8s.hostdev.example.com/claim=" UID "-gpu-3");
         assert_string_equal(res.devices[0].request, "gpus");
 
         char *path = hd_asprintf("%s/%s", f->cdi_root, res.spec_file);
@@ -193,10 +193,10 @@ static void test_prepare_and_unprepare(void **state)
         cdi_spec_free(spec);
 
         /* prepare again: same result (idempotent) */
-        dm_prepare_result_done(&res);
+        dm_prepared_claim_done(&res);
         assert_int_equal(dm_prepare_claim(f->inv, c, &p, &res, &e), 0);
         assert_int_equal(res.n_devices, 2);
-        dm_prepare_result_done(&res);
+        dm_prepared_claim_done(&res);
 
         assert_int_equal(dm_unprepare_claim(DRIVER, UID, f->cdi_root, &e), 0);
         assert_int_equal(access(path, F_OK), -1);
@@ -215,7 +215,7 @@ static void test_prepare_missing_node(void **state)
         const char *devs[] = {"gpu-0", "gpu-2"};
         struct dm_claim *c = claim_for(UID, devs, 2, DRIVER);
         struct dm_prepare_params p = {.driver = DRIVER, .pool = "node1", .cdi_root = f->cdi_root};
-        struct dm_prepare_result res = {0};
+        struct dm_prepared_claim res = {0};
         struct hd_error e = HD_ERROR_INIT;
 
         char *node = at("dev/mock/device_2");
@@ -246,7 +246,7 @@ static void test_prepare_unknown_device_and_other_driver(void **state)
         const char *devs[] = {"gpu-7"};
         struct dm_claim *c = claim_for(UID, devs, 1, DRIVER);
         struct dm_prepare_params p = {.driver = DRIVER, .pool = "node1", .cdi_root = f->cdi_root};
-        struct dm_prepare_result res = {0};
+        struct dm_prepared_claim res = {0};
         struct hd_error e = HD_ERROR_INIT;
         assert_int_equal(dm_prepare_claim(f->inv, c, &p, &res, &e), -ENODEV);
         assert_string_equal(e.message, "prepare claim " UID ": device 'gpu-7' (request 'gpus') "
