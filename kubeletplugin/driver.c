@@ -23,14 +23,21 @@ struct busy_claim {
         struct busy_claim *next;
 };
 
+/* One discovered inventory, immutable once published. Prepares hold a reference while they
+ * use it, so a hot-plug swap never waits for a prepare and never frees what one reads. */
+struct inv_snapshot {
+        unsigned refs; /* guarded by kp_driver.inv_lock */
+        struct dm_inventory *inv;
+};
+
 struct kp_driver {
         char *driver, *node, *cdi_root, *checkpoint_path;
         kp_claim_fetch_cb fetch;
         void *fetch_userdata;
         const struct dm_config *config;
 
-        pthread_rwlock_t inv_lock; /* readers: prepares; writer: inventory swap */
-        struct dm_inventory *inv;
+        pthread_mutex_t inv_lock; /* guards inv and every snapshot's refs */
+        struct inv_snapshot *inv; /* current; the driver holds one reference */
 
         pthread_mutex_t lock; /* guards ckpt, busy and the commit state */
         pthread_cond_t busy_cond;
@@ -44,6 +51,27 @@ struct kp_driver {
         bool saving;
 };
 
+/* The current inventory, with a reference the caller drops with inv_put(). */
+static struct inv_snapshot *inv_get(struct kp_driver *d)
+{
+        pthread_mutex_lock(&d->inv_lock);
+        struct inv_snapshot *s = d->inv;
+        s->refs++;
+        pthread_mutex_unlock(&d->inv_lock);
+        return s;
+}
+
+static void inv_put(struct kp_driver *d, struct inv_snapshot *s)
+{
+        pthread_mutex_lock(&d->inv_lock);
+        bool last = --s->refs == 0;
+        pthread_mutex_unlock(&d->inv_lock);
+        if (last) {
+                dm_inventory_free(s->inv);
+                free(s);
+        }
+}
+
 struct kp_driver *kp_driver_new(const struct kp_driver_options *o, const struct dm_config *config,
                                 struct dm_inventory *inv)
 {
@@ -55,8 +83,9 @@ struct kp_driver *kp_driver_new(const struct kp_driver_options *o, const struct 
         d->fetch = o->fetch;
         d->fetch_userdata = o->fetch_userdata;
         d->config = config;
-        d->inv = inv;
-        pthread_rwlock_init(&d->inv_lock, NULL);
+        d->inv = hd_malloc0(sizeof(*d->inv));
+        *d->inv = (struct inv_snapshot){.refs = 1, .inv = inv};
+        pthread_mutex_init(&d->inv_lock, NULL);
         pthread_mutex_init(&d->lock, NULL);
         pthread_cond_init(&d->busy_cond, NULL);
         pthread_cond_init(&d->commit_cond, NULL);
@@ -67,12 +96,12 @@ struct kp_driver *kp_driver_free(struct kp_driver *d)
 {
         if (!d)
                 return NULL;
-        dm_inventory_free(d->inv);
+        inv_put(d, d->inv);
         kp_checkpoint_free(d->ckpt);
         pthread_cond_destroy(&d->busy_cond);
         pthread_cond_destroy(&d->commit_cond);
         pthread_mutex_destroy(&d->lock);
-        pthread_rwlock_destroy(&d->inv_lock);
+        pthread_mutex_destroy(&d->inv_lock);
         free(d->driver);
         free(d->node);
         free(d->cdi_root);
@@ -83,20 +112,22 @@ struct kp_driver *kp_driver_free(struct kp_driver *d)
 
 void kp_driver_set_inventory(struct kp_driver *d, struct dm_inventory *inv)
 {
-        pthread_rwlock_wrlock(&d->inv_lock);
-        struct dm_inventory *old = d->inv;
-        d->inv = inv;
-        pthread_rwlock_unlock(&d->inv_lock);
-        dm_inventory_free(old);
+        struct inv_snapshot *fresh = hd_malloc0(sizeof(*fresh));
+        *fresh = (struct inv_snapshot){.refs = 1, .inv = inv};
+        pthread_mutex_lock(&d->inv_lock);
+        struct inv_snapshot *old = d->inv;
+        d->inv = fresh;
+        pthread_mutex_unlock(&d->inv_lock);
+        inv_put(d, old);
 }
 
 void kp_driver_with_inventory(struct kp_driver *d,
                               void (*fn)(const struct dm_inventory *inv, void *userdata),
                               void *userdata)
 {
-        pthread_rwlock_rdlock(&d->inv_lock);
-        fn(d->inv, userdata);
-        pthread_rwlock_unlock(&d->inv_lock);
+        struct inv_snapshot *s = inv_get(d);
+        fn(s->inv, userdata);
+        inv_put(d, s);
 }
 
 size_t kp_driver_prepared_claims(struct kp_driver *d)
@@ -293,9 +324,9 @@ static int build(struct kp_driver *d, struct dm_prepared_claim *rec, struct hd_e
 {
         struct dm_prepare_params p = {
                 .driver = d->driver, .pool = d->node, .cdi_root = d->cdi_root};
-        pthread_rwlock_rdlock(&d->inv_lock);
-        int r = dm_prepare_record(d->inv, &p, rec, reterr);
-        pthread_rwlock_unlock(&d->inv_lock);
+        struct inv_snapshot *s = inv_get(d);
+        int r = dm_prepare_record(s->inv, &p, rec, reterr);
+        inv_put(d, s);
         return r;
 }
 

@@ -63,11 +63,13 @@ int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
 int kp_driver_unprepare(struct kp_driver *d, const struct kp_claim_ref *ref,
                         struct hd_error *reterr);
 
-/* Swap in a freshly discovered inventory (hot-plug); the old one is freed once no prepare
- * uses it. Takes INV. */
+/* Swap in a freshly discovered inventory (hot-plug): prepares that start afterwards use it;
+ * the old one is freed when the last prepare using it is done. Never waits for a prepare.
+ * Devices held by prepared claims stay held (the checkpoint, not the inventory, says who
+ * holds what) until their claims are unprepared. Takes INV. */
 void kp_driver_set_inventory(struct kp_driver *d, struct dm_inventory *inv);
 
-/* Run FN with the current inventory under the inventory read lock. */
+/* Run FN with the current inventory (held by reference: a swap meanwhile does not free it). */
 void kp_driver_with_inventory(struct kp_driver *d,
                               void (*fn)(const struct dm_inventory *inv, void *userdata),
                               void *userdata);

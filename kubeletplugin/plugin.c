@@ -145,25 +145,13 @@ static void plugin_done(struct plugin *p)
         hd_strv_free(p->versions);
 }
 
-static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
-                        struct hd_error *reterr)
+/* Start-up step 1: the API server client and the resource.k8s.io version it serves. */
+static int start_api(struct plugin *p, const struct kp_plugin_options *o, struct hd_error *reterr)
 {
-        /* Declared before the first goto: cleanup variables must never be jumped over. */
         _cleanup_free_ char *ua = hd_asprintf("hostdev-kubelet-plugin/%s", HOSTDEV_VERSION);
-        int r = dm_config_load(o->config_path, &p->config, reterr);
+        int r = kube_config_load(o->kubeconfig, &p->kcfg, reterr);
         if (r < 0)
                 return r;
-        struct dm_inventory *inv = NULL;
-        r = dm_discover(p->config, &inv, reterr);
-        if (r < 0)
-                return hd_error_wrap(reterr, "discover devices");
-        hd_log_info("devices discovered", "devices", HD_INT(inv->n_devices), "groups",
-                    HD_INT(p->config->n_groups));
-
-        /* API server. */
-        r = kube_config_load(o->kubeconfig, &p->kcfg, reterr);
-        if (r < 0)
-                goto fail_inv;
         /* Every prepare GETs its claim: a tight client-side limit would serialize pods
          * starting together. Same defaults as the kubelet's own client. */
         struct kube_client_options copts = {.user_agent = ua,
@@ -171,7 +159,7 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
                                             .burst = o->kube_burst > 0 ? o->kube_burst : 100};
         r = kube_client_new(p->kcfg, &copts, &p->client, reterr);
         if (r < 0)
-                goto fail_inv;
+                return r;
         static const char *const preferred[] = {"v1", "v1beta2", "v1beta1", NULL};
         r = kube_discover_group_version(p->client, "resource.k8s.io", preferred, &p->api_version,
                                         reterr);
@@ -180,18 +168,26 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
                         hd_error_wrap(reterr, "the API server does not serve DRA "
                                               "(resource.k8s.io); device-plugin mode is not "
                                               "available in this version");
-                goto fail_inv;
+                return r;
         }
         hd_log_info("using resource.k8s.io", "version", p->api_version);
+        return 0;
+}
 
-        /* State and driver. */
+/* Start-up step 2: state directories, the driver (checkpoint repaired) and the device side:
+ * the health monitor swaps each rediscovered inventory into the driver before the publisher
+ * sees it, so what is published can be prepared. Takes INV. */
+static int start_driver(struct plugin *p, const struct kp_plugin_options *o,
+                        struct dm_inventory *inv, struct hd_error *reterr)
+{
         p->state_dir = hd_asprintf("%s/%s", o->plugins_dir, o->driver);
-        r = hd_mkdir_p(p->state_dir, 0750, reterr);
-        if (r < 0)
-                goto fail_inv;
-        r = hd_mkdir_p(o->cdi_root, 0755, reterr);
-        if (r < 0)
-                goto fail_inv;
+        int r = hd_mkdir_p(p->state_dir, 0750, reterr);
+        if (r >= 0)
+                r = hd_mkdir_p(o->cdi_root, 0755, reterr);
+        if (r < 0) {
+                dm_inventory_free(inv);
+                return r;
+        }
         p->checkpoint = hd_asprintf("%s/checkpoint.json", p->state_dir);
         p->metrics = kp_metrics_new(o->driver);
         p->source = (struct claim_source){p->client, p->api_version};
@@ -201,6 +197,7 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
                                           .checkpoint_path = p->checkpoint,
                                           .fetch = fetch_claim,
                                           .fetch_userdata = &p->source};
+        p->driver = kp_driver_new(&dopts, p->config, inv); /* takes inv */
         struct kp_publisher_options popts = {.driver = o->driver,
                                              .node = o->node,
                                              .api_version = p->api_version,
@@ -210,19 +207,35 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
         struct kp_health_options hopts = {.driver = o->driver,
                                           .node = o->node,
                                           .config = p->config,
+                                          .kdriver = p->driver,
                                           .publisher = p->publisher,
                                           .metrics = p->metrics,
                                           .rescan_ms = o->rescan_ms};
+        /* INV is the driver's now; the monitor reads it here, before any rescan replaces it. */
         p->health = kp_health_new(&hopts, inv);
-        p->driver = kp_driver_new(&dopts, p->config, inv); /* takes inv */
-        inv = NULL;
         r = kp_driver_start(p->driver, reterr);
         if (r < 0)
                 return r;
         kp_metrics_set_prepared_claims(p->metrics, (unsigned)kp_driver_prepared_claims(p->driver));
         kp_publisher_set_devices(p->publisher, kp_health_published_devices(p->health));
+        return 0;
+}
 
-        /* Sockets: serve DRA first, then register (the kubelet may call at once). */
+/* Serve METHODS on SOCKET as *RET. */
+static int serve(const char *socket, const struct rpc_method *methods, size_t n,
+                 struct rpc_server **ret, struct hd_error *reterr)
+{
+        *ret = rpc_server_new(socket, methods, n, NULL, reterr);
+        if (!*ret)
+                return -EINVAL;
+        return rpc_server_start(*ret, reterr);
+}
+
+/* Start-up step 3: the DRA socket first, then registration (the kubelet may call at once),
+ * then the publisher, the health monitor and the metrics endpoint. */
+static int start_servers(struct plugin *p, const struct kp_plugin_options *o,
+                         struct hd_error *reterr)
+{
         const char *suffix = o->pod_uid && *o->pod_uid ? o->pod_uid : NULL;
         p->dra_socket = suffix ? hd_asprintf("%s/dra-%s.sock", p->state_dir, suffix)
                                : hd_asprintf("%s/dra.sock", p->state_dir);
@@ -234,10 +247,7 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
         struct rpc_method dra_methods[5];
         size_t n = kp_dra_service_methods(&p->dra, dra_methods);
         n += kp_health_methods(p->health, dra_methods + n);
-        p->dra_server = rpc_server_new(p->dra_socket, dra_methods, n, NULL, reterr);
-        if (!p->dra_server)
-                return -EINVAL;
-        r = rpc_server_start(p->dra_server, reterr);
+        int r = serve(p->dra_socket, dra_methods, n, &p->dra_server, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "serve DRA socket");
 
@@ -250,10 +260,7 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
                                           .metrics = p->metrics};
         struct rpc_method reg_methods[2];
         size_t nr = kp_registration_methods(&p->reg, reg_methods);
-        p->reg_server = rpc_server_new(p->reg_socket, reg_methods, nr, NULL, reterr);
-        if (!p->reg_server)
-                return -EINVAL;
-        r = rpc_server_start(p->reg_server, reterr);
+        r = serve(p->reg_socket, reg_methods, nr, &p->reg_server, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "serve registration socket");
 
@@ -261,22 +268,39 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
         if (r < 0)
                 return hd_error_wrap(reterr, "start ResourceSlice publisher");
         r = kp_health_start(p->health, reterr);
+        if (r < 0 || !o->metrics_addr || !*o->metrics_addr)
+                return r;
+        p->probe = (struct health_probe){p->dra_socket, p->reg_target};
+        unsigned port = 0;
+        r = kp_http_start(o->metrics_addr, p->metrics, healthz, &p->probe, &p->http, &port, reterr);
+        if (r >= 0)
+                hd_log_info("serving metrics", "addr", o->metrics_addr, "port", HD_INT(port));
+        return r;
+}
+
+static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
+                        struct hd_error *reterr)
+{
+        int r = dm_config_load(o->config_path, &p->config, reterr);
         if (r < 0)
                 return r;
-        if (o->metrics_addr && *o->metrics_addr) {
-                p->probe = (struct health_probe){p->dra_socket, p->reg_target};
-                unsigned port = 0;
-                r = kp_http_start(o->metrics_addr, p->metrics, healthz, &p->probe, &p->http, &port,
-                                  reterr);
-                if (r < 0)
-                        return r;
-                hd_log_info("serving metrics", "addr", o->metrics_addr, "port", HD_INT(port));
+        struct dm_inventory *inv = NULL;
+        r = dm_discover(p->config, &inv, reterr);
+        if (r < 0)
+                return hd_error_wrap(reterr, "discover devices");
+        hd_log_info("devices discovered", "devices", HD_INT(inv->n_devices), "groups",
+                    HD_INT(p->config->n_groups));
+        r = start_api(p, o, reterr);
+        if (r < 0) {
+                dm_inventory_free(inv);
+                return r;
         }
-        hd_log_info("plugin started", "driver", o->driver, "node", o->node, "dra", p->dra_socket,
-                    "registration", p->reg_socket);
-        return 0;
-fail_inv:
-        dm_inventory_free(inv);
+        r = start_driver(p, o, inv, reterr);
+        if (r >= 0)
+                r = start_servers(p, o, reterr);
+        if (r >= 0)
+                hd_log_info("plugin started", "driver", o->driver, "node", o->node, "dra",
+                            p->dra_socket, "registration", p->reg_socket);
         return r;
 }
 

@@ -209,6 +209,42 @@ def test_hot_plugged_device_is_published(env):
     assert time.time() - t0 < 2.0 * SLOW
 
 
+def test_hot_plugged_device_can_be_prepared_and_a_vanished_one_stays_held(env):
+    """What the slice publishes can be prepared: the driver prepares from the inventory the
+    health monitor rediscovered, not the one it started with. A device that vanishes while a
+    claim holds it stays that claim's until the claim is unprepared."""
+    p = env.start_plugin()
+    env.wait_slices(8)
+    env.add_device(8)
+    env.wait_slices(9, timeout=10 * SLOW)
+    hot = env.allocated_claim("hot", ["mock-device-8"])
+    uid = hot["metadata"]["uid"]
+    ans = p.prepare([env.ref(hot)])[uid]
+    assert ans.error == ""
+    assert [d.device_name for d in ans.devices] == ["mock-device-8"]
+    assert os.path.exists(env.spec_path(uid))
+
+    node = os.path.join(env.root, "dev/mock/device_8")
+    os.unlink(node)
+    wait_for(lambda: _taints(env.slice_devices().get("mock-device-8", {})),
+             timeout=10 * SLOW, interval=0.05, what="taint on the vanished device")
+    other = env.allocated_claim("other", ["mock-device-8"])
+    ouid = other["metadata"]["uid"]
+    busy = p.prepare([env.ref(other)])[ouid]
+    assert f"already in use by ResourceClaim {env.ns}/hot (uid {uid})" in busy.error
+    # The holder still gets its recorded answer while the node is gone.
+    again = p.prepare([env.ref(hot)])[uid]
+    assert again.error == "" and [d.device_name for d in again.devices] == ["mock-device-8"]
+
+    assert p.unprepare([env.ref(hot)])[uid].error == ""
+    mknod(node)
+    wait_for(lambda: (lambda d: "mock-device-8" in d and not _taints(d["mock-device-8"]))(
+        env.slice_devices()), timeout=10 * SLOW, interval=0.05, what="taint removed")
+    ans = p.prepare([env.ref(other)])[ouid]
+    assert ans.error == ""
+    assert [d.device_name for d in ans.devices] == ["mock-device-8"]
+
+
 def test_vanished_optional_device_is_removed(env):
     r = env.root
     for i in range(3):
