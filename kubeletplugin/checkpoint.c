@@ -14,7 +14,7 @@
 #include "base/strutil.h"
 #include "kube/kube.h"
 
-unsigned long kp_crc32(const void *data, size_t len)
+unsigned long kp_checkpoint_crc32(const void *data, size_t len)
 {
         const unsigned char *p = data;
         unsigned long crc = 0xffffffffUL;
@@ -26,12 +26,12 @@ unsigned long kp_crc32(const void *data, size_t len)
         return crc ^ 0xffffffffUL;
 }
 
-const char *kp_claim_state_name(enum kp_claim_state s)
+const char *kp_checkpoint_state_name(enum kp_claim_state s)
 {
         return s == KP_PREPARE_COMPLETED ? "PrepareCompleted" : "PrepareStarted";
 }
 
-char *kp_boot_id(void)
+char *kp_checkpoint_boot_id(void)
 {
         char *data = NULL;
         if (hd_read_file("/proc/sys/kernel/random/boot_id", 256, false, &data, NULL, NULL) < 0)
@@ -129,7 +129,7 @@ static json_t *claim_to_json(const struct kp_ckpt_claim *c)
         set_str(jc, "uid", rec->uid);
         set_str(jc, "namespace", rec->namespace);
         set_str(jc, "name", rec->name);
-        set_str(jc, "state", kp_claim_state_name(c->state));
+        set_str(jc, "state", kp_checkpoint_state_name(c->state));
         set_str(jc, "specFile", rec->spec_file);
         json_t *devs = json_array();
         for (size_t k = 0; k < rec->n_devices; k++) {
@@ -163,7 +163,7 @@ static json_t *data_to_json(const struct kp_checkpoint *cp)
 static char *checksum_of(json_t *data)
 {
         _cleanup_free_ char *canon = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
-        return hd_asprintf("crc32:%08lx", kp_crc32(canon, strlen(canon)));
+        return hd_asprintf("crc32:%08lx", kp_checkpoint_crc32(canon, strlen(canon)));
 }
 
 json_t *kp_checkpoint_to_json(const struct kp_checkpoint *cp)

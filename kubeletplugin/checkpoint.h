@@ -74,10 +74,12 @@ bool kp_checkpoint_remove(struct kp_checkpoint *cp, const char *uid);
 void kp_ckpt_claim_copy(struct kp_ckpt_claim *dst, const struct kp_ckpt_claim *src);
 void kp_ckpt_claim_done(struct kp_ckpt_claim *c);
 
-const char *kp_claim_state_name(enum kp_claim_state s);
+/* The state's name as the checkpoint spells it ("PrepareStarted", "PrepareCompleted"). */
+const char *kp_checkpoint_state_name(enum kp_claim_state s);
 
-/* This boot's ID (/proc/sys/kernel/random/boot_id, trimmed), or NULL. Caller frees. */
-char *kp_boot_id(void);
+/* This boot's ID for the checkpoint's bootID (/proc/sys/kernel/random/boot_id, trimmed), or
+ * NULL. Caller frees. */
+char *kp_checkpoint_boot_id(void);
 
-/* CRC-32 (IEEE 802.3) of LEN bytes. */
-unsigned long kp_crc32(const void *data, size_t len);
+/* CRC-32 (IEEE 802.3) of LEN bytes, as the checkpoint's checksum uses it. */
+unsigned long kp_checkpoint_crc32(const void *data, size_t len);

@@ -508,7 +508,7 @@ int kp_driver_start(struct kp_driver *d, struct hd_error *reterr)
         }
         hd_error_done(&e);
 
-        _cleanup_free_ char *boot = kp_boot_id();
+        _cleanup_free_ char *boot = kp_checkpoint_boot_id();
         if (d->ckpt->boot_id && boot && !hd_streq(d->ckpt->boot_id, boot))
                 hd_log_info("node rebooted since the checkpoint was written", "previous",
                             d->ckpt->boot_id, "now", boot);

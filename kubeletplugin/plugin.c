@@ -17,6 +17,7 @@
 #include "kubeletplugin/dra_service.h"
 #include "kubeletplugin/driver.h"
 #include "kubeletplugin/health.h"
+#include "kubeletplugin/http.h"
 #include "kubeletplugin/metrics.h"
 #include "devmodel/names.h"
 #include "kubeletplugin/slice_publisher.h"

@@ -187,8 +187,8 @@ static void test_missing_file_is_empty(void **state)
         assert_null(aside);
         kp_checkpoint_free(cp);
         /* Known CRC-32 check value. */
-        assert_int_equal(kp_crc32("123456789", 9), 0xcbf43926UL);
-        _cleanup_free_ char *boot = kp_boot_id();
+        assert_int_equal(kp_checkpoint_crc32("123456789", 9), 0xcbf43926UL);
+        _cleanup_free_ char *boot = kp_checkpoint_boot_id();
         assert_non_null(boot);
         assert_int_equal(strlen(boot), 36);
 }
