@@ -3,10 +3,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cleanup.h"
 #include "base/error.h"
 #include "base/failpoint.h"
 #include "base/log.h"
@@ -47,153 +50,151 @@ static const char *env_or(const char *name, const char *fallback)
         return v && *v ? v : fallback;
 }
 
-int main(int argc, char **argv)
+/* Everything the command line sets. */
+struct cli {
+        struct kp_plugin_options o;
+        int verbosity;
+        enum hd_log_format fmt;
+};
+
+enum flag_kind { F_STRING, F_INT, F_DOUBLE, F_LOG_FORMAT, F_VERSION, F_HELP };
+
+/* One flag: where its value goes and, for numbers, the bound a value must exceed. */
+struct flag {
+        const char *name;
+        enum flag_kind kind;
+        size_t offset; /* into struct cli */
+        double above;
+        const char *expect; /* "expected ..." for a bad value */
+};
+
+#define OPT(field) offsetof(struct cli, o.field)
+static const struct flag flags[] = {
+        {"config", F_STRING, OPT(config_path), 0, NULL},
+        {"driver-name", F_STRING, OPT(driver), 0, NULL},
+        {"node-name", F_STRING, OPT(node), 0, NULL},
+        {"pod-uid", F_STRING, OPT(pod_uid), 0, NULL},
+        {"kubeconfig", F_STRING, OPT(kubeconfig), 0, NULL},
+        {"kubelet-registry-dir", F_STRING, OPT(registry_dir), 0, NULL},
+        {"kubelet-plugins-dir", F_STRING, OPT(plugins_dir), 0, NULL},
+        {"device-plugins-dir", F_STRING, OPT(device_plugins_dir), 0, NULL},
+        {"cdi-root", F_STRING, OPT(cdi_root), 0, NULL},
+        {"mode", F_STRING, OPT(mode), 0, NULL},
+        {"metrics-addr", F_STRING, OPT(metrics_addr), 0, NULL},
+        {"health-interval-ms", F_INT, OPT(rescan_ms), 49, "a number of milliseconds >= 50"},
+        {"kube-api-qps", F_DOUBLE, OPT(kube_qps), 0, "a number > 0"},
+        {"kube-api-burst", F_INT, OPT(kube_burst), 0, "a number > 0"},
+        {"v", F_INT, offsetof(struct cli, verbosity), -1, "a level >= 0"},
+        {"log-format", F_LOG_FORMAT, offsetof(struct cli, fmt), 0, "text or json"},
+        {"version", F_VERSION, 0, 0, NULL},
+        {"help", F_HELP, 0, 0, NULL},
+};
+#undef OPT
+
+/* Store ARG for flag F in CLI. Returns 0, or -EINVAL after printing what was expected. */
+static int set_flag(struct cli *cli, const struct flag *f, const char *arg)
 {
-        struct kp_plugin_options o = {
-                .driver = "hostdev.example.com",
-                .node = env_or("NODE_NAME", NULL),
-                .pod_uid = env_or("POD_UID", NULL),
-                .registry_dir = "/var/lib/kubelet/plugins_registry",
-                .plugins_dir = "/var/lib/kubelet/plugins",
-                .device_plugins_dir = "/var/lib/kubelet/device-plugins",
-                .cdi_root = "/var/run/cdi",
-                .mode = "auto",
-        };
-        int verbosity = 0;
-        enum hd_log_format fmt = HD_LOG_TEXT;
-        enum {
-                O_CONFIG = 256,
-                O_DRIVER,
-                O_NODE,
-                O_POD_UID,
-                O_KUBECONFIG,
-                O_REGISTRY,
-                O_PLUGINS,
-                O_DEVPLUGINS,
-                O_CDI,
-                O_MODE,
-                O_METRICS,
-                O_LOGFMT,
-                O_VERSION,
-                O_HEALTH,
-                O_QPS,
-                O_BURST
-        };
-        static const struct option longopts[] = {
-                {"config", required_argument, NULL, O_CONFIG},
-                {"driver-name", required_argument, NULL, O_DRIVER},
-                {"node-name", required_argument, NULL, O_NODE},
-                {"pod-uid", required_argument, NULL, O_POD_UID},
-                {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
-                {"kubelet-registry-dir", required_argument, NULL, O_REGISTRY},
-                {"kubelet-plugins-dir", required_argument, NULL, O_PLUGINS},
-                {"device-plugins-dir", required_argument, NULL, O_DEVPLUGINS},
-                {"cdi-root", required_argument, NULL, O_CDI},
-                {"mode", required_argument, NULL, O_MODE},
-                {"metrics-addr", required_argument, NULL, O_METRICS},
-                {"health-interval-ms", required_argument, NULL, O_HEALTH},
-                {"kube-api-qps", required_argument, NULL, O_QPS},
-                {"kube-api-burst", required_argument, NULL, O_BURST},
-                {"v", required_argument, NULL, 'v'},
-                {"log-format", required_argument, NULL, O_LOGFMT},
-                {"version", no_argument, NULL, O_VERSION},
-                {"help", no_argument, NULL, 'h'},
-                {},
-        };
+        void *field = (char *)cli + f->offset;
+        char *end = NULL;
+        double num = 0;
+        switch (f->kind) {
+        case F_STRING:
+                *(const char **)field = arg;
+                return 0;
+        case F_LOG_FORMAT:
+                if (hd_log_parse_format(arg, field) >= 0)
+                        return 0;
+                break;
+        case F_INT:
+                num = (double)strtol(arg, &end, 10);
+                if (!*end && *arg && num > f->above && num <= 1e9) {
+                        *(int *)field = (int)num;
+                        return 0;
+                }
+                break;
+        case F_DOUBLE:
+                num = strtod(arg, &end);
+                if (!*end && *arg && num > f->above) {
+                        *(double *)field = num;
+                        return 0;
+                }
+                break;
+        default:
+                return 0;
+        }
+        fprintf(stderr, "%s%s '%s': expected %s\n", f->name[1] ? "--" : "-", f->name, arg,
+                f->expect);
+        return -EINVAL;
+}
+
+static const struct flag *flag_named(const char *name)
+{
+        for (size_t i = 0; i < HD_ARRAY_SIZE(flags); i++)
+                if (strcmp(flags[i].name, name) == 0)
+                        return &flags[i];
+        return NULL;
+}
+
+/* Parse ARGV into CLI. Returns 1 to go on, or an exit status (0 after --help/--version). */
+static int parse_flags(int argc, char **argv, struct cli *cli)
+{
+        struct option longopts[HD_ARRAY_SIZE(flags) + 1];
+        for (size_t i = 0; i < HD_ARRAY_SIZE(flags); i++) {
+                bool arg = flags[i].kind != F_VERSION && flags[i].kind != F_HELP;
+                longopts[i] = (struct option){flags[i].name, arg ? required_argument : no_argument,
+                                              NULL, (int)(256 + i)};
+        }
+        longopts[HD_ARRAY_SIZE(flags)] = (struct option){0};
         int c;
         while ((c = getopt_long(argc, argv, "v:h", longopts, NULL)) != -1) {
-                char *end = NULL;
-                switch (c) {
-                case O_CONFIG:
-                        o.config_path = optarg;
-                        break;
-                case O_DRIVER:
-                        o.driver = optarg;
-                        break;
-                case O_NODE:
-                        o.node = optarg;
-                        break;
-                case O_POD_UID:
-                        o.pod_uid = optarg;
-                        break;
-                case O_KUBECONFIG:
-                        o.kubeconfig = optarg;
-                        break;
-                case O_REGISTRY:
-                        o.registry_dir = optarg;
-                        break;
-                case O_PLUGINS:
-                        o.plugins_dir = optarg;
-                        break;
-                case O_DEVPLUGINS:
-                        o.device_plugins_dir = optarg;
-                        break;
-                case O_CDI:
-                        o.cdi_root = optarg;
-                        break;
-                case O_MODE:
-                        o.mode = optarg;
-                        break;
-                case O_METRICS:
-                        o.metrics_addr = optarg;
-                        break;
-                case O_HEALTH:
-                        o.rescan_ms = (int)strtol(optarg, &end, 10);
-                        if (*end || o.rescan_ms < 50) {
-                                fprintf(stderr,
-                                        "--health-interval-ms '%s': expected a number "
-                                        "of milliseconds >= 50\n",
-                                        optarg);
-                                return 2;
-                        }
-                        break;
-                case O_QPS:
-                        o.kube_qps = strtod(optarg, &end);
-                        if (*end || o.kube_qps <= 0) {
-                                fprintf(stderr, "--kube-api-qps '%s': expected a number > 0\n",
-                                        optarg);
-                                return 2;
-                        }
-                        break;
-                case O_BURST:
-                        o.kube_burst = (int)strtol(optarg, &end, 10);
-                        if (*end || o.kube_burst <= 0) {
-                                fprintf(stderr, "--kube-api-burst '%s': expected a number > 0\n",
-                                        optarg);
-                                return 2;
-                        }
-                        break;
-                case 'v':
-                        verbosity = (int)strtol(optarg, &end, 10);
-                        if (*end || verbosity < 0) {
-                                fprintf(stderr, "-v '%s': expected a level >= 0\n", optarg);
-                                return 2;
-                        }
-                        break;
-                case O_LOGFMT:
-                        if (hd_log_parse_format(optarg, &fmt) < 0) {
-                                fprintf(stderr, "--log-format '%s': expected text or json\n",
-                                        optarg);
-                                return 2;
-                        }
-                        break;
-                case O_VERSION:
-                        printf("hostdev-kubelet-plugin %s\n", HOSTDEV_VERSION);
-                        return 0;
-                case 'h':
+                const struct flag *f = NULL;
+                if (c >= 256 && c < 256 + (int)HD_ARRAY_SIZE(flags))
+                        f = &flags[c - 256];
+                else if (c == 'v')
+                        f = flag_named("v");
+                if (c == 'h' || (f && f->kind == F_HELP)) {
                         usage(stdout);
                         return 0;
-                default:
+                }
+                if (f && f->kind == F_VERSION) {
+                        printf("hostdev-kubelet-plugin %s\n", HOSTDEV_VERSION);
+                        return 0;
+                }
+                if (!f) {
                         usage(stderr);
                         return 2;
                 }
+                if (set_flag(cli, f, optarg) < 0)
+                        return 2;
         }
         if (optind != argc) {
                 fprintf(stderr, "unexpected argument '%s'\n", argv[optind]);
                 usage(stderr);
                 return 2;
         }
-        hd_log_setup(verbosity, fmt);
+        return 1;
+}
+
+int main(int argc, char **argv)
+{
+        struct cli cli = {
+                .o =
+                        {
+                                .driver = "hostdev.example.com",
+                                .node = env_or("NODE_NAME", NULL),
+                                .pod_uid = env_or("POD_UID", NULL),
+                                .registry_dir = "/var/lib/kubelet/plugins_registry",
+                                .plugins_dir = "/var/lib/kubelet/plugins",
+                                .device_plugins_dir = "/var/lib/kubelet/device-plugins",
+                                .cdi_root = "/var/run/cdi",
+                                .mode = "auto",
+                        },
+                .fmt = HD_LOG_TEXT,
+        };
+        int r = parse_flags(argc, argv, &cli);
+        if (r != 1)
+                return r;
+        hd_log_setup(cli.verbosity, cli.fmt);
 
         /* Signals go to sigwait() in kp_plugin_run(); block them before any thread starts. */
         sigset_t sigs;
@@ -204,9 +205,9 @@ int main(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
 
         struct hd_error err = HD_ERROR_INIT;
-        int r = hd_failpoints_setup(getenv("HOSTDEV_FAILPOINTS"), &err);
+        r = hd_failpoints_setup(getenv("HOSTDEV_FAILPOINTS"), &err);
         if (r >= 0)
-                r = kp_plugin_run(&o, &err);
+                r = kp_plugin_run(&cli.o, &err);
         if (r < 0) {
                 hd_log_error("hostdev-kubelet-plugin failed", "err", hd_error_message(&err));
                 hd_error_done(&err);
