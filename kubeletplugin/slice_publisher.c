@@ -265,18 +265,71 @@ static void wait_for_cache(struct kp_publisher *p, json_t *written)
 
 /* Make the stored slices equal WANT_DEVICES. Returns 0 when in sync, -EAGAIN after writing
  * (the next pass confirms), other -errno to retry later. */
-static int reconcile(struct kp_publisher *p, json_t *want_devices)
+static long long max_generation(json_t *slices)
 {
-        lookup_node_uid(p);
-        _cleanup_json_ json_t *existing = kube_informer_list(p->informer);
         long long max_gen = 0;
         size_t i;
         json_t *s;
-        json_array_foreach(existing, i, s)
+        json_array_foreach(slices, i, s)
         {
                 if (slice_generation(s) > max_gen)
                         max_gen = slice_generation(s);
         }
+        return max_gen;
+}
+
+/* Write slice OBJ: in place of OLD (reusing its name and resourceVersion) or, with OLD NULL, as
+ * a new object. What the API server stored is noted in WRITTEN. */
+static int write_slice(struct kp_publisher *p, json_t *obj, json_t *old, json_t *written,
+                       struct hd_error *reterr)
+{
+        struct kube_resource res = slices_resource(p->api_version);
+        _cleanup_json_ json_t *stored = NULL;
+        int r;
+        if (old) {
+                json_t *old_meta = json_object_get(old, "metadata");
+                const char *name = json_string_value(json_object_get(old_meta, "name"));
+                json_t *meta = json_object_get(obj, "metadata");
+                json_object_set(meta, "name", json_object_get(old_meta, "name"));
+                json_object_set(meta, "resourceVersion",
+                                json_object_get(old_meta, "resourceVersion"));
+                _cleanup_free_ char *path = kube_path(&res, NULL, name, NULL);
+                r = kube_update(p->client, path, obj, &stored, reterr);
+        } else {
+                _cleanup_free_ char *collection = kube_path(&res, NULL, NULL, NULL);
+                r = kube_create(p->client, collection, obj, &stored, reterr);
+        }
+        note_written(written, stored, NULL);
+        kp_metrics_slice_publish(p->metrics, r >= 0);
+        return r;
+}
+
+/* Delete slice OLD, on condition that it is still the version we saw. Gone already is fine. */
+static int delete_slice(struct kp_publisher *p, json_t *old, json_t *written,
+                        struct hd_error *reterr)
+{
+        struct kube_resource res = slices_resource(p->api_version);
+        json_t *meta = json_object_get(old, "metadata");
+        const char *name = json_string_value(json_object_get(meta, "name"));
+        _cleanup_free_ char *path = kube_path(&res, NULL, name, NULL);
+        _cleanup_json_ json_t *opts =
+                json_pack("{s:s,s:s,s:{s:O,s:O}}", "apiVersion", "v1", "kind", "DeleteOptions",
+                          "preconditions", "uid", json_object_get(meta, "uid"), "resourceVersion",
+                          json_object_get(meta, "resourceVersion"));
+        int r = kube_delete(p->client, path, opts, NULL, reterr);
+        if (r == -ENOENT)
+                r = 0;
+        if (r >= 0)
+                note_written(written, NULL, name);
+        kp_metrics_slice_publish(p->metrics, r >= 0);
+        return r;
+}
+
+static int reconcile(struct kp_publisher *p, json_t *want_devices)
+{
+        lookup_node_uid(p);
+        _cleanup_json_ json_t *existing = kube_informer_list(p->informer);
+        long long max_gen = max_generation(existing);
         _cleanup_json_ json_t *want = kp_slices_for_devices(want_devices, p->driver, p->node,
                                                             p->node_uid, p->api_version, max_gen);
         if (matches(existing, want, p->node_uid))
@@ -292,8 +345,6 @@ static int reconcile(struct kp_publisher *p, json_t *want_devices)
                 json_object_set_new(json_object_get(json_object_get(slice, "spec"), "pool"),
                                     "generation", json_integer(max_gen + 1));
         }
-        struct kube_resource res = slices_resource(p->api_version);
-        _cleanup_free_ char *collection = kube_path(&res, NULL, NULL, NULL);
         struct hd_error e = HD_ERROR_INIT;
         int r = 0;
         _cleanup_json_ json_t *written = json_array();
@@ -301,41 +352,11 @@ static int reconcile(struct kp_publisher *p, json_t *want_devices)
         json_array_clear(p->deleted);
         pthread_mutex_unlock(&p->lock);
         size_t n_want = json_array_size(want), n_have = json_array_size(existing);
-        for (i = 0; i < n_want && r >= 0; i++) {
-                json_t *obj = json_array_get(want, i);
-                if (i < n_have) {
-                        json_t *old_meta = json_object_get(json_array_get(existing, i), "metadata");
-                        const char *name = json_string_value(json_object_get(old_meta, "name"));
-                        json_t *meta = json_object_get(obj, "metadata");
-                        json_object_set(meta, "name", json_object_get(old_meta, "name"));
-                        json_object_set(meta, "resourceVersion",
-                                        json_object_get(old_meta, "resourceVersion"));
-                        _cleanup_free_ char *path = kube_path(&res, NULL, name, NULL);
-                        _cleanup_json_ json_t *stored = NULL;
-                        r = kube_update(p->client, path, obj, &stored, &e);
-                        note_written(written, stored, NULL);
-                } else {
-                        _cleanup_json_ json_t *stored = NULL;
-                        r = kube_create(p->client, collection, obj, &stored, &e);
-                        note_written(written, stored, NULL);
-                }
-                kp_metrics_slice_publish(p->metrics, r >= 0);
-        }
-        for (i = n_want; i < n_have && r >= 0; i++) {
-                json_t *meta = json_object_get(json_array_get(existing, i), "metadata");
-                const char *name = json_string_value(json_object_get(meta, "name"));
-                _cleanup_free_ char *path = kube_path(&res, NULL, name, NULL);
-                _cleanup_json_ json_t *opts = json_pack(
-                        "{s:s,s:s,s:{s:O,s:O}}", "apiVersion", "v1", "kind", "DeleteOptions",
-                        "preconditions", "uid", json_object_get(meta, "uid"), "resourceVersion",
-                        json_object_get(meta, "resourceVersion"));
-                r = kube_delete(p->client, path, opts, NULL, &e);
-                if (r == -ENOENT)
-                        r = 0;
-                if (r >= 0)
-                        note_written(written, NULL, name);
-                kp_metrics_slice_publish(p->metrics, r >= 0);
-        }
+        for (size_t i = 0; i < n_want && r >= 0; i++)
+                r = write_slice(p, json_array_get(want, i),
+                                i < n_have ? json_array_get(existing, i) : NULL, written, &e);
+        for (size_t i = n_want; i < n_have && r >= 0; i++)
+                r = delete_slice(p, json_array_get(existing, i), written, &e);
         if (r < 0) {
                 if (r == -ESTALE)
                         hd_log_v(2, "slice changed under us; reconciling again", "err",
