@@ -1,16 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Scope-bound cleanup (GCC/Clang cleanup attribute). Every cleanup variable is initialised where
  * it is declared; ownership leaves the scope only through TAKE_PTR()/TAKE_FD(). Never put a
- * cleanup on a borrowed pointer (jansson's json_object_get() borrows). */
+ * cleanup on a borrowed pointer. Cleanups for library types live beside their headers:
+ * base/cleanup-json.h (jansson), base/cleanup-yaml.h (libyaml). */
 #pragma once
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-#include <jansson.h>
-#include <yaml.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
@@ -37,7 +35,6 @@ static inline void hd_closep(int *fd)
 }
 
 HD_DEFINE_PTR_CLEANUP(hd_fclose, FILE, fclose)
-HD_DEFINE_PTR_CLEANUP(hd_json_decref, json_t, json_decref)
 
 static inline void hd_strv_freep(char ***p)
 {
@@ -48,27 +45,10 @@ static inline void hd_strv_freep(char ***p)
         }
 }
 
-static inline void hd_yaml_parser_donep(yaml_parser_t **p)
-{
-        if (*p)
-                yaml_parser_delete(*p);
-}
-
-static inline void hd_yaml_document_donep(yaml_document_t **p)
-{
-        if (*p)
-                yaml_document_delete(*p);
-}
-
 #define _cleanup_free_ _cleanup_(hd_freep)
 #define _cleanup_close_ _cleanup_(hd_closep)
 #define _cleanup_fclose_ _cleanup_(hd_fclosep)
-#define _cleanup_json_ _cleanup_(hd_json_decrefp)
 #define _cleanup_strv_ _cleanup_(hd_strv_freep)
-/* For a pointer to an initialised, stack-held parser/document: yaml_parser_t p; yaml_parser_t
- * *pp _cleanup_yaml_parser_ = NULL; yaml_parser_initialize(&p); pp = &p; */
-#define _cleanup_yaml_parser_ _cleanup_(hd_yaml_parser_donep)
-#define _cleanup_yaml_document_ _cleanup_(hd_yaml_document_donep)
 
 #define TAKE_PTR(p)                      \
         ({                               \

@@ -36,6 +36,16 @@ int hd_unlink_at(int dirfd, const char *name, struct hd_error *reterr);
 int hd_read_file(const char *path, size_t max, bool nofollow, char **ret_data, size_t *ret_len,
                  struct hd_error *reterr);
 
+/* Parses the LEN bytes at DATA (NUL-terminated) read from PATH into USERDATA's target. */
+typedef int (*hd_file_parse_cb)(const char *path, const char *data, size_t len, void *userdata,
+                                struct hd_error *reterr);
+
+/* Read PATH as hd_read_file() does (at most MAX bytes, NOFOLLOW) and hand the bytes to PARSE_CB.
+ * Read failures are hd_read_file()'s; a parse failure is PARSE_CB's, as it reported it. Returns
+ * PARSE_CB's result or -errno. */
+int hd_read_file_parse(const char *path, size_t max, bool nofollow, hd_file_parse_cb parse_cb,
+                       void *userdata, struct hd_error *reterr);
+
 /* true when NAME is a safe single path component: non-empty, not "." or "..", no '/', no NUL,
  * at most 255 bytes. */
 bool hd_filename_is_safe(const char *name);

@@ -2,7 +2,7 @@
 /* Helpers shared by the cdi/ sources; not part of the interface. */
 #pragma once
 
-#include <jansson.h>
+#include "base/cleanup-json.h"
 
 #include "base/error.h"
 

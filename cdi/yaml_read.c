@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <yaml.h>
 
-#include "base/cleanup.h"
+#include "base/cleanup-yaml.h"
 #include "base/error.h"
 #include "base/strutil.h"
 #include "cdi/cdi-internal.h"

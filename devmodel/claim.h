@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <jansson.h>
+#include "base/cleanup-json.h"
 
 struct hd_error;
 

@@ -11,7 +11,7 @@
 
 #include <yaml.h>
 
-#include "base/cleanup.h"
+#include "base/cleanup-yaml.h"
 #include "base/error.h"
 #include "base/strutil.h"
 #include "devmodel/config-internal.h"

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
+#include "base/cleanup-json.h"
 
 #include "devmodel/discovery.h"
 

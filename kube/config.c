@@ -8,7 +8,7 @@
 
 #include <yaml.h>
 
-#include "base/cleanup.h"
+#include "base/cleanup-yaml.h"
 #include "base/error.h"
 #include "base/fileio.h"
 #include "base/strutil.h"

@@ -34,7 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
+#include "base/cleanup-json.h"
 
 struct hd_error;
 

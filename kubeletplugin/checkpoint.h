@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <jansson.h>
+#include "base/cleanup-json.h"
 
 #include "devmodel/prepare.h"
 

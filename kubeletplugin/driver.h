@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <jansson.h>
+#include "base/cleanup-json.h"
 
 #include "kubeletplugin/checkpoint.h"
 #include "devmodel/config.h"

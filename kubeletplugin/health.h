@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include <jansson.h>
+#include "base/cleanup-json.h"
 
 #include "rpc/server.h"
 

@@ -11,7 +11,7 @@
  * is gone, so a quick restart leaves no gap). */
 #pragma once
 
-#include <jansson.h>
+#include "base/cleanup-json.h"
 
 struct hd_error;
 struct kube_client;

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
+#include "base/cleanup-json.h"
 
 #include "base/cleanup.h"
 #include "base/error.h"

@@ -22,6 +22,7 @@
 #include "base/error.h"
 #include "base/failpoint.h"
 #include "base/fileio.h"
+#include "base/jsonfield.h"
 #include "base/log.h"
 #include "base/strutil.h"
 
@@ -32,8 +33,9 @@ static void test_error_chain(void **state)
         assert_int_equal(hd_error_set(&e, ENOENT, "open '%s'", "/dev/mock/device_3"), -ENOENT);
         assert_string_equal(e.message, "open '/dev/mock/device_3': No such file or directory");
         assert_int_equal(hd_error_wrap(&e, "prepare claim %s", "6f00"), -ENOENT);
-        assert_string_equal(e.message,
-                            "prepare claim 6f00: open '/dev/mock/device_3': No such file or directory");
+        assert_string_equal(
+                e.message,
+                "prepare claim 6f00: open '/dev/mock/device_3': No such file or directory");
         assert_int_equal(e.code, ENOENT);
         hd_error_done(&e);
         assert_null(e.message);
@@ -151,7 +153,8 @@ static void test_log_formats(void **state)
         _cleanup_free_ char *text = capture_stderr(log_text);
         assert_int_equal(text[0], 'I');
         assert_non_null(strstr(text, "test_base.c:"));
-        assert_non_null(strstr(text, "] \"Prepared claim\" claim=\"ns/a \\\"b\\\"\" devices=\"4\"\n"));
+        assert_non_null(
+                strstr(text, "] \"Prepared claim\" claim=\"ns/a \\\"b\\\"\" devices=\"4\"\n"));
         assert_null(strstr(text, "hidden"));
         _cleanup_json_ json_t *j = NULL;
         _cleanup_free_ char *js = capture_stderr(log_json);
@@ -393,6 +396,282 @@ static void test_failpoint_kill_on_nth_hit(void **state)
         assert_int_equal(rmdir(dir), 0);
 }
 
+/* ---- JSON field tables (moved from test_kube with the decoder) ---- */
+
+struct thing {
+        char *name;
+        int64_t count;
+        bool ready;
+        json_t *spec;
+        json_t *items;
+        char **labels;
+        char **finalizers;
+};
+
+#define F(jtype, member, path, ...) HD_JSON_FIELD(jtype, struct thing, member, path, __VA_ARGS__)
+static const struct hd_json_field thing_fields[] = {
+        F(HD_JSON_STRING, name, "metadata.name", .required = true),
+        F(HD_JSON_INT, count, "spec.count"),
+        F(HD_JSON_BOOL, ready, "status.ready"),
+        F(HD_JSON_OBJECT, spec, "spec", .required = true),
+        F(HD_JSON_ARRAY, items, "spec.items"),
+        F(HD_JSON_STRMAP, labels, "metadata.labels"),
+        F(HD_JSON_STRV, finalizers, "metadata.finalizers"),
+};
+#undef F
+static const struct hd_json_table thing_table = HD_JSON_TABLE(struct thing, thing_fields);
+
+static int decode_text(const char *text, const struct hd_json_table *t, void *out,
+                       struct hd_error *e)
+{
+        _cleanup_json_ json_t *j = NULL;
+        assert_int_equal(hd_json_parse(text, strlen(text), 0, "test", &j, NULL), 0);
+        return hd_json_decode(j, t, out, NULL, e);
+}
+
+static void test_json_field_table(void **state)
+{
+        struct thing t = {0};
+        struct hd_error e = HD_ERROR_INIT;
+
+        assert_int_equal(decode_text("{\"metadata\":{\"name\":\"a\",\"labels\":{\"k\":\"v\",\"x\":"
+                                     "\"y\"},\"finalizers\":[\"f1\"]},\"spec\":{\"count\":4,"
+                                     "\"items\":[1]},\"status\":{\"ready\":true}}",
+                                     &thing_table, &t, &e),
+                         0);
+        assert_string_equal(t.name, "a");
+        assert_int_equal(t.count, 4);
+        assert_true(t.ready);
+        assert_int_equal(json_array_size(t.items), 1);
+        assert_string_equal(t.labels[2], "x");
+        assert_string_equal(t.labels[3], "y");
+        assert_string_equal(t.finalizers[0], "f1");
+        hd_json_decode_done(&thing_table, &t);
+        assert_null(t.name);
+        assert_null(t.spec);
+
+        /* optional fields absent or null */
+        assert_int_equal(decode_text("{\"metadata\":{\"name\":\"a\"},\"spec\":{\"count\":null}}",
+                                     &thing_table, &t, &e),
+                         0);
+        assert_int_equal(t.count, 0);
+        assert_null(t.labels);
+        hd_json_decode_done(&thing_table, &t);
+
+        /* errors name the field */
+        struct {
+                const char *text, *msg;
+        } bad[] = {
+                {"{\"spec\":{}}", "metadata.name: required field missing"},
+                {"{\"metadata\":{\"name\":1},\"spec\":{}}",
+                 "metadata.name: expected a string, got a number"},
+                {"{\"metadata\":{\"name\":\"a\"},\"spec\":{\"count\":\"4\"}}",
+                 "spec.count: expected an integer, got a string"},
+                {"{\"metadata\":{\"name\":\"a\"},\"spec\":{\"count\":1.5}}",
+                 "spec.count: expected an integer, got a number"},
+                /* spec.count is looked up first and names the parent that is not an object */
+                {"{\"metadata\":{\"name\":\"a\"},\"spec\":[]}",
+                 "spec: expected an object, got an array"},
+                {"{\"metadata\":{\"name\":\"a\"},\"spec\":{},\"status\":{\"ready\":\"yes\"}}",
+                 "status.ready: expected a boolean, got a string"},
+                {"{\"metadata\":{\"name\":\"a\",\"labels\":{\"k\":1}},\"spec\":{}}",
+                 "metadata.labels.k: expected a string, got a number"},
+                {"{\"metadata\":{\"name\":\"a\",\"finalizers\":[\"x\",false]},\"spec\":{}}",
+                 "metadata.finalizers[1]: expected a string, got a boolean"},
+                {"{\"metadata\":\"a\"}", "metadata: expected an object, got a string"},
+                {"[]", "(root): expected an object, got an array"},
+        };
+        for (size_t i = 0; i < HD_ARRAY_SIZE(bad); i++) {
+                assert_int_equal(decode_text(bad[i].text, &thing_table, &t, &e), -EINVAL);
+                assert_string_equal(e.message, bad[i].msg);
+                hd_json_decode_done(&thing_table, &t);
+                assert_null(t.name);
+                assert_null(t.labels);
+        }
+        hd_error_done(&e);
+}
+
+static void test_json_getters(void **state)
+{
+        _cleanup_json_ json_t *j = json_loads("{\"a\":{\"b\":{\"c\":\"x\",\"n\":3,\"t\":false,"
+                                              "\"o\":{},\"l\":[]}}}",
+                                              0, NULL);
+        struct hd_error e = HD_ERROR_INIT;
+        const char *s = NULL;
+        int64_t n = 0;
+        bool b = true;
+        json_t *o = NULL;
+
+        assert_int_equal(hd_json_get_string(j, "a.b.c", true, &s, &e), 0);
+        assert_string_equal(s, "x");
+        assert_int_equal(hd_json_get_int(j, "a.b.n", true, &n, &e), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(hd_json_get_bool(j, "a.b.t", true, &b, &e), 0);
+        assert_false(b);
+        assert_int_equal(hd_json_get_object(j, "a.b.o", true, &o, &e), 0);
+        assert_true(json_is_object(o));
+        assert_int_equal(hd_json_get_array(j, "a.b.l", true, &o, &e), 0);
+        assert_true(json_is_array(o));
+        /* an absent optional value is success and leaves the preset default */
+        s = "default";
+        assert_int_equal(hd_json_get_string(j, "a.b.missing", false, &s, &e), 0);
+        assert_string_equal(s, "default");
+        assert_int_equal(hd_json_get_string(j, "a.b.missing", true, &s, &e), -EINVAL);
+        assert_string_equal(e.message, "a.b.missing: required field missing");
+        assert_int_equal(hd_json_get_string(j, "a.b.c.d", false, &s, &e), -EINVAL);
+        assert_string_equal(e.message, "a.b.c: expected an object, got a string");
+        assert_int_equal(hd_json_get_array(j, "a.b.o", true, &o, &e), -EINVAL);
+        assert_string_equal(e.message, "a.b.o: expected an array, got an object");
+        assert_int_equal(hd_json_get_bool(j, "a.b.n", true, &b, &e), -EINVAL);
+        assert_string_equal(e.message, "a.b.n: expected a boolean, got a number");
+        assert_int_equal(hd_json_get_string(NULL, "a", false, &s, &e), -EINVAL);
+        assert_string_equal(e.message, "(root): expected an object, got nothing");
+        hd_error_done(&e);
+}
+
+/* Nested tables: lists of structs and of pointers, an optional sub-struct, caps, strictness. */
+struct leaf {
+        char *id;
+        uint32_t port;
+        bool has_port;
+};
+
+struct tree {
+        char *name;
+        struct leaf *leaves;
+        size_t n_leaves;
+        struct leaf **refs;
+        size_t n_refs;
+        struct leaf *main;
+        json_t *raw;
+        int answer;
+};
+
+static const struct hd_json_field leaf_fields[] = {
+        HD_JSON_FIELD(HD_JSON_STRING, struct leaf, id, "id", .required = true),
+        HD_JSON_FIELD(HD_JSON_UINT32, struct leaf, port, "port",
+                      HD_JSON_PRESENT(struct leaf, has_port)),
+};
+static const struct hd_json_table leaf_table =
+        HD_JSON_TABLE(struct leaf, leaf_fields, .name = "leaf", .strict = true, .max_string = 4);
+
+static int answer_cb(json_t *value, void *slot, const char *path, struct hd_error *reterr)
+{
+        if (!json_is_integer(value) || json_integer_value(value) != 42)
+                return hd_error_setf(reterr, EINVAL, "%s: not the answer", path);
+        *(int *)slot = 42;
+        return 0;
+}
+
+#define T(jtype, member, path, ...) HD_JSON_FIELD(jtype, struct tree, member, path, __VA_ARGS__)
+static const struct hd_json_field tree_fields[] = {
+        T(HD_JSON_STRING, name, "name"),
+        T(HD_JSON_LIST, leaves, "leaves", .sub = &leaf_table, .max = 2,
+          HD_JSON_COUNT(struct tree, n_leaves)),
+        T(HD_JSON_PTR_LIST, refs, "refs", .sub = &leaf_table, HD_JSON_COUNT(struct tree, n_refs)),
+        T(HD_JSON_STRUCT_PTR, main, "main", .sub = &leaf_table),
+        T(HD_JSON_ANY, raw, "raw", .max = 8),
+        T(HD_JSON_CUSTOM, answer, "answer", .decode_cb = answer_cb),
+};
+#undef T
+static const struct hd_json_table tree_table = HD_JSON_TABLE(struct tree, tree_fields);
+
+static void test_json_nested_tables(void **state)
+{
+        struct tree t = {0};
+        struct hd_error e = HD_ERROR_INIT;
+
+        assert_int_equal(decode_text("{\"name\":\"t\",\"leaves\":[{\"id\":\"a\",\"port\":80},"
+                                     "{\"id\":\"b\"}],\"refs\":[{\"id\":\"c\"}],\"main\":{\"id\":"
+                                     "\"m\",\"port\":4294967295},\"raw\":[1,2],\"answer\":42,"
+                                     "\"ignored\":true}",
+                                     &tree_table, &t, &e),
+                         0);
+        assert_int_equal(t.n_leaves, 2);
+        assert_string_equal(t.leaves[1].id, "b");
+        assert_true(t.leaves[0].has_port);
+        assert_int_equal(t.leaves[0].port, 80);
+        assert_false(t.leaves[1].has_port);
+        assert_int_equal(t.n_refs, 1);
+        assert_string_equal(t.refs[0]->id, "c");
+        assert_int_equal(t.main->port, UINT32_MAX);
+        assert_int_equal(json_array_size(t.raw), 2);
+        assert_int_equal(t.answer, 42);
+        hd_json_decode_done(&tree_table, &t);
+        assert_null(t.leaves);
+        assert_int_equal(t.n_refs, 0);
+        assert_null(t.main);
+
+        struct {
+                const char *text, *msg;
+        } bad[] = {
+                {"{\"leaves\":[{\"id\":\"a\"},{\"id\":\"b\"},{\"id\":\"c\"}]}",
+                 "leaves: 3 entries; at most 2 are accepted"},
+                {"{\"refs\":[{\"id\":\"a\"},{\"id\":\"b\",\"extra\":1}]}",
+                 "refs[1]: unknown field \"extra\" in leaf"},
+                {"{\"refs\":[{\"id\":\"a\"},7]}", "refs[1]: expected a leaf object, got a number"},
+                {"{\"main\":{\"id\":\"toolong\"}}", "main.id: string longer than 4 bytes"},
+                {"{\"main\":{\"id\":\"a\",\"port\":-1}}",
+                 "main.port: -1 out of range 0..4294967295"},
+                {"{\"leaves\":[{\"port\":1}]}", "leaves[0].id: required field missing"},
+                {"{\"raw\":\"0123456789\"}", "raw: larger than 8 bytes"},
+                {"{\"answer\":41}", "answer: not the answer"},
+        };
+        for (size_t i = 0; i < HD_ARRAY_SIZE(bad); i++) {
+                assert_int_equal(decode_text(bad[i].text, &tree_table, &t, &e), -EINVAL);
+                assert_string_equal(e.message, bad[i].msg);
+                /* what was decoded before the failure is consistent and freed here */
+                hd_json_decode_done(&tree_table, &t);
+                assert_null(t.refs);
+        }
+        hd_error_done(&e);
+}
+
+static void test_json_parse(void **state)
+{
+        _cleanup_json_ json_t *j = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+
+        assert_int_equal(
+                hd_json_parse("{\"a\":1,\"a\":2}", 13, JSON_REJECT_DUPLICATES, "doc", &j, &e),
+                -EINVAL);
+        assert_true(hd_startswith(e.message, "doc: line 1 column"));
+        assert_int_equal(hd_json_parse("{}\0{}", 5, 0, "doc", &j, &e), -EINVAL);
+        assert_string_equal(e.message, "doc: contains a NUL byte");
+        assert_int_equal(hd_json_parse("{\"a\":1}", 7, 0, "doc", &j, &e), 0);
+        assert_true(json_is_object(j));
+        hd_error_done(&e);
+}
+
+static int count_parse_cb(const char *path, const char *data, size_t len, void *userdata,
+                          struct hd_error *reterr)
+{
+        if (len == 0)
+                return hd_error_setf(reterr, EINVAL, "%s: empty", path);
+        *(size_t *)userdata = len;
+        return 0;
+}
+
+static void test_read_file_parse(void **state)
+{
+        _cleanup_free_ char *dir = make_tmpdir();
+        _cleanup_free_ char *path = hd_asprintf("%s/f", dir);
+        struct hd_error e = HD_ERROR_INIT;
+        size_t len = 0;
+
+        assert_int_equal(hd_read_file_parse(path, 8, true, count_parse_cb, &len, &e), -ENOENT);
+        assert_int_equal(hd_atomic_write(path, "", 0, 0600, NULL), 0);
+        assert_int_equal(hd_read_file_parse(path, 8, true, count_parse_cb, &len, &e), -EINVAL);
+        assert_non_null(strstr(e.message, "/f: empty"));
+        assert_int_equal(hd_atomic_write(path, "123456789", 9, 0600, NULL), 0);
+        assert_int_equal(hd_read_file_parse(path, 8, true, count_parse_cb, &len, &e), -EFBIG);
+        assert_int_equal(hd_read_file_parse(path, 9, true, count_parse_cb, &len, &e), 0);
+        assert_int_equal(len, 9);
+        unlink(path);
+        rmdir(dir);
+        hd_error_done(&e);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -408,6 +687,11 @@ int main(void)
                 cmocka_unit_test(test_failpoint_spec_errors),
                 cmocka_unit_test(test_failpoint_sleep_matches_point_and_file),
                 cmocka_unit_test(test_failpoint_kill_on_nth_hit),
+                cmocka_unit_test(test_json_field_table),
+                cmocka_unit_test(test_json_getters),
+                cmocka_unit_test(test_json_nested_tables),
+                cmocka_unit_test(test_json_parse),
+                cmocka_unit_test(test_read_file_parse),
         };
         return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
+#include "base/cleanup-json.h"
 
 #include "base/cleanup.h"
 #include "base/error.h"
