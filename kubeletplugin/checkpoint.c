@@ -11,8 +11,8 @@
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/fileio.h"
+#include "base/jsonfield.h"
 #include "base/strutil.h"
-#include "kube/kube.h"
 
 unsigned long kp_checkpoint_crc32(const void *data, size_t len)
 {
@@ -180,72 +180,82 @@ json_t *kp_checkpoint_to_json(const struct kp_checkpoint *cp)
 
 /* Field tables: absent fields stay NULL, present ones of the wrong type are errors naming the
  * field, unknown fields are ignored (a newer plugin may have added some). */
-#define DEV(field, path, type, req)                                         \
-        {                                                                   \
-                path, type, offsetof(struct dm_prepared_device, field), req \
-        }
-static const struct kube_field device_fields[] = {
-        DEV(request, "request", KUBE_FIELD_STRING, false),
-        DEV(pool, "pool", KUBE_FIELD_STRING, false),
-        DEV(device, "device", KUBE_FIELD_STRING, true),
-        DEV(share_id, "shareID", KUBE_FIELD_STRING, false),
-        DEV(cdi_ids, "cdiIDs", KUBE_FIELD_STRING_LIST, false),
-        {NULL, 0, 0, false},
+#define DEV(jtype, member, path, ...) \
+        HD_JSON_FIELD(jtype, struct dm_prepared_device, member, path, __VA_ARGS__)
+static const struct hd_json_field device_fields[] = {
+        DEV(HD_JSON_STRING, request, "request"),
+        DEV(HD_JSON_STRING, pool, "pool"),
+        DEV(HD_JSON_STRING, device, "device", .required = true),
+        DEV(HD_JSON_STRING, share_id, "shareID"),
+        DEV(HD_JSON_STRV, cdi_ids, "cdiIDs"),
 };
 #undef DEV
-static const struct kube_field device_env_field[] = {
-        {"env", KUBE_FIELD_STRING_LIST, 0, false},
-        {NULL, 0, 0, false},
-};
+static const struct hd_json_table device_table =
+        HD_JSON_TABLE(struct dm_prepared_device, device_fields);
 
-#define CLAIM(field, path, req)                                                         \
-        {                                                                               \
-                path, KUBE_FIELD_STRING, offsetof(struct dm_prepared_claim, field), req \
-        }
-static const struct kube_field claim_fields[] = {
-        CLAIM(uid, "uid", true),    CLAIM(namespace, "namespace", false),
-        CLAIM(name, "name", false), CLAIM(spec_file, "specFile", false),
-        {NULL, 0, 0, false},
+/* A device's env, which the record keeps apart in its shared env sets. */
+static const struct hd_json_field env_fields[] = {
+        {.path = "env", .type = HD_JSON_STRV, .offset = 0},
 };
-#undef CLAIM
+static const struct hd_json_table env_table = HD_JSON_TABLE(char **, env_fields);
 
-static int claim_from_json(json_t *jc, struct kp_ckpt_claim *c, const char *where,
-                           struct hd_error *reterr)
+static int devices_decode_cb(json_t *value, void *slot, const char *path, struct hd_error *reterr)
 {
-        const char *state = NULL;
-        json_t *devs = NULL;
-        struct dm_prepared_claim *rec = &c->prepared;
-        int r = kube_json_decode(jc, claim_fields, rec, reterr);
-        if (r >= 0)
-                r = kube_json_get_string(jc, "state", true, &state, reterr);
-        if (r >= 0)
-                r = kube_json_get_array(jc, "devices", false, &devs, reterr);
-        if (r < 0)
-                return hd_error_wrap_r(reterr, r, "%s", where);
-        if (hd_streq(state, "PrepareCompleted"))
-                c->state = KP_PREPARE_COMPLETED;
-        else if (hd_streq(state, "PrepareStarted"))
-                c->state = KP_PREPARE_STARTED;
-        else
-                return hd_error_setf(reterr, EINVAL, "%s.state: unknown state '%s'", where, state);
+        struct dm_prepared_claim *rec = slot;
 
-        size_t n = json_array_size(devs);
-        rec->devices = hd_new0(struct dm_prepared_device, n);
-        for (size_t k = 0; k < n; k++) {
-                json_t *jd = json_array_get(devs, k);
-                char **env = NULL;
+        if (!json_is_array(value))
+                return hd_error_setf(reterr, EINVAL, "%s: expected an array", path);
+        rec->devices = hd_new0(struct dm_prepared_device, json_array_size(value));
+        for (size_t k = 0; k < json_array_size(value); k++) {
+                _cleanup_free_ char *where = hd_asprintf("%s[%zu]", path, k);
+                _cleanup_strv_ char **env = NULL;
+                json_t *jd = json_array_get(value, k);
+
                 rec->devices[k].env_set = -1;
-                r = kube_json_decode(jd, device_fields, &rec->devices[k], reterr);
                 rec->n_devices = k + 1; /* so a partial entry is freed too */
+                int r = hd_json_decode(jd, &device_table, &rec->devices[k], where, reterr);
                 if (r >= 0)
-                        r = kube_json_decode(jd, device_env_field, &env, reterr);
+                        r = hd_json_decode(jd, &env_table, &env, where, reterr);
                 if (r < 0)
-                        return hd_error_wrap_r(reterr, r, "%s.devices[%zu]", where, k);
+                        return r;
                 dm_prepared_claim_set_env(rec, k, env);
-                hd_strv_free(env);
         }
         return 0;
 }
+
+static int state_decode_cb(json_t *value, void *slot, const char *path, struct hd_error *reterr)
+{
+        const char *state = json_string_value(value);
+        if (hd_streq(state, "PrepareCompleted"))
+                *(enum kp_claim_state *)slot = KP_PREPARE_COMPLETED;
+        else if (hd_streq(state, "PrepareStarted"))
+                *(enum kp_claim_state *)slot = KP_PREPARE_STARTED;
+        else if (!state)
+                return hd_error_setf(reterr, EINVAL, "%s: expected a string", path);
+        else
+                return hd_error_setf(reterr, EINVAL, "%s: unknown state '%s'", path, state);
+        return 0;
+}
+
+#define CLAIM(jtype, member, path, ...) \
+        HD_JSON_FIELD(jtype, struct kp_ckpt_claim, member, path, __VA_ARGS__)
+static const struct hd_json_field claim_fields[] = {
+        CLAIM(HD_JSON_STRING, prepared.uid, "uid", .required = true),
+        CLAIM(HD_JSON_STRING, prepared.namespace, "namespace"),
+        CLAIM(HD_JSON_STRING, prepared.name, "name"),
+        CLAIM(HD_JSON_STRING, prepared.spec_file, "specFile"),
+        CLAIM(HD_JSON_CUSTOM, state, "state", .required = true, .decode_cb = state_decode_cb),
+        CLAIM(HD_JSON_CUSTOM, prepared, "devices", .decode_cb = devices_decode_cb),
+};
+#undef CLAIM
+static const struct hd_json_table claim_table = HD_JSON_TABLE(struct kp_ckpt_claim, claim_fields);
+
+static const struct hd_json_field data_fields[] = {
+        HD_JSON_FIELD(HD_JSON_STRING, struct kp_checkpoint, boot_id, "bootID"),
+        HD_JSON_FIELD(HD_JSON_LIST, struct kp_checkpoint, claims, "claims", .sub = &claim_table,
+                      HD_JSON_COUNT(struct kp_checkpoint, n_claims)),
+};
+static const struct hd_json_table data_table = HD_JSON_TABLE(struct kp_checkpoint, data_fields);
 
 int kp_checkpoint_from_json(json_t *doc, struct kp_checkpoint **ret, struct hd_error *reterr)
 {
@@ -271,23 +281,7 @@ int kp_checkpoint_from_json(json_t *doc, struct kp_checkpoint **ret, struct hd_e
                                      sum ? sum : "", want);
 
         struct kp_checkpoint *cp = kp_checkpoint_new(NULL);
-        const char *boot = NULL;
-        json_t *claims = NULL;
-        int r = kube_json_get_string(data, "bootID", false, &boot, reterr);
-        if (r >= 0)
-                r = kube_json_get_array(data, "claims", false, &claims, reterr);
-        if (r < 0)
-                r = hd_error_wrap_r(reterr, r, "data");
-        else
-                r = 0; /* the getters return 1 for "present" */
-        cp->boot_id = hd_strdup(boot);
-        size_t n = claims ? json_array_size(claims) : 0;
-        cp->claims = hd_new0(struct kp_ckpt_claim, n);
-        for (size_t i = 0; r == 0 && i < n; i++) {
-                _cleanup_free_ char *where = hd_asprintf("data.claims[%zu]", i);
-                r = claim_from_json(json_array_get(claims, i), &cp->claims[i], where, reterr);
-                cp->n_claims = i + 1; /* so a partial entry is freed too */
-        }
+        int r = hd_json_decode(data, &data_table, cp, "data", reterr);
         if (r < 0) {
                 kp_checkpoint_free(cp);
                 return r;
@@ -322,12 +316,9 @@ int kp_checkpoint_load(const char *path, struct kp_checkpoint **ret, char **ret_
         } else if (r < 0) {
                 return hd_error_move(reterr, &rerr);
         } else {
-                json_error_t jerr;
-                _cleanup_json_ json_t *doc = json_loadb(text, len, 0, &jerr);
-                if (!doc)
-                        hd_error_setf(&why, EBADMSG, "checkpoint: not JSON: line %d: %s", jerr.line,
-                                      jerr.text);
-                else if (kp_checkpoint_from_json(doc, ret, &why) == 0)
+                _cleanup_json_ json_t *doc = NULL;
+                if (hd_json_parse(text, len, 0, "checkpoint: not JSON", &doc, &why) == 0 &&
+                    kp_checkpoint_from_json(doc, ret, &why) == 0)
                         return 0;
         }
 
