@@ -57,6 +57,9 @@ int hd_error_set(struct hd_error *e, int code, const char *fmt, ...)
 
 /* Prepend "<fmt>: " to E's message (E non-NULL, its code already set). Returns -code. */
 static int wrap_v(struct hd_error *e, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
+
+static int wrap_v(struct hd_error *e, const char *fmt, va_list ap)
 {
         char *ctx = hd_vasprintf(fmt, ap);
         char *full = e->message ? hd_asprintf("%s: %s", ctx, e->message) : ctx;
