@@ -12,6 +12,8 @@ PACKAGES=(
         libcmocka-dev valgrind
         python3 python3-grpcio python3-grpc-tools python3-pytest python3-jsonschema python3-yaml
         openssl
+        # libFuzzer runs of tests/fuzz (scripts/fuzz.sh)
+        clang libclang-rt-14-dev libfuzzer-14-dev
         # real container runtime peer for the end-to-end tests and the demo
         podman runc busybox-static
 )
