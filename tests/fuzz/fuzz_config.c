@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Fuzz the device config parser (YAML from the admin) and discovery on what it accepts. */
+/* Fuzz the device config parser and checker (YAML from the admin). */
 #include "tests/fuzz/fuzz.h"
 
 #include "base/error.h"
