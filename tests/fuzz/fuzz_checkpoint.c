@@ -46,7 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 json_object_set_new(fixed, "kind", json_string(KP_CHECKPOINT_KIND));
                 char *canon = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
                 if (canon) {
-                        char *sum = hd_asprintf("crc32:%08lx", kp_crc32(canon, strlen(canon)));
+                        char *sum = hd_asprintf("crc32:%08lx",
+                                                kp_checkpoint_crc32(canon, strlen(canon)));
                         json_object_set_new(fixed, "checksum", json_string(sum));
                         free(sum);
                         free(canon);
