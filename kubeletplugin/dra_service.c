@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "base/strutil.h"
+#include "devmodel/names.h"
 #include "kubeletplugin/driver.h"
 #include "kubeletplugin/metrics.h"
 
@@ -100,6 +101,27 @@ static void devices_to_proto(struct claim_answer *a, int version)
         a->prep.devices = a->device_ptrs;
 }
 
+/* Check the claim reference the kubelet sent before it goes anywhere near a URL or a file:
+ * namespace a DNS label, name a DNS subdomain, UID present. "." and ".." survive URL escaping
+ * and would be collapsed into another API path by the HTTP client. */
+static int check_claim_ref(const claim_t *c, struct hd_error *reterr)
+{
+        if (!c->uid || !*c->uid || !c->name || !*c->name || !c->namespace_ || !*c->namespace_)
+                return hd_error_setf(reterr, EINVAL,
+                                     "claim namespace, name and uid are all required");
+        if (!dm_is_dns_label(c->namespace_))
+                return hd_error_setf(reterr, EINVAL,
+                                     "invalid namespace '%s': must be a DNS label (lowercase "
+                                     "letters, digits and '-', at most 63 characters)",
+                                     c->namespace_);
+        if (!dm_is_dns_subdomain(c->name))
+                return hd_error_setf(reterr, EINVAL,
+                                     "invalid name '%s': must be a DNS subdomain (lowercase "
+                                     "letters, digits, '-' and '.', at most 253 characters)",
+                                     c->name);
+        return 0;
+}
+
 static int prepare_one(struct kp_dra_binding *b, const claim_t *c, struct claim_answer *a)
 {
         struct kp_claim_ref ref = {c->namespace_, c->name, c->uid};
@@ -107,9 +129,8 @@ static int prepare_one(struct kp_dra_binding *b, const claim_t *c, struct claim_
         int r;
 
         k8s__io__kubelet__pkg__apis__dra__v1__node_prepare_resource_response__init(&a->prep);
-        if (!c->uid || !*c->uid || !c->name || !*c->name || !c->namespace_ || !*c->namespace_)
-                r = hd_error_setf(&err, EINVAL, "claim namespace, name and uid are all required");
-        else
+        r = check_claim_ref(c, &err);
+        if (r >= 0)
                 r = kp_driver_prepare(b->svc->driver, &ref, &a->prepared, &err);
         if (r < 0) {
                 a->prep.error = a->error = claim_error("prepare", c, &err);
@@ -175,10 +196,21 @@ struct claim_op {
 };
 
 /* The body both DRA calls share: one per-claim call for every requested claim (failures
- * become that claim's error; every claim gets an entry), metrics, then the reply. */
+ * become that claim's error; every claim gets an entry), metrics, then the reply. A call with
+ * more claims than a node can run pods for is refused whole (the kubelet sends the claims of
+ * one pod per call). */
 static void serve_claims(struct rpc_call *call, struct kp_dra_binding *b, const struct claim_op *op,
                          claim_t *const *claims, size_t n)
 {
+        if (n > KP_DRA_MAX_CLAIMS) {
+                hd_log_error("refusing DRA call with too many claims", "method",
+                             rpc_call_method(call), "claims", HD_INT(n), "max",
+                             HD_INT(KP_DRA_MAX_CLAIMS));
+                rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                              "%zu claims in one request; at most %d are accepted per call", n,
+                              KP_DRA_MAX_CLAIMS);
+                return;
+        }
         struct claim_answer *answers = hd_new0(struct claim_answer, n ? n : 1);
         ProtobufCMessage **values = hd_new0(ProtobufCMessage *, n ? n : 1);
 

@@ -16,6 +16,10 @@ struct kp_metrics;
 #define KP_SERVICE_DRA_V1BETA1 "v1beta1.DRAPlugin"
 #define KP_SERVICE_HEALTH "v1alpha1.DRAResourceHealth"
 
+/* Most claims one NodePrepareResources / NodeUnprepareResources call may carry (more than the
+ * pods a node runs, each with a few claims); a bigger call fails INVALID_ARGUMENT as a whole. */
+#define KP_DRA_MAX_CLAIMS 1024
+
 struct kp_dra_service;
 
 /* Per-method user data: which service, which wire version (0 = v1, 1 = v1beta1). */
