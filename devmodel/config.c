@@ -78,8 +78,12 @@ struct dm_config *dm_config_free(struct dm_config *c)
                 free(g->attrs);
                 dm_edits_spec_done(&g->device_edits);
                 dm_edits_spec_done(&g->common_edits);
+                hd_strv_free(g->claim_env.allow);
+                free(g->claim_env.allow_marks);
         }
         free(c->groups);
+        hd_strv_free(c->claim_env.allow);
+        free(c->claim_env.allow_marks);
         free(c->file);
         free(c);
         return NULL;

@@ -74,6 +74,15 @@ struct dm_edits_spec {
         size_t n_hooks;
 };
 
+/* What env a claim's opaque HostDeviceConfig may set (`claimEnv: {allow: [...]}`), at the top
+ * of the config and per group; see devmodel/claim_env.h for the rules. */
+struct dm_claim_env {
+        bool set;     /* the config has claimEnv.allow here */
+        char **allow; /* patterns: variable-name characters and '*' (any run) */
+        struct dm_mark *allow_marks;
+        struct dm_mark mark;
+};
+
 struct dm_group {
         char *name;     /* DNS label starting with a letter; also the CDI class of static specs */
         char **paths;   /* explicit host paths (strv or NULL) */
@@ -87,6 +96,7 @@ struct dm_group {
         size_t n_attrs;
         struct dm_edits_spec device_edits;
         struct dm_edits_spec common_edits;
+        struct dm_claim_env claim_env;
         size_t n_captures;   /* glob captures every match provides ({1}..{n}) */
         struct dm_mark mark; /* the group's mapping */
         struct dm_mark name_mark, device_name_mark, container_path_mark, permissions_mark;
@@ -97,6 +107,7 @@ struct dm_config {
         char *file; /* as given to the loader, for messages */
         struct dm_group *groups;
         size_t n_groups;
+        struct dm_claim_env claim_env; /* top level: applies to every group */
 };
 
 /* Read and parse the config file PATH (at most 1 MiB). On success *RET is a new config the

@@ -2,6 +2,7 @@
 /* YAML → struct dm_config with libyaml's document API. Each struct has a field table; the
  * walker checks node kinds, unknown and duplicate keys, and records positions. Nothing outside
  * this file sees a yaml_node_t. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -441,6 +442,46 @@ static int dec_attrs(struct ydec *d, yaml_node_t *n, const char *key, void *fiel
         return 0;
 }
 
+/* ---- claimEnv: { allow: [pattern, ...] } ---- */
+
+static int dec_allow(struct ydec *d, yaml_node_t *n, const char *key, void *field)
+{
+        struct dm_claim_env *ce =
+                (struct dm_claim_env *)((char *)field - offsetof(struct dm_claim_env, allow));
+        int r = dec_strv(d, n, key, field);
+        if (r < 0)
+                return r;
+        ce->set = true;
+        for (size_t i = 0; ce->allow && ce->allow[i]; i++) {
+                const char *pat = ce->allow[i];
+                bool ok = *pat && strlen(pat) <= 256;
+                for (const char *c = pat; ok && *c; c++)
+                        ok = isalnum((unsigned char)*c) || *c == '_' || *c == '*';
+                if (!ok)
+                        return yerr(d, node(d, n->data.sequence.items.start[i]),
+                                    "claimEnv.allow pattern '%s': use letters, digits, '_' and "
+                                    "'*' (any run of characters), e.g. 'APP_*'",
+                                    pat);
+        }
+        return 0;
+}
+
+static const struct yfield claim_env_fields[] = {
+        FL("allow", dec_allow, struct dm_claim_env, allow, allow_marks),
+};
+
+static int dec_claim_env(struct ydec *d, yaml_node_t *n, const char *key, void *field)
+{
+        return dec_fields(d, n, "'claimEnv'", claim_env_fields, HD_ARRAY_SIZE(claim_env_fields),
+                          field);
+}
+
+static int dec_top_claim_env(struct ydec *d, yaml_node_t *n, const char *key, void *field)
+{
+        struct dm_config *c = *(struct dm_config **)field;
+        return dec_claim_env(d, n, key, &c->claim_env);
+}
+
 /* ---- group ---- */
 
 static int dec_match(struct ydec *d, yaml_node_t *n, const char *key, void *field);
@@ -457,6 +498,7 @@ static const struct yfield group_fields[] = {
         F("attributes", dec_attrs, struct dm_group, attrs),
         F("deviceEdits", dec_edits, struct dm_group, device_edits),
         F("commonEdits", dec_edits, struct dm_group, common_edits),
+        FM("claimEnv", dec_claim_env, struct dm_group, claim_env, claim_env.mark),
 };
 
 static const struct yfield match_fields[] = {
@@ -530,6 +572,7 @@ static const struct yfield top_fields[] = {
         FR("apiVersion", dec_api_version, struct top, api_version),
         FR("kind", dec_kind, struct top, kind),
         FR("groups", dec_groups, struct top, c),
+        F("claimEnv", dec_top_claim_env, struct top, c),
 };
 
 static int syntax_error(struct hd_error *reterr, const char *file, const yaml_parser_t *p)

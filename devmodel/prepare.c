@@ -9,6 +9,7 @@
 #include "base/strutil.h"
 #include "cdi/cdi.h"
 #include "devmodel/cdi_specs.h"
+#include "devmodel/claim_env.h"
 
 void dm_prepared_claim_init(struct dm_prepared_claim *rec, const struct dm_claim *claim,
                             const char *driver, const char *pool, char **const *result_env)
@@ -151,10 +152,13 @@ static int add_devices(const struct dm_inventory *inv, struct dm_prepared_claim 
                                              "device '%s' (request '%s') is not in this node's "
                                              "inventory",
                                              pd->device, pd->request);
+                char *const *env = dm_prepared_device_env(rec, i);
                 _cleanup_free_ char *name = NULL;
-                int r = cdi_claim_device_name(rec->uid, dev->name, &name, reterr);
+                int r = dm_claim_env_check(inv->config, dev->group, env, reterr);
                 if (r >= 0)
-                        r = add_device(spec, dev, name, dm_prepared_device_env(rec, i), reterr);
+                        r = cdi_claim_device_name(rec->uid, dev->name, &name, reterr);
+                if (r >= 0)
+                        r = add_device(spec, dev, name, env, reterr);
                 if (r < 0)
                         return hd_error_wrap(reterr, "device '%s' (request '%s')", pd->device,
                                              pd->request);

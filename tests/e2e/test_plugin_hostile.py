@@ -72,3 +72,118 @@ def test_more_than_1024_claims_in_one_call_fail_with_a_clear_error(env, method):
     if method == "unprepare":
         ans = p.unprepare(refs[:1024])
         assert len(ans) == 1024 and all(a.error == "" for a in ans.values())
+
+
+# -- defect 1: a claim can override the admin's environment ----------------------------------
+
+def _host_config(driver, env_vars, source="FromClaim"):
+    return {"source": source, "opaque": {"driver": driver, "parameters": {
+        "apiVersion": f"{driver}/v1alpha1", "kind": "HostDeviceConfig", "env": env_vars}}}
+
+
+def _admin_env_config(env, top="", group=""):
+    """The seed config plus admin env: VISIBLE_DEVICES per device, MOCK_MODE for the group."""
+    from plugin_env import mock_config
+    text = mock_config(env.root, group_extra=group) .replace(
+        "    deviceEdits:\n",
+        '    deviceEdits:\n      env: ["VISIBLE_DEVICES={1}"]\n').replace(
+        "    commonEdits:\n", '    commonEdits:\n      env: ["MOCK_MODE=admin"]\n')
+    return env.write_config(text + top, "env.yaml")
+
+
+def test_claim_env_cannot_override_the_admins_env_in_a_container(env):
+    """Podman: a claim setting VISIBLE_DEVICES=all is refused naming the variable (on main the
+    later entry won and the container saw `all`); a harmless claim env reaches the container
+    beside the admin's values."""
+    p = env.start_plugin(config=_admin_env_config(env))
+    env.wait_slices(8)
+    env.device_class()
+    req = [{"name": "dev", "exactly": {"deviceClassName": env.driver}}]
+    env.claim("evil", {"devices": {"requests": req, "config": [
+        {"requests": ["dev"], "opaque": _host_config(env.driver, {
+            "VISIBLE_DEVICES": "all"})["opaque"]}]}})
+    env.pod("e", "echo VD=$VISIBLE_DEVICES MODE=$MOCK_MODE",
+            claims=[("g", {"resourceClaimName": "evil"})])
+    env.claim("fine", {"devices": {"requests": req, "config": [
+        {"opaque": _host_config(env.driver, {"FOO": "bar"})["opaque"]}]}})
+    env.pod("f", "echo VD=$VISIBLE_DEVICES MODE=$MOCK_MODE FOO=$FOO; sleep 30",
+            claims=[("g", {"resourceClaimName": "fine"})])
+    env.wait_pod("f", phases=("Running",))
+    out = wait_for(lambda: env.output("f"), timeout=10 * SLOW, what="output of f")
+    dev = env.get_claim("fine")["status"]["allocation"]["devices"]["results"][0]["device"]
+    assert out.strip() == f"VD={dev.rsplit('-', 1)[1]} MODE=admin FOO=bar"
+
+    def failed():
+        ran = env.output("e")
+        assert ran is None, f"the claim's env reached the container: {ran!r}"
+        return [e for e in env.events("e") if e.get("reason") == "FailedPrepareDynamicResources"]
+    ev = wait_for(failed, timeout=20 * SLOW, what="FailedPrepareDynamicResources event")
+    assert "VISIBLE_DEVICES" in ev[0]["message"], ev[0]["message"]
+    assert env.client.get(f"/api/v1/namespaces/{env.ns}/pods/e")["status"]["phase"] == "Pending"
+    assert env.output("e") is None
+    uid = env.get_claim("evil")["metadata"]["uid"]
+    assert not __import__("os").path.exists(env.spec_path(uid))
+    assert uid not in [c["uid"] for c in p.read_checkpoint()["data"]["claims"]]
+
+
+@pytest.mark.parametrize("var,source", [
+    ("VISIBLE_DEVICES", "FromClaim"),   # the admin's deviceEdits
+    ("MOCK_MODE", "FromClaim"),         # the admin's commonEdits
+    ("MOCK_MODE", "FromClass"),
+    ("LD_PRELOAD", "FromClaim"),        # loader variables
+    ("LD_LIBRARY_PATH", "FromClaim"),
+    ("LD_AUDIT", "FromClaim"),
+    ("GCONV_PATH", "FromClaim"),
+])
+def test_claim_env_naming_admin_or_loader_variables_is_refused(env, var, source):
+    p = env.start_plugin(config=_admin_env_config(env))
+    env.wait_slices(8)
+    env.device_class()
+    c = env.allocated_claim("c", ["mock-device-1"],
+                            config=[_host_config(env.driver, {"OK": "1", var: "/tmp/evil"},
+                                                 source)])
+    uid = c["metadata"]["uid"]
+    ans = p.prepare([env.ref(c)])[uid]
+    assert f"'{var}'" in ans.error and "may not set" in ans.error, ans.error
+    assert env.cdi_files() == []
+    assert p.read_checkpoint()["data"]["claims"] == []
+
+
+def test_admin_allow_list_restricts_and_can_allow_a_loader_variable(env):
+    """claimEnv.allow at the top restricts every group; a group's own list narrows it further;
+    a loader variable passes only when named by a pattern (not by `*`)."""
+    cfg = _admin_env_config(
+        env, top='claimEnv: {allow: ["APP_*", "LD_LIBRARY_PATH", "VISIBLE_*"]}\n',
+        group='    claimEnv: {allow: ["APP_*", "LD_LIBRARY_PATH"]}\n')
+    p = env.start_plugin(config=cfg)
+    env.wait_slices(8)
+    env.device_class()
+    cases = [({"APP_MODE": "x", "LD_LIBRARY_PATH": "/opt/lib"}, None),
+             ({"FOO": "1"}, "'FOO'"),                  # not in the allow list
+             ({"VISIBLE_X": "1"}, "'VISIBLE_X'"),      # allowed at the top, not by the group
+             ({"VISIBLE_DEVICES": "all"}, "'VISIBLE_DEVICES'")]  # the admin's, always refused
+    for i, (vars_, needle) in enumerate(cases):
+        c = env.allocated_claim(f"c{i}", [f"mock-device-{i}"],
+                                config=[_host_config(env.driver, vars_)])
+        uid = c["metadata"]["uid"]
+        ans = p.prepare([env.ref(c)])[uid]
+        if needle is None:
+            assert ans.error == "", ans.error
+            import json
+            with open(env.spec_path(uid)) as f:
+                spec = json.load(f)
+            got = spec["devices"][0]["containerEdits"]["env"]
+            assert "LD_LIBRARY_PATH=/opt/lib" in got and "APP_MODE=x" in got
+            assert f"VISIBLE_DEVICES={i}" in got
+            p.unprepare([env.ref(c)])
+        else:
+            assert needle in ans.error and "may not set" in ans.error, ans.error
+    # a star pattern does not open loader variables
+    cfg2 = _admin_env_config(env, top='claimEnv: {allow: ["*"]}\n')
+    p.stop()
+    p2 = env.start_plugin(config=cfg2)
+    env.wait_slices(8)
+    c = env.allocated_claim("star", ["mock-device-5"],
+                            config=[_host_config(env.driver, {"LD_PRELOAD": "/x.so"})])
+    ans = p2.prepare([env.ref(c)])[c["metadata"]["uid"]]
+    assert "'LD_PRELOAD'" in ans.error, ans.error

@@ -15,6 +15,7 @@
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/strutil.h"
+#include "devmodel/claim_env.h"
 #include "devmodel/config.h"
 
 #define HDR "apiVersion: hostdev.example.com/v1alpha1\nkind: DeviceConfig\ngroups:\n"
@@ -182,6 +183,68 @@ ERR_TEST(test_capture_with_paths,
 ERR_TEST(test_glob_mount_in_device_edits,
          HDR G "    deviceEdits: {mounts: [{hostPath: \"/usr/lib/libx.so.*\"}]}\n", 6, 28,
          "globs in mounts are expanded only in commonEdits")
+
+ERR_TEST(test_claim_env_bad_pattern, HDR G "    claimEnv: {allow: [\"A-B\"]}\n", 6, 24,
+         "claimEnv.allow pattern 'A-B'")
+ERR_TEST(test_claim_env_unknown_key, HDR G "claimEnv: {deny: [X]}\n", 6, 12,
+         "unknown key 'deny' in 'claimEnv'")
+
+/* A claim's env: never a name the admin's edits set (templates match any text), loader
+ * variables only when a non-star pattern names them, and every allow list that applies. */
+static void test_claim_env_rules(void **state)
+{
+        (void)state;
+        struct dm_config *c = expect_ok(
+                HDR G "    deviceEdits: {env: [\"DEV_{1}_ID=x\", \"VISIBLE_DEVICES={1}\"]}\n"
+                      "    commonEdits: {env: [\"MODE=admin\"]}\n"
+                      "    claimEnv: {allow: [\"APP_*\", \"LD_LIBRARY_PATH\"]}\n"
+                      "  - name: other\n    match: {paths: [/dev/null]}\n"
+                      "claimEnv: {allow: [\"*\"]}\n");
+        const struct dm_group *gpu = &c->groups[0], *other = &c->groups[1];
+        assert_true(c->claim_env.set && gpu->claim_env.set && !other->claim_env.set);
+        struct {
+                const struct dm_group *g;
+                const char *env;
+                const char *needle; /* NULL: allowed */
+        } cases[] = {
+                {gpu, "APP_X=1", NULL},
+                {gpu, "LD_LIBRARY_PATH=/opt", NULL},
+                {gpu, "FOO=1", "claimEnv.allow of group 'gpu'"},
+                {gpu, "VISIBLE_DEVICES=all", "sets it (group 'gpu'"},
+                {other, "VISIBLE_DEVICES=all", "sets it (group 'gpu'"}, /* any group's */
+                {other, "MODE=x", "'MODE=admin'"},
+                {other, "DEV_7_ID=x", "'DEV_{1}_ID=x'"},
+                {other, "DEV_ID=x", NULL},
+                {other, "FOO=1", NULL},
+                {other, "LD_PRELOAD=/x.so", "dynamic-loader"}, /* "*" does not open it */
+                {other, "LD_LIBRARY_PATH=/x", "dynamic-loader"},
+                {NULL, "GCONV_PATH=/x", "dynamic-loader"},
+        };
+        for (size_t i = 0; i < HD_ARRAY_SIZE(cases); i++) {
+                char *env[] = {(char *)cases[i].env, NULL};
+                struct hd_error e = HD_ERROR_INIT;
+                int r = dm_claim_env_check(c, cases[i].g, env, &e);
+                if ((r < 0) != (cases[i].needle != NULL) ||
+                    (r < 0 && !strstr(e.message, cases[i].needle)))
+                        print_error("case %zu '%s': r=%d '%s'\n", i, cases[i].env, r,
+                                    hd_error_message(&e));
+                if (cases[i].needle) {
+                        assert_int_equal(r, -EPERM);
+                        assert_non_null(strstr(e.message, cases[i].needle));
+                        assert_non_null(strstr(e.message, "a claim may not set"));
+                } else {
+                        assert_int_equal(r, 0);
+                }
+                hd_error_done(&e);
+        }
+        /* No allow list anywhere: any ordinary name, still no loader variable. */
+        struct dm_config *plain = expect_ok(HDR G);
+        char *ok[] = {"FOO=1", "PATH=/x", NULL}, *ld[] = {"LD_AUDIT=/x", NULL};
+        assert_int_equal(dm_claim_env_check(plain, &plain->groups[0], ok, NULL), 0);
+        assert_int_equal(dm_claim_env_check(plain, &plain->groups[0], ld, NULL), -EPERM);
+        dm_config_free(plain);
+        dm_config_free(c);
+}
 
 static void test_too_many_attributes(void **state)
 {
@@ -356,6 +419,9 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_unknown_key),
+                cmocka_unit_test(test_claim_env_bad_pattern),
+                cmocka_unit_test(test_claim_env_unknown_key),
+                cmocka_unit_test(test_claim_env_rules),
                 cmocka_unit_test(test_unknown_top_key),
                 cmocka_unit_test(test_unknown_edit_key),
                 cmocka_unit_test(test_wrong_type_count),
