@@ -28,6 +28,7 @@ void dm_prepared_claim_init(struct dm_prepared_claim *rec, const struct dm_claim
                         .pool = hd_strdup(res->pool),
                         .device = hd_strdup(res->device),
                         .share_id = hd_strdup(res->share_id),
+                        .admin_access = res->admin_access,
                         .env_set = -1,
                 };
                 if (result_env)
@@ -73,6 +74,7 @@ void dm_prepared_claim_copy(struct dm_prepared_claim *dst, const struct dm_prepa
                         .pool = hd_strdup(s->pool),
                         .device = hd_strdup(s->device),
                         .share_id = hd_strdup(s->share_id),
+                        .admin_access = s->admin_access,
                         .cdi_ids = hd_strv_copy(s->cdi_ids),
                         .env_set = s->env_set,
                 };

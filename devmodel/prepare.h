@@ -8,6 +8,7 @@
  * each device names the set it gets, so a config matching many devices is stored once. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "devmodel/claim.h"
@@ -30,9 +31,10 @@ struct dm_prepared_device {
         char *request; /* "main" or "main/sub" */
         char *pool;
         char *device;
-        char *share_id; /* NULL when absent */
-        char **cdi_ids; /* strv, "k8s.<driver>/claim=<claimUID>-<device>"; set by prepare */
-        int env_set;    /* index into the claim's env_sets; -1 = no extra env */
+        char *share_id;    /* NULL when absent */
+        bool admin_access; /* adminAccess result: gets the device, holds it for nobody */
+        char **cdi_ids;    /* strv, "k8s.<driver>/claim=<claimUID>-<device>"; set by prepare */
+        int env_set;       /* index into the claim's env_sets; -1 = no extra env */
 };
 
 /* One prepared claim. */

@@ -139,6 +139,8 @@ static json_t *claim_to_json(const struct kp_ckpt_claim *c)
                 set_str(jd, "pool", d->pool);
                 set_str(jd, "device", d->device);
                 set_str(jd, "shareID", d->share_id);
+                if (d->admin_access)
+                        json_object_set_new(jd, "adminAccess", json_true());
                 json_object_set_new(jd, "cdiIDs", strv_to_json(d->cdi_ids));
                 char *const *env = dm_prepared_device_env(rec, k);
                 if (env)
@@ -187,6 +189,7 @@ static const struct hd_json_field device_fields[] = {
         DEV(HD_JSON_STRING, pool, "pool"),
         DEV(HD_JSON_STRING, device, "device", .required = true),
         DEV(HD_JSON_STRING, share_id, "shareID"),
+        DEV(HD_JSON_BOOL, admin_access, "adminAccess"),
         DEV(HD_JSON_STRV, cdi_ids, "cdiIDs"),
 };
 #undef DEV

@@ -5,8 +5,8 @@
  *  "checksum": "crc32:<8 hex>",         -- over the compact, key-sorted "data" object
  *  "data": {"bootID": "...", "claims": [{"uid", "namespace", "name",
  *           "state": "PrepareStarted" | "PrepareCompleted", "specFile",
- *           "devices": [{"request", "pool", "device", "shareID", "cdiIDs": [...], "env":
- * [...]}]}]}}
+ *           "devices": [{"request", "pool", "device", "shareID", "adminAccess", "cdiIDs":
+ * [...], "env": [...]}]}]}}
  *
  * Entries are two-phase: PrepareStarted is written before the CDI spec, PrepareCompleted after
  * it, so a crash in between leaves a visible leftover to clean up. Decoding is tolerant (unknown

@@ -209,7 +209,8 @@ static int save_locked(struct kp_driver *d, struct hd_error *reterr)
 
 /* --- prepare ------------------------------------------------------------------------------ */
 
-/* Which other claim already holds DEVICE? Call with d->lock held. */
+/* Which other claim already holds DEVICE? Admin-access results hold nothing. Call with d->lock
+ * held. */
 static const struct dm_prepared_claim *holder_locked(struct kp_driver *d, const char *uid,
                                                      const char *device)
 {
@@ -218,7 +219,7 @@ static const struct dm_prepared_claim *holder_locked(struct kp_driver *d, const 
                 if (hd_streq(c->uid, uid))
                         continue;
                 for (size_t k = 0; k < c->n_devices; k++)
-                        if (hd_streq(c->devices[k].device, device))
+                        if (!c->devices[k].admin_access && hd_streq(c->devices[k].device, device))
                                 return c;
         }
         return NULL;
@@ -299,6 +300,8 @@ static int reserve(struct kp_driver *d, const struct kp_ckpt_claim *e, bool *ret
         int r = 0;
         pthread_mutex_lock(&d->lock);
         for (size_t i = 0; i < rec->n_devices && r >= 0; i++) {
+                if (rec->devices[i].admin_access)
+                        continue; /* monitoring: shares the device with its holder */
                 const struct dm_prepared_claim *h =
                         holder_locked(d, rec->uid, rec->devices[i].device);
                 if (h)

@@ -187,3 +187,80 @@ def test_admin_allow_list_restricts_and_can_allow_a_loader_variable(env):
                             config=[_host_config(env.driver, {"LD_PRELOAD": "/x.so"})])
     ans = p2.prepare([env.ref(c)])[c["metadata"]["uid"]]
     assert "'LD_PRELOAD'" in ans.error, ans.error
+
+
+# -- defect 4: adminAccess is ignored ----------------------------------------------------------
+
+def _admin_result(env, device):
+    return [{"request": "dev", "driver": env.driver, "pool": NODE, "device": device,
+             "adminAccess": True}]
+
+
+def test_admin_access_claims_neither_take_nor_are_blocked_by_a_device(env):
+    import json
+    import os
+    p = env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    a = env.allocated_claim("a", ["mock-device-3"])
+    assert p.prepare([env.ref(a)])[a["metadata"]["uid"]].error == ""
+    # an admin-access claim gets the held device, with the device's edits
+    adm = env.allocated_claim("adm", [], results=_admin_result(env, "mock-device-3"))
+    auid = adm["metadata"]["uid"]
+    ans = p.prepare([env.ref(adm)])[auid]
+    assert ans.error == "", ans.error
+    assert [d.device_name for d in ans.devices] == ["mock-device-3"]
+    with open(env.spec_path(auid)) as f:
+        spec = json.load(f)
+    edits = spec["devices"][0]["containerEdits"]
+    assert [n["path"] for n in edits["deviceNodes"]] == ["/dev/mock/device_3"]
+    assert [m["containerPath"] for m in edits["mounts"]] == ["/mock/so/device_3.so"]
+    # a normal claim is still refused by the holder, never by the admin claim
+    b = env.allocated_claim("b", ["mock-device-3"])
+    buid = b["metadata"]["uid"]
+    busy = p.prepare([env.ref(b)])[buid]
+    assert "in use" in busy.error and a["metadata"]["uid"] in busy.error, busy.error
+    assert auid not in busy.error
+    # once the holder is gone, the admin claim does not block anyone
+    p.unprepare([env.ref(a)])
+    assert p.prepare([env.ref(b)])[buid].error == ""
+    # ... and the record survives a restart: still no block, still prepared
+    p.stop()
+    p = env.start_plugin()
+    entries = {c["uid"]: c for c in p.read_checkpoint()["data"]["claims"]}
+    assert entries[auid]["devices"][0].get("adminAccess") is True
+    p.unprepare([env.ref(b)])
+    c = env.allocated_claim("c", ["mock-device-3"])
+    assert p.prepare([env.ref(c)])[c["metadata"]["uid"]].error == ""
+    assert p.prepare([env.ref(adm)])[auid].error == ""
+    p.unprepare([env.ref(c), env.ref(adm)])
+    assert env.cdi_files() == []
+    assert os.path.exists(p.checkpoint)
+
+
+def test_admin_access_pod_monitors_a_device_another_pod_holds(env):
+    """Through the scheduler and podman: with every device held by one pod, a pod whose claim
+    asks for adminAccess in a namespace labelled for it runs and sees a device; without the
+    label the scheduler refuses it."""
+    env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    env.template("all", claim_spec(env.driver, count=8))
+    env.pod("hog", "sleep 60", claims=[("g", {"resourceClaimTemplateName": "all"})])
+    env.wait_pod("hog", phases=("Running",))
+    adm_spec = {"devices": {"requests": [{"name": "dev", "exactly": {
+        "deviceClassName": env.driver, "adminAccess": True}}]}}
+    env.claim("mon", adm_spec)
+    env.pod("mon", "ls /dev/mock; sleep 30", claims=[("g", {"resourceClaimName": "mon"})])
+
+    def unschedulable():
+        return [e for e in env.events("mon") if e.get("reason") == "FailedScheduling"]
+    ev = wait_for(unschedulable, timeout=15 * SLOW, what="FailedScheduling without the label")
+    assert "admin-access" in ev[-1]["message"], ev[-1]["message"]
+    env.client.patch(f"/api/v1/namespaces/{env.ns}", {"metadata": {"labels": {
+        "resource.kubernetes.io/admin-access": "true"}}})
+    env.wait_pod("mon", phases=("Running",), timeout=60)
+    out = wait_for(lambda: env.output("mon"), timeout=10 * SLOW, what="output of mon")
+    res = env.get_claim("mon")["status"]["allocation"]["devices"]["results"]
+    assert res[0].get("adminAccess") is True
+    assert out.split() == ["device_" + res[0]["device"].rsplit("-", 1)[1]]

@@ -180,11 +180,16 @@ def key_of(c):
     return (c["driver"], c["pool"], c["device"])
 
 
-def allocate(claim, node, slices, classes, in_use, now=None):
+ADMIN_ACCESS_LABEL = "resource.kubernetes.io/admin-access"
+
+
+def allocate(claim, node, slices, classes, in_use, now=None, admin_ok=False):
     """Allocate every request of `claim` on `node`.
 
     claim/slices/classes in v1 shape; classes: name -> DeviceClass; in_use: set of
-    (driver, pool, device) allocated to other claims. Returns (allocation, set of keys)."""
+    (driver, pool, device) allocated to other claims. Returns (allocation, set of keys).
+    A request with adminAccess needs admin_ok (its namespace carries the label
+    resource.kubernetes.io/admin-access=true); it may get devices in use and takes none."""
     cands, notes = candidate_devices(slices, node)
     spec = (claim.get("spec") or {}).get("devices") or {}
     requests = spec.get("requests") or []
@@ -229,6 +234,10 @@ def allocate(claim, node, slices, classes, in_use, now=None):
 
     def pick(req_name, r, used):
         mode = r.get("allocationMode") or "ExactCount"
+        admin = bool(r.get("adminAccess"))
+        if admin and not admin_ok:
+            raise Unschedulable(f"request {req_name}: adminAccess needs the namespace label "
+                                f"{ADMIN_ACCESS_LABEL}=true")
         match, errors = matching(req_name, r)
         detail = ""
         if errors:
@@ -239,7 +248,7 @@ def allocate(claim, node, slices, classes, in_use, now=None):
             if not match:
                 raise Unschedulable(f"request {req_name}: allocationMode All found no matching "
                                     f"device on node {node_name}{detail}")
-            busy = [c["device"] for c in match if key_of(c) in used]
+            busy = [] if admin else [c["device"] for c in match if key_of(c) in used]
             if busy:
                 raise Unschedulable(f"request {req_name}: allocationMode All but device(s) "
                                     f"{', '.join(busy)} already allocated")
@@ -247,7 +256,7 @@ def allocate(claim, node, slices, classes, in_use, now=None):
         if mode != "ExactCount":
             raise Unschedulable(f"request {req_name}: unknown allocationMode {mode}")
         count = int(r.get("count") or 1)
-        free = [c for c in match if key_of(c) not in used]
+        free = match if admin else [c for c in match if key_of(c) not in used]
         if len(free) < count:
             raise Unschedulable(f"request {req_name}: cannot allocate {count} device(s) on node "
                                 f"{node_name}: {len(match)} match, {len(free)} free{detail}")
@@ -267,7 +276,8 @@ def allocate(claim, node, slices, classes, in_use, now=None):
         for name, r in alts:
             try:
                 picks = pick(name, r, used)
-                rest = solve(i + 1, used | {key_of(c) for _, c in picks})
+                taken = set() if r.get("adminAccess") else {key_of(c) for _, c in picks}
+                rest = solve(i + 1, used | taken)
                 return [(name, r, c) for name, c in picks] + rest
             except Unschedulable as e:
                 if "unsupported CEL" in str(e) or "does not exist" in str(e):
@@ -282,7 +292,8 @@ def allocate(claim, node, slices, classes, in_use, now=None):
         if r.get("adminAccess"):
             res["adminAccess"] = True
         results.append(res)
-        used.add(key_of(c))
+        if not r.get("adminAccess"):
+            used.add(key_of(c))
         if (name, r.get("deviceClassName")) not in cfg_reqs:
             cfg_reqs.append((name, r.get("deviceClassName")))
     config = []
@@ -311,12 +322,15 @@ def allocate(claim, node, slices, classes, in_use, now=None):
 
 
 def allocated_keys(claims, exclude_uid=None):
-    """(driver, pool, device) of every allocated claim (a shared claim counts once)."""
+    """(driver, pool, device) of every allocated claim (a shared claim counts once); results
+    with adminAccess hold nothing."""
     out = set()
     for c in claims:
         if c["metadata"].get("uid") == exclude_uid:
             continue
         for r in (((c.get("status") or {}).get("allocation") or {}).get("devices") or {}).get("results") or []:
+            if r.get("adminAccess"):
+                continue
             out.add((r.get("driver"), r.get("pool"), r.get("device")))
     return out
 
@@ -592,6 +606,13 @@ class Scheduler:
             self._unschedulable(pod, "0/0 nodes are available: no nodes registered")
             return
         want_ext = extended_requests(pod)
+        admin_ok = False
+        try:
+            ns_obj = self.client.get(f"/api/v1/namespaces/{ns}")
+            admin_ok = ((ns_obj.get("metadata") or {}).get("labels") or {}).get(
+                ADMIN_ACCESS_LABEL) == "true"
+        except ApiError:
+            pass
         reasons = []
         for node in nodes:
             nname = node["metadata"]["name"]
@@ -625,7 +646,7 @@ class Scheduler:
                     plan.append((c, None))
                     continue
                 try:
-                    a, used = allocate(c, node, slices, classes, in_use)
+                    a, used = allocate(c, node, slices, classes, in_use, admin_ok=admin_ok)
                 except Unschedulable as e:
                     reasons.append(f"{nname}: claim {c['metadata']['name']}: {e}")
                     ok = False

@@ -240,3 +240,24 @@ def test_semver_ordering():
     assert v("1.0.0-alpha.1").cmp(v("1.0.0-alpha.beta")) < 0
     assert v("1.10.0").cmp(v("1.9.0")) > 0
     assert v("1.0.0+build").cmp(v("1.0.0")) == 0
+
+
+def test_admin_access_needs_the_label_gets_busy_devices_and_holds_none():
+    admin = req(count=2)
+    admin["exactly"]["adminAccess"] = True
+    with pytest.raises(Unschedulable, match="admin-access"):
+        run(claim(admin), in_use={(DRV, "node-a", "d0")})
+    busy = {(DRV, "node-a", d) for d in ("d0", "d1", "d2", "d3")}
+    a, used = allocate(claim(admin), NODE, [GPUS], CLASSES, busy, admin_ok=True)
+    assert names(a) == ["d0", "d1"] and used == set()
+    assert all(r["adminAccess"] is True for r in a["devices"]["results"])
+    # an admin result holds nothing for others; a normal one does
+    held = {"metadata": {"uid": "a"}, "status": {"allocation": a}}
+    assert allocated_keys([held]) == set()
+    normal = run(claim(req(count=1)), in_use=allocated_keys([held]))
+    assert names(normal) == ["d0"]
+    # All mode with adminAccess ignores devices in use too
+    all_admin = req(mode="All")
+    all_admin["exactly"]["adminAccess"] = True
+    a, _ = allocate(claim(all_admin), NODE, [GPUS], CLASSES, busy, admin_ok=True)
+    assert names(a) == ["d0", "d1", "d2", "d3"]
