@@ -130,6 +130,34 @@ void kp_driver_with_inventory(struct kp_driver *d,
         inv_put(d, s);
 }
 
+bool kp_driver_holds_claim(struct kp_driver *d, const char *uid)
+{
+        pthread_mutex_lock(&d->lock);
+        const struct kp_ckpt_claim *c = kp_checkpoint_find(d->ckpt, uid);
+        bool held = c && c->state == KP_PREPARE_COMPLETED;
+        pthread_mutex_unlock(&d->lock);
+        return held;
+}
+
+void kp_driver_prepared_refs(struct kp_driver *d, struct dm_prepared_claim **ret, size_t *ret_n)
+{
+        pthread_mutex_lock(&d->lock);
+        size_t n = 0;
+        struct dm_prepared_claim *out = hd_new0(
+                struct dm_prepared_claim, d->ckpt && d->ckpt->n_claims ? d->ckpt->n_claims : 1);
+        for (size_t i = 0; d->ckpt && i < d->ckpt->n_claims; i++) {
+                const struct kp_ckpt_claim *c = &d->ckpt->claims[i];
+                if (c->state != KP_PREPARE_COMPLETED || !c->prepared.namespace || !c->prepared.name)
+                        continue;
+                out[n++] = (struct dm_prepared_claim){.uid = hd_strdup(c->prepared.uid),
+                                                      .namespace = hd_strdup(c->prepared.namespace),
+                                                      .name = hd_strdup(c->prepared.name)};
+        }
+        pthread_mutex_unlock(&d->lock);
+        *ret = out;
+        *ret_n = n;
+}
+
 size_t kp_driver_prepared_claims(struct kp_driver *d)
 {
         pthread_mutex_lock(&d->lock);
@@ -526,29 +554,21 @@ int kp_driver_start(struct kp_driver *d, struct hd_error *reterr)
 
         for (size_t i = 0; i < n; i++) {
                 struct dm_prepared_claim *c = &snap[i].prepared;
-                struct kp_claim_ref ref = {c->namespace, c->name, c->uid};
                 if (snap[i].state == KP_PREPARE_STARTED) {
+                        /* Only once its spec is gone may the entry go: until then it keeps
+                         * reserving its devices, and the next start (or the kubelet's
+                         * unprepare) tries again. */
                         hd_log_info("undoing interrupted prepare", "claim", c->uid);
-                        dm_unprepare_claim(d->driver, c->uid, d->cdi_root, NULL);
-                        kp_checkpoint_remove(d->ckpt, c->uid);
+                        if (dm_unprepare_claim(d->driver, c->uid, d->cdi_root, &e) < 0)
+                                hd_log_error("cannot undo interrupted prepare; keeping its entry",
+                                             "claim", c->uid, "err", hd_error_message(&e));
+                        else
+                                kp_checkpoint_remove(d->ckpt, c->uid);
+                        hd_error_done(&e);
                         continue;
                 }
-                if (d->fetch && c->namespace && c->name) {
-                        _cleanup_json_ json_t *obj = NULL;
-                        int fr = d->fetch(d->fetch_userdata, c->namespace, c->name, &obj, &e);
-                        const char *uid = json_string_value(
-                                json_object_get(json_object_get(obj, "metadata"), "uid"));
-                        if (fr == -ENOENT || (fr == 0 && !hd_streq(uid, c->uid))) {
-                                hd_log_info("claim is gone from the API server; unpreparing",
-                                            "claim", c->uid, "ns", c->namespace, "name", c->name);
-                                kp_driver_unprepare(d, &ref, NULL);
-                                continue;
-                        }
-                        if (fr < 0)
-                                hd_log_warn("cannot check claim with the API server; keeping it",
-                                            "claim", c->uid, "err", hd_error_message(&e));
-                        hd_error_done(&e);
-                }
+                /* Whether the API server still has the claim is checked later, in the
+                 * background (kubeletplugin/sweep.c), once the DRA socket is served. */
                 if (c->spec_file && !spec_exists(d, c->spec_file)) {
                         if (build(d, c, &e) < 0) /* same names, same env */
                                 hd_log_error("cannot restore CDI spec of prepared claim", "claim",

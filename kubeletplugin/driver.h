@@ -45,11 +45,13 @@ struct kp_driver *kp_driver_new(const struct kp_driver_options *opts,
                                 const struct dm_config *config, struct dm_inventory *inv);
 struct kp_driver *kp_driver_free(struct kp_driver *d);
 
-/* Load the checkpoint and repair drift: a corrupt file is moved aside and rebuilt from the CDI
- * specs we own; PrepareStarted leftovers are undone; PrepareCompleted claims whose spec is
- * missing (tmpfs CDI dir wiped by a reboot) get it rewritten; claims the API server no longer
- * has (404 or another UID) are unprepared. Problems are logged, never fatal, unless the
- * checkpoint cannot be written at all. Returns 0 or -errno. */
+/* Load the checkpoint and repair drift, without asking the API server: a corrupt file is moved
+ * aside and rebuilt from the CDI specs we own; PrepareStarted leftovers are undone (an entry
+ * whose spec cannot be removed stays, still reserving its devices); PrepareCompleted claims
+ * whose spec is missing (tmpfs CDI dir wiped by a reboot) get it rewritten. Claims the API
+ * server no longer has are unprepared later by the start-up sweep (kubeletplugin/sweep.h).
+ * Problems are logged, never fatal, unless the checkpoint cannot be written at all. Returns 0
+ * or -errno. */
 int kp_driver_start(struct kp_driver *d, struct hd_error *reterr);
 
 /* Prepare one claim: reserve its devices (PrepareStarted), build its CDI spec, commit
@@ -73,6 +75,14 @@ void kp_driver_set_inventory(struct kp_driver *d, struct dm_inventory *inv);
 void kp_driver_with_inventory(struct kp_driver *d,
                               void (*fn)(const struct dm_inventory *inv, void *userdata),
                               void *userdata);
+
+/* Is claim UID recorded as prepared (PrepareCompleted)? */
+bool kp_driver_holds_claim(struct kp_driver *d, const char *uid);
+
+/* Snapshot of the prepared claims that have a namespace and name: uid, namespace and name
+ * only. *RET is a new array of *RET_N records (release each with dm_prepared_claim_done(), then
+ * free the array). */
+void kp_driver_prepared_refs(struct kp_driver *d, struct dm_prepared_claim **ret, size_t *ret_n);
 
 /* Number of claims currently recorded as prepared. */
 size_t kp_driver_prepared_claims(struct kp_driver *d);

@@ -21,6 +21,7 @@
 #include "kubeletplugin/metrics.h"
 #include "devmodel/names.h"
 #include "kubeletplugin/slice_publisher.h"
+#include "kubeletplugin/sweep.h"
 #include "rpc/client.h"
 #include "rpc/server.h"
 #include "rpc/socket.h"
@@ -110,6 +111,7 @@ struct plugin {
         char *api_version;
         struct kp_metrics *metrics;
         struct kp_driver *driver;
+        struct kp_sweep *sweep;
         struct kp_publisher *publisher;
         struct kp_health *health;
         struct rpc_server *dra_server, *reg_server;
@@ -129,6 +131,7 @@ static void plugin_done(struct plugin *p)
          * health monitor must still exist), then the rest. Slices stay published. */
         p->reg_server = rpc_server_free(p->reg_server);
         p->dra_server = rpc_server_free(p->dra_server);
+        p->sweep = kp_sweep_free(p->sweep);
         p->http = kp_http_stop(p->http);
         p->health = kp_health_free(p->health);
         p->publisher = kp_publisher_free(p->publisher);
@@ -264,6 +267,9 @@ static int start_servers(struct plugin *p, const struct kp_plugin_options *o,
         r = serve(p->reg_socket, reg_methods, nr, &p->reg_server, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "serve registration socket");
+
+        /* Only now, with the kubelet served, ask the API server about checkpointed claims. */
+        p->sweep = kp_sweep_start(p->driver, fetch_claim, &p->source, KP_SWEEP_WORKERS);
 
         r = kp_publisher_start(p->publisher, reterr);
         if (r < 0)

@@ -24,6 +24,7 @@
 #include "devmodel/config.h"
 #include "devmodel/discovery.h"
 #include "kubeletplugin/driver.h"
+#include "kubeletplugin/sweep.h"
 
 #define DRIVER "hostdev.example.com"
 #define NODE "node-a"
@@ -101,6 +102,10 @@ static struct kp_driver *new_driver(struct fixture *f)
         if (r < 0)
                 fail_msg("start: %s", e.message);
         hd_error_done(&e);
+        /* What the plugin does once it serves the kubelet; here, to its end. */
+        struct kp_sweep *s = kp_sweep_start(d, fake_fetch, f, 2);
+        kp_sweep_wait(s);
+        kp_sweep_free(s);
         return d;
 }
 
@@ -394,6 +399,84 @@ static void test_start_repairs_drift(void **state)
         hd_error_done(&e);
 }
 
+/* A PrepareStarted leftover whose spec cannot be removed keeps its entry (and so its devices)
+ * until a later start manages; on main the entry went and the device was free for others. */
+static void test_start_keeps_started_entry_it_cannot_undo(void **state)
+{
+        struct fixture *f = *state;
+        NEED_ROOT(f);
+        put_claim(f, "a", UID_A, DRIVER ":" NODE ":mock-device-0:gpus", NULL, true);
+        put_claim(f, "b", UID_B, DRIVER ":" NODE ":mock-device-0:gpus", NULL, true);
+        struct dm_prepared_claim out = {0};
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(prepare(f, "a", UID_A, &out, &e), 0);
+        dm_prepared_claim_done(&out);
+        f->driver = kp_driver_free(f->driver);
+
+        struct kp_checkpoint *cp = NULL;
+        char *aside = NULL;
+        assert_int_equal(kp_checkpoint_load(f->ckpt, &cp, &aside, &e), 0);
+        cp->claims[0].state = KP_PREPARE_STARTED;
+        assert_int_equal(kp_checkpoint_save(f->ckpt, cp, &e), 0);
+        kp_checkpoint_free(cp);
+        _cleanup_free_ char *sa = spec_path(f, UID_A);
+        assert_int_equal(unlink(sa), 0);
+        assert_int_equal(mkdir(sa, 0700), 0); /* the spec cannot be removed */
+
+        f->driver = new_driver(f);
+        assert_int_equal(prepare(f, "b", UID_B, &out, &e), -EBUSY);
+        assert_non_null(strstr(e.message, UID_A));
+        hd_error_done(&e);
+        f->driver = kp_driver_free(f->driver);
+
+        assert_int_equal(rmdir(sa), 0);
+        f->driver = new_driver(f);
+        assert_int_equal(prepare(f, "b", UID_B, &out, &e), 0);
+        dm_prepared_claim_done(&out);
+        hd_error_done(&e);
+}
+
+/* The start-up sweep keeps a claim it cannot check and retries until the API server answers;
+ * a claim the kubelet unprepares meanwhile is left alone. */
+static void test_sweep_retries_until_it_can_tell(void **state)
+{
+        struct fixture *f = *state;
+        NEED_ROOT(f);
+        put_claim(f, "a", UID_A, DRIVER ":" NODE ":mock-device-0:gpus", NULL, true);
+        put_claim(f, "b", UID_B, DRIVER ":" NODE ":mock-device-1:gpus", NULL, true);
+        struct dm_prepared_claim out = {0};
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(prepare(f, "a", UID_A, &out, &e), 0);
+        dm_prepared_claim_done(&out);
+        assert_int_equal(prepare(f, "b", UID_B, &out, &e), 0);
+        dm_prepared_claim_done(&out);
+        f->driver = kp_driver_free(f->driver);
+
+        json_object_del(f->claims, "ns/a");
+        f->fetch_error = ECONNREFUSED;
+        struct dm_inventory *inv = NULL;
+        assert_int_equal(dm_discover(f->config, &inv, &e), 0);
+        struct kp_driver_options o = {
+                .driver = DRIVER, .node = NODE, .cdi_root = f->cdi, .checkpoint_path = f->ckpt};
+        f->driver = kp_driver_new(&o, f->config, inv);
+        assert_int_equal(kp_driver_start(f->driver, &e), 0);
+        struct kp_sweep *s = kp_sweep_start(f->driver, fake_fetch, f, 1);
+        assert_non_null(s);
+        usleep(300 * 1000);
+        assert_true(kp_driver_holds_claim(f->driver, UID_A)); /* kept: cannot tell yet */
+        struct kp_claim_ref rb = {"ns", "b", UID_B};
+        assert_int_equal(kp_driver_unprepare(f->driver, &rb, &e), 0);
+        f->fetch_error = 0;
+        kp_sweep_wait(s);
+        s = kp_sweep_free(s);
+        assert_false(kp_driver_holds_claim(f->driver, UID_A));
+        assert_false(kp_driver_holds_claim(f->driver, UID_B));
+        assert_int_equal(kp_driver_prepared_claims(f->driver), 0);
+        /* nothing to check: no sweep at all */
+        assert_null(kp_sweep_start(f->driver, fake_fetch, f, 1));
+        hd_error_done(&e);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -402,6 +485,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_device_held_by_other_claim, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_opaque_env, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_start_repairs_drift, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_start_keeps_started_entry_it_cannot_undo, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_sweep_retries_until_it_can_tell, setup, teardown),
         };
         return cmocka_run_group_tests_name("driver", tests, NULL, NULL);
 }
