@@ -20,6 +20,7 @@
 #include "devmodel/discovery.h"
 #include "devmodel/names.h"
 #include "devmodel/prepare.h"
+#include "kubeletplugin/opaque.h"
 #include "devmodel/slices.h"
 
 #define EXIT_USAGE 2
@@ -224,9 +225,20 @@ static int run_prepare(const struct opts *o)
                 dm_claim_free(claim);
                 return EXIT_FAILURE;
         }
-        struct dm_prepare_params p = {
-                .driver = o->driver, .pool = o->node, .cdi_root = o->cdi_root};
-        if (dm_prepare_claim(inv, claim, &p, &res, &e) < 0) {
+        /* As the daemon does: each result gets the env its opaque configs give it, under the
+         * same claimEnv rules (checked inside dm_prepare_claim). */
+        char ***env = NULL;
+        int r = kp_opaque_env(claim, o->driver, &env, &e);
+        if (r < 0)
+                hd_error_wrap(&e, "prepare claim %s", claim->uid);
+        struct dm_prepare_params p = {.driver = o->driver,
+                                      .pool = o->node,
+                                      .cdi_root = o->cdi_root,
+                                      .result_env = (char **const *)env};
+        if (r >= 0)
+                r = dm_prepare_claim(inv, claim, &p, &res, &e);
+        kp_opaque_env_free(env, claim->n_results);
+        if (r < 0) {
                 fail(NULL, &e);
         } else {
                 if (!res.spec_file)
