@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "base/strutil.h"
+#include "devmodel/names.h"
 
 #define RETRY_FIRST_MS 1000
 #define RETRY_MAX_MS 30000
@@ -57,6 +58,13 @@ static bool check_one(struct kp_sweep *s, const struct dm_prepared_claim *c)
 {
         struct kp_claim_ref ref = {c->namespace, c->name, c->uid};
         long delay = RETRY_FIRST_MS;
+        if (!dm_is_dns_label(c->namespace) || !dm_is_dns_subdomain(c->name)) {
+                /* Written by an older plugin that did not check them: never put it in a URL. */
+                hd_log_warn("start-up sweep: checkpointed claim has an invalid namespace or "
+                            "name; keeping it unchecked",
+                            "claim", c->uid, "ns", c->namespace, "name", c->name);
+                return false;
+        }
         for (;;) {
                 if (!kp_driver_holds_claim(s->driver, c->uid))
                         return false; /* unprepared by the kubelet meanwhile */

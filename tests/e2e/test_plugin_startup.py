@@ -78,3 +78,30 @@ def test_stop_during_a_pending_sweep_is_prompt(env):
     for c in claims:
         p.unprepare([env.ref(c)])
     assert env.cdi_files() == []
+
+
+def test_sweep_never_puts_an_invalid_checkpointed_name_in_a_url(env):
+    """A checkpoint entry with namespace/name '..' (an older plugin did not check them) is kept
+    unchecked: the plugin never GETs /apis/resource.k8s.io/v1/ or any other collapsed path."""
+    p = env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    c = env.allocated_claim("c", ["mock-device-0"])
+    uid = c["metadata"]["uid"]
+    assert p.prepare([env.ref(c)])[uid].error == ""
+    p.stop()
+    doc = p.read_checkpoint()
+    for e in doc["data"]["claims"]:
+        e["namespace"], e["name"] = "..", ".."
+    p.write_checkpoint(doc)
+    env.api.clear_request_log()
+    p.start()
+    wait_for(lambda: "invalid namespace or name" in p.log(since_start=True), timeout=10 * SLOW,
+             what="sweep skipping the entry")
+    bad = [e for e in env.api.request_log()
+           if (e.get("userAgent") or "").startswith("hostdev-kubelet-plugin/")
+           and (e["path"].endswith("/") or ".." in e["path"])]
+    assert bad == [], [e["path"] for e in bad]
+    assert os.path.exists(env.spec_path(uid))
+    assert p.unprepare([(env.ns, "c", uid)])[uid].error == ""
+    assert env.cdi_files() == []
