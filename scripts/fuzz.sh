@@ -99,7 +99,11 @@ for t in "${targets[@]}"; do
         while IFS= read -r s; do
                 [ -n "$s" ] || continue
                 if [ -d "$s" ]; then
-                        find "$s" -type f -size -"$((max_bytes + 1))"c -exec cp -t "$work/seeds" {} +
+                        # Sub-folders may repeat file names: name each copy by its path.
+                        while IFS= read -r -d '' f; do
+                                rel=${f#"$s"/}
+                                cp "$f" "$work/seeds/${rel//\//_}"
+                        done < <(find "$s" -type f -size -"$((max_bytes + 1))"c -print0)
                 elif [ -f "$s" ]; then
                         cp "$s" "$work/seeds/"
                 else

@@ -2,7 +2,8 @@
 /* Corpus replay for a fuzz target: fuzz_<x> [--mutations N] FILE|DIR...
  * Runs the target on every file, then on N deterministic mutants of each (bit flips, byte
  * changes, truncation, duplication of a slice), so sanitizer builds catch crashes near the seeds
- * without a fuzzing engine. Exit 0 when every input returned; a crash is the failure. */
+ * without a fuzzing engine. Folders are walked recursively. Exit 0 when every input returned;
+ * a crash is the failure, and so is a missing or unreadable input. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +54,8 @@ static void mutate_and_run(const uint8_t *seed, size_t len, unsigned rounds)
                                 break;
                         case 1: /* interesting byte */
                                 if (mlen) {
-                                        static const uint8_t b[] = { 0, 0xff, '"', '{', '[', ':',
-                                                                     '\n', '-', '*', '\\' };
+                                        static const uint8_t b[] = {0,   0xff, '"', '{', '[',
+                                                                    ':', '\n', '-', '*', '\\'};
                                         m[pos] = b[rng() % sizeof(b)];
                                 }
                                 break;
@@ -84,17 +85,50 @@ static void mutate_and_run(const uint8_t *seed, size_t len, unsigned rounds)
         }
 }
 
+static size_t n_failed;
+
 static void one_file(const char *path, unsigned rounds)
 {
         char *data = NULL;
         size_t len = 0;
         if (hd_read_file(path, 4 << 20, false, &data, &len, NULL) < 0) {
-                fprintf(stderr, "skip unreadable %s\n", path);
+                fprintf(stderr, "unreadable corpus file %s\n", path);
+                n_failed++;
                 return;
         }
         run((const uint8_t *)data, len);
         mutate_and_run((const uint8_t *)data, len, rounds);
         free(data);
+}
+
+/* Replay PATH: a file, or every file under a folder (recursively, in name order). */
+static int walk(const char *path, unsigned rounds)
+{
+        struct stat st;
+        if (stat(path, &st) < 0) {
+                fprintf(stderr, "missing corpus %s\n", path);
+                return -1;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                one_file(path, rounds);
+                return 0;
+        }
+        struct dirent **names = NULL;
+        int n = scandir(path, &names, NULL, alphasort);
+        if (n < 0) {
+                fprintf(stderr, "cannot list corpus %s\n", path);
+                return -1;
+        }
+        int r = 0;
+        for (int k = 0; k < n; k++) {
+                if (names[k]->d_name[0] != '.' && r == 0) {
+                        _cleanup_free_ char *p = hd_asprintf("%s/%s", path, names[k]->d_name);
+                        r = walk(p, rounds);
+                }
+                free(names[k]);
+        }
+        free(names);
+        return r;
 }
 
 int main(int argc, char **argv)
@@ -105,27 +139,13 @@ int main(int argc, char **argv)
                         rounds = (unsigned)strtoul(argv[++i], NULL, 10);
                         continue;
                 }
-                struct stat st;
-                if (stat(argv[i], &st) < 0) {
-                        fprintf(stderr, "missing corpus %s\n", argv[i]);
+                if (walk(argv[i], rounds) < 0)
                         return 2;
-                }
-                if (!S_ISDIR(st.st_mode)) {
-                        one_file(argv[i], rounds);
-                        continue;
-                }
-                struct dirent **names = NULL;
-                int n = scandir(argv[i], &names, NULL, alphasort);
-                for (int k = 0; k < n; k++) {
-                        if (names[k]->d_name[0] != '.') {
-                                _cleanup_free_ char *p = hd_asprintf("%s/%s", argv[i],
-                                                                     names[k]->d_name);
-                                one_file(p, rounds);
-                        }
-                        free(names[k]);
-                }
-                free(names);
         }
         printf("%zu inputs run\n", n_inputs);
+        if (n_failed) {
+                fprintf(stderr, "%zu corpus files could not be read\n", n_failed);
+                return 2;
+        }
         return n_inputs ? 0 : 2;
 }
