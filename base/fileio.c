@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "base/fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -163,6 +165,90 @@ int hd_atomic_write(const char *path, const void *data, size_t len, mode_t mode,
         if (r < 0)
                 return hd_error_wrap(reterr, "write '%s'", path);
         return 0;
+}
+
+/* Is FILE a temp file hd_atomic_write_at() made for a name starting with PREFIX (EXACT: for
+ * the name PREFIX): ".<PREFIX...>.<8 hex digits>.tmp"? */
+static bool is_temp_of(const char *file, const char *prefix, bool exact)
+{
+        size_t len = strlen(file), plen = strlen(prefix);
+        const size_t tail = strlen(".01234567.tmp");
+        if (file[0] != '.' || len < 1 + plen + tail || (exact && len != 1 + plen + tail) ||
+            strncmp(file + 1, prefix, plen) != 0 || !hd_endswith(file, ".tmp"))
+                return false;
+        const char *hex = file + len - tail;
+        if (*hex++ != '.')
+                return false;
+        for (int i = 0; i < 8; i++)
+                if (!isxdigit((unsigned char)hex[i]))
+                        return false;
+        return true;
+}
+
+static void closedirp(DIR **d)
+{
+        if (*d)
+                closedir(*d);
+}
+
+static int sweep(int dirfd, const char *prefix, bool exact, struct hd_error *reterr)
+{
+        int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+                return hd_error_set(reterr, errno, "duplicate directory descriptor");
+        _cleanup_(closedirp) DIR *dir = fdopendir(fd);
+        if (!dir) {
+                int err = errno;
+                close(fd);
+                return hd_error_set(reterr, err, "read directory");
+        }
+        rewinddir(dir);
+        int removed = 0;
+        for (;;) {
+                errno = 0;
+                struct dirent *de = readdir(dir);
+                if (!de) {
+                        if (errno != 0)
+                                return hd_error_set(reterr, errno, "read directory");
+                        break;
+                }
+                if (!is_temp_of(de->d_name, prefix, exact))
+                        continue;
+                if (unlinkat(dirfd, de->d_name, 0) < 0 && errno != ENOENT)
+                        return hd_error_set(reterr, errno, "remove '%s'", de->d_name);
+                removed++;
+        }
+        if (removed > 0 && fsync(dirfd) < 0)
+                return hd_error_set(reterr, errno, "fsync directory");
+        return removed;
+}
+
+int hd_atomic_sweep_at(int dirfd, const char *prefix, struct hd_error *reterr)
+{
+        return sweep(dirfd, prefix, false, reterr);
+}
+
+int hd_atomic_sweep(const char *path, struct hd_error *reterr)
+{
+        _cleanup_free_ char *copy = hd_strdup(path);
+        char *slash = strrchr(copy, '/');
+        const char *dir = ".", *name = copy;
+        if (slash) {
+                *slash = '\0';
+                dir = slash == copy ? "/" : copy;
+                name = slash + 1;
+        }
+        _cleanup_close_ int dirfd = hd_dir_open(dir, reterr);
+        if (dirfd == -ENOENT) {
+                hd_error_done(reterr);
+                return 0;
+        }
+        if (dirfd < 0)
+                return dirfd;
+        int r = sweep(dirfd, name, true, reterr);
+        if (r < 0)
+                return hd_error_wrap(reterr, "remove temporary files of '%s'", path);
+        return r;
 }
 
 int hd_unlink_at(int dirfd, const char *name, struct hd_error *reterr)

@@ -28,6 +28,15 @@ int hd_atomic_write_at(int dirfd, const char *name, const void *data, size_t len
 int hd_atomic_write(const char *path, const void *data, size_t len, mode_t mode,
                     struct hd_error *reterr);
 
+/* Remove the temp files hd_atomic_write_at() left in DIRFD for names starting with PREFIX
+ * (".<PREFIX...>.<8 hex>.tmp"): a crash between creating and renaming one leaves it behind.
+ * Call at start-up, before this process writes there. Returns how many were removed, or
+ * -errno. */
+int hd_atomic_sweep_at(int dirfd, const char *prefix, struct hd_error *reterr);
+
+/* Same for the temp files of the one file PATH; a missing directory is 0. */
+int hd_atomic_sweep(const char *path, struct hd_error *reterr);
+
 /* Remove NAME in DIRFD (never a directory); a missing file is success. Returns 0 or -errno. */
 int hd_unlink_at(int dirfd, const char *name, struct hd_error *reterr);
 

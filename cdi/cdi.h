@@ -290,6 +290,10 @@ int cdi_spec_remove(const char *cdi_root, const char *file_name, struct hd_error
  * number of names or -errno. */
 int cdi_spec_list_owned(const char *cdi_root, const char *prefix, char ***ret_names,
                         struct hd_error *reterr);
+/* Remove the temp files an interrupted cdi_spec_write() left in CDI_ROOT for spec names
+ * starting with PREFIX (".<name>.<8 hex>.tmp"; runtimes ignore them, but they pile up). A
+ * missing root is 0. Returns how many were removed, or -errno. */
+int cdi_spec_sweep_temp(const char *cdi_root, const char *prefix, struct hd_error *reterr);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Per-claim transient specs and per-group static specs (names from DESIGN.md)              */

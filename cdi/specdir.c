@@ -168,3 +168,16 @@ int cdi_spec_list_owned(const char *cdi_root, const char *prefix, char ***ret_na
         *ret_names = TAKE_PTR(names);
         return (int)n;
 }
+
+int cdi_spec_sweep_temp(const char *cdi_root, const char *prefix, struct hd_error *reterr)
+{
+        _cleanup_close_ int dirfd = open_root(cdi_root, reterr);
+        if (dirfd == -ENOENT)
+                return 0;
+        if (dirfd < 0)
+                return dirfd;
+        int r = hd_atomic_sweep_at(dirfd, prefix, reterr);
+        if (r < 0)
+                return hd_error_wrap(reterr, "CDI root '%s'", cdi_root);
+        return r;
+}

@@ -529,6 +529,12 @@ int kp_driver_start(struct kp_driver *d, struct hd_error *reterr)
 {
         _cleanup_free_ char *aside = NULL;
         struct hd_error e = HD_ERROR_INIT;
+        _cleanup_free_ char *prefix = cdi_claim_spec_file_prefix(d->driver);
+        if (hd_atomic_sweep(d->checkpoint_path, &e) < 0 ||
+            cdi_spec_sweep_temp(d->cdi_root, prefix, &e) < 0)
+                hd_log_warn("cannot remove temporary files of interrupted writes", "err",
+                            hd_error_message(&e));
+        hd_error_done(&e);
         int r = kp_checkpoint_load(d->checkpoint_path, &d->ckpt, &aside, &e);
         if (r < 0)
                 return hd_error_move(reterr, &e);

@@ -345,13 +345,24 @@ static void test_failpoint_sleep_matches_point_and_file(void **state)
         hd_failpoints_setup(NULL, NULL);
 }
 
+static int count_temps(const char *dir, const char *prefix)
+{
+        int n = 0;
+        DIR *d = opendir(dir);
+        assert_non_null(d);
+        for (struct dirent *de; (de = readdir(d));)
+                n += de->d_name[0] == '.' && strncmp(de->d_name + 1, prefix, strlen(prefix)) == 0 &&
+                     hd_endswith(de->d_name, ".tmp");
+        closedir(d);
+        return n;
+}
+
 /* kill@2 at "before rename": the child dies by SIGKILL in its second write, leaving the first
- * write's content in place and its temp file behind (what start-up must sweep). */
-static void test_failpoint_kill_on_nth_hit(void **state)
+ * write's content in place and its temp file behind, which hd_atomic_sweep() removes. */
+static void test_failpoint_kill_on_nth_hit_and_sweep(void **state)
 {
         (void)state;
-        char dir[] = "/tmp/hd-fp-XXXXXX";
-        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *dir = make_tmpdir();
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
@@ -372,27 +383,35 @@ static void test_failpoint_kill_on_nth_hit(void **state)
         assert_int_equal(hd_read_file(path, 100, true, &data, NULL, NULL), 0);
         assert_string_equal(data, "one");
         free(data);
-        int temps = 0;
-        DIR *d = opendir(dir);
-        for (struct dirent *de; (de = readdir(d));) {
-                if (de->d_name[0] == '.' && strstr(de->d_name, ".t.json.") == de->d_name) {
-                        temps++;
-                        _cleanup_free_ char *tp = hd_asprintf("%s/%s", dir, de->d_name);
-                        assert_int_equal(hd_read_file(tp, 100, true, &data, NULL, NULL), 0);
-                        assert_string_equal(data, "two");
-                        free(data);
-                }
-                if (de->d_name[0] != '.' || strcmp(de->d_name, ".") == 0 ||
-                    strcmp(de->d_name, "..") == 0)
-                        continue;
-                _cleanup_free_ char *fp = hd_asprintf("%s/%s", dir, de->d_name);
-                unlink(fp);
+        assert_int_equal(count_temps(dir, "t.json."), 1);
+
+        /* look-alikes stay: another name, no 8-hex suffix, not hidden */
+        const char *keep[] = {".t.jsonx.0123abcd.tmp", ".t.json.0123abcg.tmp",
+                              "t.json.0123abcd.tmp", ".t.json.tmp"};
+        for (size_t i = 0; i < sizeof(keep) / sizeof(*keep); i++) {
+                _cleanup_free_ char *k = hd_asprintf("%s/%s", dir, keep[i]);
+                assert_int_equal(hd_atomic_write(k, "k", 1, 0600, NULL), 0);
         }
-        closedir(d);
-        assert_int_equal(temps, 1);
-        unlink(path);
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(hd_atomic_sweep(path, &e), 1);
+        assert_int_equal(hd_atomic_sweep(path, &e), 0);
+        _cleanup_close_ int dfd = hd_dir_open(dir, &e);
+        assert_int_equal(hd_atomic_sweep_at(dfd, "t.json", &e), 1); /* a prefix: t.jsonx too */
+        keep[0] = NULL;
+        assert_int_equal(count_temps(dir, "t.json."), 2); /* only the two look-alikes */
+        assert_int_equal(hd_read_file(path, 100, true, &data, NULL, NULL), 0);
+        assert_string_equal(data, "one");
+        free(data);
+        for (size_t i = 1; i < sizeof(keep) / sizeof(*keep); i++) {
+                _cleanup_free_ char *k = hd_asprintf("%s/%s", dir, keep[i]);
+                assert_int_equal(unlink(k), 0);
+        }
+        _cleanup_free_ char *missing = hd_asprintf("%s/nodir/t.json", dir);
+        assert_int_equal(hd_atomic_sweep(missing, &e), 0);
+        hd_error_done(&e);
         _cleanup_free_ char *other = hd_asprintf("%s/other.json", dir);
-        unlink(other);
+        assert_int_equal(unlink(other), 0);
+        assert_int_equal(unlink(path), 0);
         assert_int_equal(rmdir(dir), 0);
 }
 
@@ -686,7 +705,7 @@ int main(void)
                 cmocka_unit_test(test_take_ptr),
                 cmocka_unit_test(test_failpoint_spec_errors),
                 cmocka_unit_test(test_failpoint_sleep_matches_point_and_file),
-                cmocka_unit_test(test_failpoint_kill_on_nth_hit),
+                cmocka_unit_test(test_failpoint_kill_on_nth_hit_and_sweep),
                 cmocka_unit_test(test_json_field_table),
                 cmocka_unit_test(test_json_getters),
                 cmocka_unit_test(test_json_nested_tables),

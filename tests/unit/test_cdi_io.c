@@ -728,6 +728,39 @@ static void test_specdir_list_owned(void **state)
         assert_int_equal(cdi_spec_list_owned(root, "k8s." DRIVER "-", &names, NULL), 4);
 }
 
+/* Temp files of interrupted writes of our claim specs go; everyone else's stay. */
+static void test_specdir_sweep_temp(void **state)
+{
+        struct tmpdir *t = *state;
+        _cleanup_free_ char *root = hd_asprintf("%s/cdi", t->path);
+        _cleanup_free_ char *prefix = cdi_claim_spec_file_prefix(DRIVER);
+        static const char *const ours[] = {
+                ".k8s." DRIVER "-claim_" UID1 ".json.0badf00d.tmp",
+                ".k8s." DRIVER "-claim_" UID1 ".json.12345678.tmp",
+        };
+        static const char *const others[] = {
+                ".k8s.other.example.com-claim_" UID1 ".json.0badf00d.tmp", /* another driver */
+                ".k8s." DRIVER "-gpu.json.0badf00d.tmp", /* not a claim spec */
+                "k8s." DRIVER "-claim_" UID1 ".json",    /* the spec itself */
+        };
+
+        assert_int_equal(cdi_spec_sweep_temp(root, prefix, NULL), 0); /* missing root */
+        assert_int_equal(mkdir(root, 0755), 0);
+        for (size_t i = 0; i < 5; i++) {
+                const char *n = i < 2 ? ours[i] : others[i - 2];
+                _cleanup_free_ char *p = hd_asprintf("%s/%s", root, n);
+                FILE *f = fopen(p, "w");
+                assert_non_null(f);
+                fclose(f);
+        }
+        assert_int_equal(cdi_spec_sweep_temp(root, prefix, NULL), 2);
+        _cleanup_strv_ char **left = dir_names(root);
+        assert_int_equal(hd_strv_len(left), 3);
+        for (size_t i = 0; i < 3; i++)
+                assert_true(hd_strv_contains(left, others[i]));
+        assert_int_equal(cdi_spec_sweep_temp(root, prefix, NULL), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -748,6 +781,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_specdir_refuses_symlink, setup_tmpdir,
                                                 teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_specdir_remove, setup_tmpdir, teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_specdir_sweep_temp, setup_tmpdir,
+                                                teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_specdir_list_owned, setup_tmpdir,
                                                 teardown_tmpdir),
         };
