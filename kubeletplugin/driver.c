@@ -457,7 +457,9 @@ int kp_driver_unprepare(struct kp_driver *d, const struct kp_claim_ref *ref,
         if (r >= 0) {
                 hd_failpoint("unprepare-after-spec-removed");
                 pthread_mutex_lock(&d->lock);
-                if (kp_checkpoint_remove(d->ckpt, ref->uid))
+                /* Also save when an earlier write failed: a retry of an unprepare whose entry
+                 * is gone from memory but not from disk must not answer success. */
+                if (kp_checkpoint_remove(d->ckpt, ref->uid) || d->saved_gen < d->change_gen)
                         r = save_locked(d, reterr);
                 pthread_mutex_unlock(&d->lock);
         }
