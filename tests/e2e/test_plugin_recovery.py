@@ -189,9 +189,12 @@ def test_claim_deleted_while_plugin_down_is_cleaned_up_at_start(env):
     wait_for(lambda: not env.client.exists(env.path("resourceclaims", "gone")), timeout=10,
              what="claim deleted")
     p.start()
-    assert not os.path.exists(env.spec_path(gone["metadata"]["uid"]))
+    # the API server is asked about checkpointed claims in the background, after start-up
+    wait_for(lambda: not os.path.exists(env.spec_path(gone["metadata"]["uid"])),
+             timeout=10 * SLOW, what="spec of the deleted claim removed")
+    wait_for(lambda: [e["uid"] for e in p.read_checkpoint()["data"]["claims"]] ==
+             [kept["metadata"]["uid"]], timeout=10 * SLOW, what="deleted claim unprepared")
     assert os.path.exists(env.spec_path(kept["metadata"]["uid"]))
-    assert [e["uid"] for e in p.read_checkpoint()["data"]["claims"]] == [kept["metadata"]["uid"]]
     p.unprepare([env.ref(kept)])
     assert env.cdi_files() == []
 
