@@ -8,7 +8,8 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("HOSTDEV_SOURCE_DIR") or os.path.abspath(os.path.join(HERE, "..", ".."))
 BUILD_DIR = os.environ.get("HOSTDEV_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
-SHARED_REF = os.path.abspath(os.path.join(SOURCE_DIR, "..", "shared", "reference"))
+# Upstream fixtures, schemas and API-server captures (see tests/data/reference/PROVENANCE.md).
+REFERENCE_DIR = os.path.join(SOURCE_DIR, "tests", "data", "reference")
 SANITIZED = os.environ.get("HOSTDEV_SANITIZE", "0") in ("1", "ON", "TRUE", "true")
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "lib"))

@@ -9,7 +9,7 @@ import shutil
 import stat
 import subprocess
 
-from conftest import SHARED_REF, SOURCE_DIR, find_binary
+from conftest import REFERENCE_DIR, SOURCE_DIR, find_binary
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ("sh", "ls", "cat", "echo", "test", "true")
@@ -170,7 +170,7 @@ def parse_ls(output):
 def cdi_validator():
     """A Draft 7 validator for the official CDI schema, $refs resolved locally only."""
     import jsonschema
-    base = os.path.join(SHARED_REF, "cdi-schema")
+    base = os.path.join(REFERENCE_DIR, "cdi-schema")
     with open(os.path.join(base, "schema.json")) as f:
         schema = json.load(f)
     with open(os.path.join(base, "defs.json")) as f:

@@ -17,7 +17,7 @@ import pytest
 
 BUILD_DIR = Path(os.environ.get("HOSTDEV_BUILD_DIR", Path(__file__).resolve().parents[2] / "build"))
 SOURCE_DIR = Path(os.environ.get("HOSTDEV_SOURCE_DIR", Path(__file__).resolve().parents[2]))
-SCHEMA_DIR = SOURCE_DIR.parent / "shared" / "reference" / "cdi-schema"
+SCHEMA_DIR = SOURCE_DIR / "tests" / "data" / "reference" / "cdi-schema"
 EMIT = BUILD_DIR / "cdi" / "cdi-emit"
 
 VERSIONS = ["0.3.0", "0.4.0", "0.5.0", "0.6.0", "0.7.0", "0.8.0", "1.0.0", "1.1.0"]
@@ -84,8 +84,7 @@ def _draft7():
 
 @pytest.fixture(scope="module")
 def validator():
-    if not (SCHEMA_DIR / "schema.json").exists():
-        pytest.skip(f"CDI schema not found in {SCHEMA_DIR}")
+    assert (SCHEMA_DIR / "schema.json").exists(), f"CDI schema not found in {SCHEMA_DIR}"
     v = load_validator()
     jsonschema.Draft7Validator.check_schema(v.schema)
     return v

@@ -301,10 +301,9 @@ def test_prepare_other_pool_is_a_no_op(host_config, tmp_path):
 def test_real_fixture_claim_parses(host_config, tmp_path):
     """The API server's v1 ResourceClaim fixture decodes; its UID is not RFC 4122, so prepare
     stops there (after parsing), never with a crash."""
-    from conftest import SHARED_REF
-    fixture = os.path.join(SHARED_REF, "k8s-api", "resource.k8s.io.v1.ResourceClaim.json")
-    if not os.path.exists(fixture):
-        pytest.skip("fixture %s not found" % fixture)
+    from conftest import REFERENCE_DIR
+    fixture = os.path.join(REFERENCE_DIR, "k8s-api", "resource.k8s.io.v1.ResourceClaim.json")
+    assert os.path.exists(fixture), "fixture %s not found" % fixture
     p = run_ctl("prepare", "--claim", fixture, "--config", host_config, "--cdi-root",
                 str(tmp_path), check=1)
     assert 'invalid claim UID "uidValue"' in p.stderr

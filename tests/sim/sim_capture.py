@@ -1,4 +1,4 @@
-"""Reads the real-server captures (../shared/reference/apiserver-1.36/*.http) so self-tests can
+"""Reads the real-server captures (tests/data/reference/apiserver-1.36/*.http) so self-tests can
 replay a request against the simulator and compare the answer."""
 
 import json
@@ -8,21 +8,19 @@ import re
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+# In the repository (see tests/data/reference/PROVENANCE.md): a missing capture is a failure.
+CAPTURE_DIR = os.path.join(_HERE, "..", "data", "reference", "apiserver-1.36")
+
+
 def capture_dir():
-    cands = [os.environ.get("HOSTDEV_CAPTURES", ""),
-             os.path.join(_HERE, "..", "..", "..", "shared", "reference", "apiserver-1.36"),
-             "/work/shared/reference/apiserver-1.36"]
-    for c in cands:
-        if c and os.path.isdir(c):
-            return os.path.abspath(c)
-    return None
+    if not os.path.isdir(CAPTURE_DIR):
+        raise FileNotFoundError("capture directory %s not found" % os.path.abspath(CAPTURE_DIR))
+    return os.path.abspath(CAPTURE_DIR)
 
 
 class Capture:
     def __init__(self, name):
         d = capture_dir()
-        if d is None:
-            raise FileNotFoundError("capture directory not found (set HOSTDEV_CAPTURES)")
         self.name = name
         with open(os.path.join(d, name), encoding="utf-8") as f:
             text = f.read()

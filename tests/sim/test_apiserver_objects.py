@@ -12,9 +12,8 @@ import pytest  # noqa: E402
 
 from apiserver import ApiServer  # noqa: E402
 from kclient import ApiError, KubeClient  # noqa: E402
-from sim_capture import Capture, capture_dir, strip_volatile  # noqa: E402
+from sim_capture import Capture, strip_volatile  # noqa: E402
 
-needs_captures = pytest.mark.skipif(capture_dir() is None, reason="captures not available")
 RES = "/apis/resource.k8s.io/v1"
 SLICES = RES + "/resourceslices"
 CLAIMS = RES + "/namespaces/default/resourceclaims"
@@ -53,7 +52,6 @@ def names(lst):
 
 # -- lists, paging, selectors --------------------------------------------------------------
 
-@needs_captures
 def test_list_paging_like_capture(kube):
     four_slices(kube)
     rv = kube.list(SLICES)["metadata"]["resourceVersion"]
@@ -100,7 +98,6 @@ def test_continue_sees_snapshot_not_later_writes(kube):
     assert names(kube.list(SLICES))[-1] == "ref-slice-e"
 
 
-@needs_captures
 @pytest.mark.parametrize("name", [
     "05-list-slices-fieldselector-driver-and-node.http", "05-list-slices-fieldselector-driver.http",
     "05-list-slices-fieldselector-metadata-name.http",
@@ -128,7 +125,6 @@ def test_label_selector_forms(kube):
     assert q("missing") == [] and len(q("!missing")) == 4
 
 
-@needs_captures
 def test_list_as_partial_object_metadata(kube):
     four_slices(kube)
     cap = Capture("05-list-slices-as-partialobjectmetadata.http")
@@ -141,7 +137,6 @@ def test_list_as_partial_object_metadata(kube):
     assert "spec" not in obj["items"][0]
 
 
-@needs_captures
 def test_list_resourceversion_errors(kube):
     four_slices(kube)
     kube.create(SLICES, slice_body("x"))
@@ -172,7 +167,6 @@ def test_exact_list_at_older_version_is_a_snapshot(kube):
 
 # -- writes -------------------------------------------------------------------------------
 
-@needs_captures
 def test_conflicts_and_already_exists(kube):
     kube.request("POST", CLAIMS, Capture("02-create-resourceclaim.http").body)
     cap = Capture("04-error-409-post-already-exists.http")
@@ -191,7 +185,6 @@ def test_conflicts_and_already_exists(kube):
     assert (status, obj) == (409, cap.response)
 
 
-@needs_captures
 def test_patch_flavours_like_captures(kube):
     kube.request("POST", CLAIMS, Capture("02-create-resourceclaim.http").body)
     kube.patch(CLAIMS + "/ref-claim", {"metadata": {"labels": {"step": "one"}}})
@@ -208,7 +201,6 @@ def test_patch_flavours_like_captures(kube):
     assert any(m["manager"] == "ref-ssa" and m["operation"] == "Apply" for m in mf)
 
 
-@needs_captures
 def test_main_resource_ignores_status_without_rv_bump(kube):
     kube.request("POST", CLAIMS, Capture("02-create-resourceclaim-minimal-defaults.http").body)
     before = kube.get(CLAIMS + "/ref-claim-minimal")
@@ -282,7 +274,6 @@ def test_json_patch_ops_and_strategic_lists(kube):
 
 # -- deletion, finalizers, GC ---------------------------------------------------------------
 
-@needs_captures
 def test_delete_returns_object_or_status(kube):
     kube.create(SLICES, slice_body("d"))
     obj = kube.delete(SLICES + "/d")
@@ -295,7 +286,6 @@ def test_delete_returns_object_or_status(kube):
     assert obj["details"]["uid"]
 
 
-@needs_captures
 def test_finalizer_keeps_object_until_removed(kube):
     kube.request("POST", CLAIMS, Capture("02-create-resourceclaim-minimal-defaults.http").body)
     kube.patch(CLAIMS + "/ref-claim-minimal", {"metadata": {"finalizers": ["example.com/hold"]}})
@@ -313,7 +303,6 @@ def test_finalizer_keeps_object_until_removed(kube):
     assert kube.request("GET", CLAIMS + "/ref-claim-minimal")[0] == 404
 
 
-@needs_captures
 def test_delete_collection_by_field_selector(kube):
     four_slices(kube)
     cap = Capture("09-deletecollection-slices-by-driver.http")
@@ -383,7 +372,6 @@ def test_namespaces_must_exist(kube):
 
 # -- leases ---------------------------------------------------------------------------------
 
-@needs_captures
 def test_lease_flow_like_captures(kube):
     cap = Capture("08-lease-create.http")
     status, obj = kube.request(cap.method, cap.target, cap.body)
@@ -515,7 +503,6 @@ def test_v1beta1_basic_nesting_round_trip(beta):
     assert status == 400
 
 
-@needs_captures
 @pytest.mark.parametrize("name", ["07-create-pod1.http", "07-create-resourceclaimtemplate.http",
                                   "07-create-resourceclaimtemplate-with-config.http",
                                   "07-create-deviceclass-gpu.http",
@@ -527,7 +514,6 @@ def test_create_defaults_like_capture(kube, name):
     assert strip_volatile(obj) == strip_volatile(cap.response)
 
 
-@needs_captures
 def test_core_events_read_back_as_events_v1_like_capture(kube):
     core = Capture("07-events-pod1-corev1.http").response["items"]
     v1 = {i["metadata"]["name"]: i
@@ -603,7 +589,6 @@ def test_pod_log_subresource(kube, apiserver):
     assert apiserver.request_log()[-1]["subresource"] == "log"
 
 
-@needs_captures
 def test_list_as_table(kube):
     four_slices(kube)
     cap = Capture("05-list-slices-as-table.http")

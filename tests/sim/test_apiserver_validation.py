@@ -8,9 +8,8 @@ sys.path[:0] = [os.path.dirname(os.path.abspath(__file__)),
 
 import pytest  # noqa: E402
 
-from sim_capture import Capture, capture_dir, strip_volatile  # noqa: E402
+from sim_capture import Capture, strip_volatile  # noqa: E402
 
-pytestmark = pytest.mark.skipif(capture_dir() is None, reason="captures not available")
 SLICES = "/apis/resource.k8s.io/v1/resourceslices"
 CLAIMS = "/apis/resource.k8s.io/v1/namespaces/default/resourceclaims"
 

@@ -13,9 +13,8 @@ import pytest  # noqa: E402
 
 from apiserver import ApiServer  # noqa: E402
 from kclient import ApiError, KubeClient  # noqa: E402
-from sim_capture import Capture, capture_dir, ndjson, strip_volatile  # noqa: E402
+from sim_capture import Capture, ndjson, strip_volatile  # noqa: E402
 
-needs_captures = pytest.mark.skipif(capture_dir() is None, reason="captures not available")
 SLICES = "/apis/resource.k8s.io/v1/resourceslices"
 
 
@@ -61,7 +60,6 @@ def types(events):
     return [e["type"] for _, e in events]
 
 
-@needs_captures
 def test_create_put_delete_like_capture(kube):
     start = rv_of(kube)
     cr = Capture("06-watch-action-1-create.http")
@@ -86,7 +84,6 @@ def test_create_put_delete_like_capture(kube):
     assert evs[1][1]["object"]["metadata"]["generation"] == 2
 
 
-@needs_captures
 def test_label_selector_watch_sends_deleted_with_old_object(kube):
     start = rv_of(kube)
     cr = Capture("06-watch-action-1-create.http")
@@ -110,7 +107,6 @@ def test_label_selector_watch_sends_deleted_with_old_object(kube):
     assert int(gone["metadata"]["resourceVersion"]) == int(cur) - 1  # ... with the new RV
 
 
-@needs_captures
 def test_initial_events_and_end_bookmark(kube):
     for n in ("a", "b"):
         kube.create(SLICES, slice_body(n, node="127.0.0.1" if n == "a" else "other"))
@@ -149,7 +145,6 @@ def test_watch_headers_and_timeout_closes(kube):
     assert 0.9 <= time.monotonic() - t0 < 2.5
 
 
-@needs_captures
 def test_too_old_resource_version_gives_410_event(kube, apiserver):
     kube.create(SLICES, slice_body("a"))
     apiserver.compact()
@@ -237,7 +232,6 @@ def test_default_bookmarks_before_deadline(kube, apiserver):
     assert 1.7 <= evs[0][0] <= 2.5 and 2.2 <= evs[1][0] <= 3.0
 
 
-@needs_captures
 def test_claim_watch_by_name_in_namespace(kube):
     claims = "/apis/resource.k8s.io/v1/namespaces/default/resourceclaims"
     kube.request("POST", claims, Capture("02-create-resourceclaim.http").body)

@@ -173,14 +173,13 @@ def test_driver_not_registered_event(env):
     assert e["message"] == ("Failed to prepare dynamic resources: prepare dynamic resources: "
                             f"DRA driver {driver} is not registered")
     # same shape as the real kubelet's event (07-events-pod2-plugin-stopped-corev1.http)
-    from sim_capture import Capture, capture_dir
-    if capture_dir():
-        ref = [x for x in Capture("07-events-pod2-plugin-stopped-corev1.http").response["items"]
-               if x["reason"] == "FailedPrepareDynamicResources"][0]
-        assert set(e) - {"kind", "apiVersion"} == set(ref)
-        assert set(e["involvedObject"]) == set(ref["involvedObject"])
-        assert set(e["source"]) == set(ref["source"]) and e["source"]["host"] == NODE
-        assert e["reportingComponent"] == "kubelet" and e["reportingInstance"] == NODE
+    from sim_capture import Capture
+    ref = [x for x in Capture("07-events-pod2-plugin-stopped-corev1.http").response["items"]
+           if x["reason"] == "FailedPrepareDynamicResources"][0]
+    assert set(e) - {"kind", "apiVersion"} == set(ref)
+    assert set(e["involvedObject"]) == set(ref["involvedObject"])
+    assert set(e["source"]) == set(ref["source"]) and e["source"]["host"] == NODE
+    assert e["reportingComponent"] == "kubelet" and e["reportingInstance"] == NODE
 
 
 @pytest.mark.parametrize("env", [{"kubelet_version": "1.32"}], indirect=True)
