@@ -455,17 +455,18 @@ class PodWorker:
             if o and o.get("status") == val:
                 return o
             return {"type": t, "status": val, "lastProbeTime": None, "lastTransitionTime": ts}
+        # Only the conditions the kubelet owns, in a strategic merge patch (merge key "type"):
+        # the server keeps the others (the scheduler's PodScheduled) even when our copy of the
+        # pod predates them, as the real kubelet's status manager does.
         conds = [cond("PodReadyToStartContainers", bool(self.containers)),
                  cond("Initialized", True), cond("Ready", ready), cond("ContainersReady", ready)]
-        if "PodScheduled" in old:
-            conds.append(old["PodScheduled"])
         status = {"phase": phase, "conditions": conds, "hostIP": "127.0.0.1",
                   "containerStatuses": [self._ctr_status(c) for c in ctrs]}
         if not (self.pod.get("status") or {}).get("startTime"):
             status["startTime"] = ts
         try:
             p = self.k.client.patch(f"/api/v1/namespaces/{self.ns}/pods/{self.name}/status",
-                                    {"status": status})
+                                    {"status": status}, patch_type="strategic")
             self.pod = p
         except ApiError as e:
             if e.status == 404:

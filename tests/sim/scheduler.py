@@ -568,14 +568,14 @@ class Scheduler:
             return
         self._last_reason[md["uid"]] = message
         self.log.info("pod %s/%s unschedulable: %s", md["namespace"], md["name"], message)
-        conds = [c for c in (pod.get("status") or {}).get("conditions") or []
-                 if c.get("type") != "PodScheduled"]
-        conds.append({"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                      "message": message, "lastProbeTime": None,
-                      "lastTransitionTime": now_rfc3339()})
+        # Only PodScheduled, merged by type: the kubelet's conditions stay as they are.
+        conds = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                  "message": message, "lastProbeTime": None,
+                  "lastTransitionTime": now_rfc3339()}]
         try:
             self.client.patch(f"/api/v1/namespaces/{md['namespace']}/pods/{md['name']}/status",
-                              {"status": {"phase": "Pending", "conditions": conds}})
+                              {"status": {"phase": "Pending", "conditions": conds}},
+                              patch_type="strategic")
         except ApiError as e:
             self.log.warning("pod %s/%s: status update failed: %s", md["namespace"], md["name"], e)
         self.events.event(dict(pod, kind="Pod", apiVersion="v1"), "Warning", "FailedScheduling",
@@ -703,11 +703,12 @@ class Scheduler:
             if st not in (404, 405):
                 raise ApiError(st, obj)
             self.client.patch(base, {"spec": {"nodeName": nname}})
-        conds = [c for c in (pod.get("status") or {}).get("conditions") or []
-                 if c.get("type") != "PodScheduled"]
-        conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                      "lastTransitionTime": now_rfc3339()})
+        # Only PodScheduled, merged by type: a kubelet that already saw the binding may have
+        # written its own conditions meanwhile.
+        conds = [{"type": "PodScheduled", "status": "True", "reason": None, "message": None,
+                  "lastProbeTime": None, "lastTransitionTime": now_rfc3339()}]
         try:
-            self.client.patch(base + "/status", {"status": {"conditions": conds}})
+            self.client.patch(base + "/status", {"status": {"conditions": conds}},
+                              patch_type="strategic")
         except ApiError as e:
             self.log.warning("pod %s: condition update failed: %s", md["name"], e)

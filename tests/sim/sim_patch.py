@@ -74,8 +74,9 @@ def _merge_list(cur, patch, key):
         if el.get("$patch") == "delete":
             if idx is not None:
                 out.pop(idx)
-        elif idx is None:
-            out.append({k: v for k, v in copy.deepcopy(el).items() if k != "$patch"})
+        elif idx is None:  # a null in a new element deletes nothing: it is just not set
+            out.append({k: v for k, v in copy.deepcopy(el).items()
+                        if k != "$patch" and v is not None})
         else:
             out[idx] = strategic_merge_patch(out[idx], el)
     return out

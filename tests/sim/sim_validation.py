@@ -567,6 +567,12 @@ def default_pod(obj):
     st = obj.setdefault("status", {})
     st.setdefault("phase", "Pending")
     st.setdefault("qosClass", "BestEffort")
+    # The Go struct always serializes its two times (null when unset), also after a strategic
+    # merge patch whose null removed them.
+    for c in st.get("conditions") or []:
+        if isinstance(c, dict):
+            c.setdefault("lastProbeTime", None)
+            c.setdefault("lastTransitionTime", None)
 
 
 def validate_pod(obj):
