@@ -1,7 +1,9 @@
 """Shared pytest setup for tests/sim: import paths and an `apiserver` fixture."""
 
 import os
+import shutil
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 for _p in (HERE, os.path.join(os.path.dirname(HERE), "lib")):
@@ -26,6 +28,17 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture
+def short_workdir():
+    """A work dir under /tmp with a short path (unix socket paths are limited to 107 bytes),
+    removed afterwards whatever happened, also when the setup using it failed."""
+    wd = tempfile.mkdtemp(prefix="hds-", dir="/tmp")
+    try:
+        yield wd
+    finally:
+        shutil.rmtree(wd, ignore_errors=True)
 
 
 @pytest.fixture

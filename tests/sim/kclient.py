@@ -45,7 +45,7 @@ def _load_yaml_or_json(text):
 
 class KubeClient:
     def __init__(self, url, token=None, ca_path=None, token_file=None, user_agent="hostdev-sim",
-                 timeout=30.0):
+                 timeout=30.0, ca_data=None):
         u = urllib.parse.urlsplit(url)
         if u.scheme not in ("https", "http"):
             raise ValueError(f"unsupported URL {url!r}")
@@ -60,9 +60,10 @@ class KubeClient:
         self.timeout = timeout
         self._ctx = None
         if self.scheme == "https":
-            if not ca_path:
-                raise ValueError("https needs ca_path (this client never skips verification)")
-            ctx = ssl.create_default_context(cafile=ca_path)
+            if not ca_path and not ca_data:
+                raise ValueError("https needs ca_path or ca_data (this client never skips "
+                                 "verification)")
+            ctx = ssl.create_default_context(cafile=ca_path, cadata=ca_data)
             ctx.check_hostname = True
             ctx.verify_mode = ssl.CERT_REQUIRED
             self._ctx = ctx
@@ -79,17 +80,15 @@ class KubeClient:
         ca = cluster.get("certificate-authority")
         if ca and not os.path.isabs(ca):
             ca = os.path.join(base, ca)
+        ca_data = None
         if not ca and cluster.get("certificate-authority-data"):
             import base64
-            import tempfile
-            fd, ca = tempfile.mkstemp(prefix="kclient-ca-", suffix=".crt")
-            with os.fdopen(fd, "wb") as f:
-                f.write(base64.b64decode(cluster["certificate-authority-data"]))
+            ca_data = base64.b64decode(cluster["certificate-authority-data"]).decode("ascii")
         tf = user.get("tokenFile")
         if tf and not os.path.isabs(tf):
             tf = os.path.join(base, tf)
         return cls(cluster["server"], token=user.get("token"), ca_path=ca, token_file=tf,
-                   user_agent=user_agent)
+                   user_agent=user_agent, ca_data=ca_data)
 
     @classmethod
     def in_cluster(cls, host, port, sa_dir, user_agent="hostdev-sim"):

@@ -4,25 +4,35 @@
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 
 _CERT_CACHE = {}
 _CERT_LOCK = threading.Lock()
 
 
+NAMES = ("ca.key", "ca.crt", "server.key", "server.crt")
+
+
 def make_certs(d):
-    """CA + serving cert for 127.0.0.1/localhost, made once per process with the openssl CLI
-    (EC P-256) and copied into d."""
+    """CA + serving cert for 127.0.0.1/localhost in d, made with the openssl CLI (EC P-256).
+    Made once per process where possible: a later call copies them from the first directory
+    that still has them. The certificates live only in the callers' directories (no temp dir
+    of our own, so nothing is left behind when a caller removes its directory)."""
+    os.makedirs(d, exist_ok=True)
     with _CERT_LOCK:
         src = _CERT_CACHE.get("dir")
-        if src is None or not os.path.exists(os.path.join(src, "server.key")):
-            src = tempfile.mkdtemp(prefix="hostdev-sim-pki-")
-            _make_certs(src)
-            _CERT_CACHE["dir"] = src
-    os.makedirs(d, exist_ok=True)
-    for n in ("ca.key", "ca.crt", "server.key", "server.crt"):
-        shutil.copyfile(os.path.join(src, n), os.path.join(d, n))
+        copied = False
+        if src is not None and os.path.realpath(src) != os.path.realpath(d):
+            try:
+                for n in NAMES:
+                    shutil.copyfile(os.path.join(src, n), os.path.join(d, n))
+                copied = True
+            except OSError:  # its owner removed it meanwhile
+                pass
+        if not copied:
+            _make_certs(d)
+            _CERT_CACHE["dir"] = d
+    for n in NAMES:
         os.chmod(os.path.join(d, n), 0o600 if n.endswith(".key") else 0o644)
     return os.path.join(d, "ca.crt"), os.path.join(d, "server.crt"), os.path.join(d, "server.key")
 

@@ -3,11 +3,9 @@ cluster serving only resource.k8s.io/v1beta1."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
@@ -20,10 +18,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @pytest.fixture
-def workdir():
-    wd = tempfile.mkdtemp(prefix="hds-", dir="/tmp")
-    yield wd
-    shutil.rmtree(wd, ignore_errors=True)
+def workdir(short_workdir):
+    return short_workdir
 
 
 def test_process_mode_ready_and_sigterm(workdir):

@@ -2,10 +2,8 @@
 
 import os
 import secrets
-import shutil
 import signal
 import sys
-import tempfile
 
 import pytest
 
@@ -16,8 +14,8 @@ NODE = "node-a"
 
 
 @pytest.fixture
-def env():
-    wd = tempfile.mkdtemp(prefix="hds-", dir="/tmp")
+def env(short_workdir):
+    wd = short_workdir
     c = SimCluster(wd, nodes=(NODE,), device_plugins=True,
                    prepare_retry=0.5).start()
     plugins, domains = [], []
@@ -45,7 +43,6 @@ def env():
     c.dump_logs(sys.stdout)
     for p in plugins:
         sys.stdout.write(f"===== device plugin =====\n{p.log()}\n")
-    shutil.rmtree(wd, ignore_errors=True)
 
 
 def run_pod(env, name, res, n, cmd):
