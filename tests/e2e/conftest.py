@@ -1,6 +1,7 @@
 """Shared pytest plumbing for the end-to-end tests: where the build is, how to find our binaries,
 and the proto modules compiled for Python. Each test file adds its own fixtures."""
 import os
+import shutil
 import sys
 
 import pytest
@@ -13,6 +14,21 @@ REFERENCE_DIR = os.path.join(SOURCE_DIR, "tests", "data", "reference")
 SANITIZED = os.environ.get("HOSTDEV_SANITIZE", "0") in ("1", "ON", "TRUE", "true")
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "lib"))
+
+
+def require_root(what):
+    """Fail (never skip) when not root: the suite is run as root (README, Set-up)."""
+    if os.geteuid() != 0:
+        pytest.fail("%s needs root: run the tests as root (README, Set-up)" % what, pytrace=False)
+
+
+def require_tool(name, package):
+    """Path of a tool the tests need; fail (never skip) when it is missing."""
+    path = shutil.which(name)
+    if not path:
+        pytest.fail("%s not found: run scripts/install-deps.sh (Debian package %s)"
+                    % (name, package), pytrace=False)
+    return path
 
 
 def find_binary(name):

@@ -56,8 +56,13 @@ RB = "/apis/resource.k8s.io"
 SLOW = 3.0 if SANITIZED else 1.0
 
 
-def podman_ok():
-    return shutil.which("podman") is not None and os.geteuid() == 0
+def require_podman():
+    """Fail (never skip) without root and podman."""
+    if os.geteuid() != 0:
+        pytest.fail("the simulated cluster needs root (mknod, podman): run the tests as root",
+                    pytrace=False)
+    if shutil.which("podman") is None:
+        pytest.fail("podman is not installed: run scripts/install-deps.sh", pytrace=False)
 
 
 def unique_driver():
@@ -475,8 +480,7 @@ class Env:
 
 @pytest.fixture(scope="module")
 def sim():
-    if not podman_ok():
-        pytest.skip("needs root and podman")
+    require_podman()
     c = start_cluster()
     yield c
     stop_cluster(c)
@@ -488,8 +492,7 @@ def env(request):
     ndev = kw.pop("ndev", 8)
     own = None
     if kw:
-        if not podman_ok():
-            pytest.skip("needs root and podman")
+        require_podman()
         own = start_cluster(**kw)
         c = own
     else:

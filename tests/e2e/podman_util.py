@@ -130,17 +130,25 @@ def make_rootfs(path):
     return path
 
 
-def podman_skip_reason():
-    """None when podman end-to-end tests can run here, else why not."""
+def podman_missing():
+    """None when podman end-to-end tests can run here, else what is missing (a failure: run
+    the suite as root after scripts/install-deps.sh)."""
     if not is_root():
-        return "podman end-to-end tests need root (mknod, /var/run/cdi)"
-    if not shutil.which("podman"):
-        return "podman is not installed"
-    if not shutil.which("runc"):
-        return "runc is not installed"
+        return "podman end-to-end tests need root (mknod, /var/run/cdi): run the tests as root"
+    for tool in ("podman", "runc"):
+        if not shutil.which(tool):
+            return "%s is not installed: run scripts/install-deps.sh" % tool
     if not os.path.exists(BUSYBOX):
-        return "busybox-static (%s) is not installed" % BUSYBOX
+        return "busybox-static (%s) is not installed: run scripts/install-deps.sh" % BUSYBOX
     return None
+
+
+def require_podman():
+    """Fail (never skip) unless podman end-to-end tests can run here."""
+    import pytest
+    reason = podman_missing()
+    if reason:
+        pytest.fail(reason, pytrace=False)
 
 
 def podman_run(rootfs, devices, *cmd):

@@ -92,8 +92,7 @@ def validator():
 
 @pytest.fixture(scope="module")
 def emitted(tmp_path_factory):
-    if not EMIT.exists():
-        pytest.skip(f"{EMIT} not built")
+    assert EMIT.exists(), f"{EMIT} not built"
     out = tmp_path_factory.mktemp("cdi")
     subprocess.run([str(EMIT), str(out)], check=True, timeout=60)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -154,17 +153,21 @@ def test_reader_accepts_what_it_writes(emitted):
 
 
 def _schema_testdata():
+    """Every file of the schema's testdata; a missing or empty folder is one failing case
+    (never zero silently collected tests)."""
     for kind in ("good", "bad"):
         d = SCHEMA_DIR / "testdata" / kind
-        if d.is_dir():
-            for f in sorted(d.glob("*.json")):
-                yield pytest.param(kind, f, id=f"{kind}/{f.name}")
+        files = sorted(d.glob("*.json")) if d.is_dir() else []
+        if not files:
+            yield pytest.param(kind, d, id=f"{kind}/missing")
+        for f in files:
+            yield pytest.param(kind, f, id=f"{kind}/{f.name}")
 
 
 @pytest.mark.parametrize("kind,path", list(_schema_testdata()))
 def test_schema_testdata_through_strict_reader(kind, path, validator):
-    if not EMIT.exists():
-        pytest.skip(f"{EMIT} not built")
+    assert path.is_file(), f"no schema testdata in {path}"
+    assert EMIT.exists(), f"{EMIT} not built"
     try:
         schema_ok = not list(validator.iter_errors(json.loads(path.read_text())))
     except json.JSONDecodeError:
@@ -183,8 +186,7 @@ def test_schema_testdata_through_strict_reader(kind, path, validator):
 def test_strict_reader_rejects_what_the_schema_allows(tmp_path, validator):
     """The schema permits unknown fields and low versions; our reader (like the CDI library)
     does not."""
-    if not EMIT.exists():
-        pytest.skip(f"{EMIT} not built")
+    assert EMIT.exists(), f"{EMIT} not built"
     base = {
         "cdiVersion": "0.3.0",
         "kind": "vendor.com/device",

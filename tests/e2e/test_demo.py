@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import BUILD_DIR, SOURCE_DIR
+from conftest import BUILD_DIR, SOURCE_DIR, require_root
 
 
 def _sections(out):
@@ -24,8 +24,8 @@ def _listing(text, directory):
     return m.group(1).split() if m else []
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the demo creates device nodes and needs root")
 def test_demo_runs_the_whole_flow():
+    require_root("the demo (it creates device nodes)")
     existed = os.path.exists("/dev/mock")
     r = subprocess.run([sys.executable if sys.executable.startswith("/usr/bin") else "/usr/bin/python3",
                         os.path.join(SOURCE_DIR, "scripts", "demo.py"), "--build-dir", BUILD_DIR],

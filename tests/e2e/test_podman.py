@@ -12,11 +12,15 @@ import os
 import pytest
 
 from podman_util import (PODMAN_CDI_DIR, claim_json, make_mock_tree, make_rootfs, mock_config,
-                         parse_ls, podman_run, podman_skip_reason, random_uid, run_ctl,
+                         parse_ls, podman_run, random_uid, require_podman, run_ctl,
                          unique_driver)
 
-pytestmark = pytest.mark.skipif(podman_skip_reason() is not None,
-                                reason=podman_skip_reason() or "")
+
+
+@pytest.fixture(autouse=True)
+def _podman_here():
+    require_podman()
+
 
 NODE = "node-e2e"
 SEEN = ["/dev/mock", "/mock/so", "/usr/local/bin"]
