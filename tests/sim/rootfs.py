@@ -1,7 +1,8 @@
 """A minimal container root filesystem for podman --rootfs: Debian busybox-static plus applets.
 
-build_rootfs(cache_dir=None) -> path; built once per cache dir (default: a per-user dir under
-/tmp keyed by the busybox binary's size+mtime) and reused by every later call.
+build_rootfs(cache_dir=None) -> path; built once per cache dir and reused by every later call.
+The default dir is keyed by the busybox binary's size+mtime and lives in the build dir when the
+tests run ($HOSTDEV_BUILD_DIR, so a test run leaves nothing in /tmp), else under /tmp (the demo).
 """
 
 import os
@@ -34,7 +35,7 @@ def build_rootfs(cache_dir=None):
         raise RuntimeError(f"{BUSYBOX} missing: apt-get install busybox-static")
     st = os.stat(BUSYBOX)
     if cache_dir is None:
-        cache_dir = os.path.join(tempfile.gettempdir(),
+        cache_dir = os.path.join(os.environ.get("HOSTDEV_BUILD_DIR") or tempfile.gettempdir(),
                                  f"hdsim-rootfs-v2-{os.getuid()}-{st.st_size}-{int(st.st_mtime)}")
     with _lock:
         if os.path.exists(os.path.join(cache_dir, ".complete")):
