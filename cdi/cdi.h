@@ -278,7 +278,8 @@ int cdi_spec_load_file(const char *path, struct cdi_spec **ret_spec, struct hd_e
 /* Validate SPEC and write it as JSON to CDI_ROOT/FILE_NAME atomically (temp file, fsync,
  * rename, dir fsync), mode 0644, creating CDI_ROOT (0755) when missing. FILE_NAME must be a
  * safe single component ending in ".json". A symlink or non-regular file already at FILE_NAME,
- * or CDI_ROOT itself being a symlink, is refused and left untouched. Returns 0 or -errno. */
+ * or CDI_ROOT itself being a symlink, is refused and left untouched. A spec larger than
+ * CDI_SPEC_MAX_SIZE (what the reader accepts) is refused with -EFBIG. Returns 0 or -errno. */
 int cdi_spec_write(const char *cdi_root, const char *file_name, const struct cdi_spec *spec,
                    struct hd_error *reterr);
 /* Remove CDI_ROOT/FILE_NAME (never following symlinks). A missing file or missing root is

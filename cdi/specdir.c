@@ -46,6 +46,11 @@ int cdi_spec_write(const char *cdi_root, const char *file_name, const struct cdi
         r = cdi_spec_to_json_checked(spec, &text, reterr);
         if (r < 0)
                 return cdi_error_wrap(r, reterr, "CDI spec %s", file_name);
+        if (strlen(text) > CDI_SPEC_MAX_SIZE) /* what cdi_spec_load_file() reads back */
+                return hd_error_setf(reterr, EFBIG,
+                                     "CDI spec %s would be %zu bytes, more than the %u bytes a "
+                                     "spec may have (CDI_SPEC_MAX_SIZE)",
+                                     file_name, strlen(text), CDI_SPEC_MAX_SIZE);
 
         r = hd_mkdir_p(cdi_root, CDI_ROOT_MODE, reterr);
         if (r < 0)

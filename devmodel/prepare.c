@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/cleanup.h"
 #include "base/error.h"
@@ -109,11 +110,11 @@ void dm_prepared_claim_done(struct dm_prepared_claim *rec)
 }
 
 /* Append the entries of ENV (strv, may be NULL) that CD does not hold yet. */
-static void add_env(struct cdi_device *cd, char *const *env)
+static void add_env(struct cdi_edits *edits, char *const *env)
 {
         for (size_t i = 0; env && env[i]; i++)
-                if (!hd_strv_contains(cd->edits.env, env[i]))
-                        cdi_edits_add_env(&cd->edits, env[i]);
+                if (!hd_strv_contains(edits->env, env[i]))
+                        cdi_edits_add_env(edits, env[i]);
 }
 
 /* Add device DEV to SPEC as NAME, once, after checking its node and resolving its edits now;
@@ -123,7 +124,7 @@ static int add_device(struct cdi_spec *spec, const struct dm_device *dev, const 
 {
         struct cdi_device *cd = cdi_spec_find_device(spec, name);
         if (cd) { /* the same device allocated twice (shared): one CDI device */
-                add_env(cd, env);
+                add_env(&cd->edits, env);
                 return 0;
         }
         int r = dm_device_check(dev, reterr);
@@ -134,10 +135,58 @@ static int add_device(struct cdi_spec *spec, const struct dm_device *dev, const 
         if (r >= 0) {
                 cd = cdi_spec_add_device(spec, name);
                 dm_edits_to_cdi(&resolved, &cd->edits);
-                add_env(cd, env);
+                add_env(&cd->edits, env);
         }
         dm_edits_done(&resolved);
         return r;
+}
+
+/* The env set every device of REC has, or -1 when they differ or there is none. */
+static int shared_env_set(const struct dm_prepared_claim *rec)
+{
+        int set = rec->n_devices ? rec->devices[0].env_set : -1;
+        for (size_t i = 1; i < rec->n_devices && set >= 0; i++)
+                if (rec->devices[i].env_set != set)
+                        set = -1;
+        return set;
+}
+
+static size_t strv_bytes(char *const *v)
+{
+        size_t n = 0;
+        for (size_t i = 0; v && v[i]; i++)
+                n += strlen(v[i]) + 1;
+        return n;
+}
+
+size_t dm_prepared_claim_env_bytes(const struct dm_prepared_claim *rec)
+{
+        int shared = shared_env_set(rec);
+        if (shared >= 0)
+                return strv_bytes(rec->env_sets[shared]);
+        size_t n = 0;
+        for (size_t i = 0; i < rec->n_devices; i++) {
+                bool again = false; /* a shared device with the same env: one CDI device */
+                for (size_t j = 0; j < i && !again; j++)
+                        again = rec->devices[j].env_set == rec->devices[i].env_set &&
+                                hd_streq(rec->devices[j].device, rec->devices[i].device);
+                if (!again)
+                        n += strv_bytes(dm_prepared_device_env(rec, i));
+        }
+        return n;
+}
+
+int dm_prepared_claim_check_size(const struct dm_prepared_claim *rec, struct hd_error *reterr)
+{
+        size_t n = dm_prepared_claim_env_bytes(rec);
+        if (n > DM_PREPARE_MAX_CLAIM_ENV)
+                return hd_error_setf(reterr, EFBIG,
+                                     "opaque env of claim %s needs %zu bytes in its CDI spec, "
+                                     "more than the %d bytes one claim may write "
+                                     "(DM_PREPARE_MAX_CLAIM_ENV); use fewer or smaller env "
+                                     "entries, or configs that apply to all requests",
+                                     rec->uid ? rec->uid : "", n, DM_PREPARE_MAX_CLAIM_ENV);
+        return 0;
 }
 
 /* Add every device of REC to SPEC, filling their CDI IDs; *RET_GROUPS lists the groups
@@ -159,8 +208,9 @@ static int add_devices(const struct dm_inventory *inv, struct dm_prepared_claim 
                 int r = dm_claim_env_check(inv->config, dev->group, env, reterr);
                 if (r >= 0)
                         r = cdi_claim_device_name(rec->uid, dev->name, &name, reterr);
-                if (r >= 0)
-                        r = add_device(spec, dev, name, env, reterr);
+                if (r >= 0) /* env every device shares goes in once, at spec level */
+                        r = add_device(spec, dev, name, shared_env_set(rec) < 0 ? env : NULL,
+                                       reterr);
                 if (r < 0)
                         return hd_error_wrap(reterr, "device '%s' (request '%s')", pd->device,
                                              pd->request);
@@ -194,8 +244,12 @@ static int build_spec(const struct dm_inventory *inv, struct dm_prepared_claim *
                         dm_edits_merge(&common, &one);
                 dm_edits_done(&one);
         }
-        if (r >= 0)
+        if (r >= 0) {
                 dm_edits_to_cdi(&common, &spec->edits);
+                int shared = shared_env_set(rec);
+                if (shared >= 0) /* once for the claim, not once per device */
+                        add_env(&spec->edits, rec->env_sets[shared]);
+        }
         dm_edits_done(&common);
         free(groups);
         return r;
@@ -211,6 +265,8 @@ int dm_prepare_record(const struct dm_inventory *inv, const struct dm_prepare_pa
         if (r < 0)
                 return hd_error_wrap(reterr, "prepare claim");
         r = cdi_claim_spec_file_name(params->driver, rec->uid, &file, reterr);
+        if (r >= 0)
+                r = dm_prepared_claim_check_size(rec, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "prepare claim %s", rec->uid);
 

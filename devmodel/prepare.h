@@ -16,6 +16,11 @@
 
 struct hd_error;
 
+/* What the opaque env of one claim may take in its CDI spec (and so in the checkpoint): a
+ * config that applies to every device is written once, at spec level; one that applies to
+ * some requests only is written into each device it applies to. */
+#define DM_PREPARE_MAX_CLAIM_ENV (128 * 1024)
+
 struct dm_prepare_params {
         const char *driver;   /* our driver name; results of other drivers are ignored */
         const char *pool;     /* our pool (the node name); results of other pools ignored */
@@ -60,6 +65,13 @@ void dm_prepared_claim_set_env(struct dm_prepared_claim *rec, size_t i, char *co
 /* The extra env of device I (borrowed strv), or NULL. */
 char *const *dm_prepared_device_env(const struct dm_prepared_claim *rec, size_t i);
 
+/* Bytes REC's extra env takes in the CDI spec (entries plus one per entry). */
+size_t dm_prepared_claim_env_bytes(const struct dm_prepared_claim *rec);
+
+/* Check REC against DM_PREPARE_MAX_CLAIM_ENV. Returns 0 or -EFBIG with a message naming the
+ * claim and the limit. */
+int dm_prepared_claim_check_size(const struct dm_prepared_claim *rec, struct hd_error *reterr);
+
 /* Deep copy into *DST (zeroed by the caller). */
 void dm_prepared_claim_copy(struct dm_prepared_claim *dst, const struct dm_prepared_claim *src);
 void dm_prepared_claim_done(struct dm_prepared_claim *rec);
@@ -67,10 +79,12 @@ void dm_prepared_claim_done(struct dm_prepared_claim *rec);
 /* Prepare the devices REC lists: check each device's node on the host right now (missing or
  * changed fails the whole claim: never a spec missing a device), build the per-claim CDI spec
  * (kind "k8s.<driver>/claim", devices "<claimUID>-<device>" with each device's edits and env,
- * the groups' commonEdits at spec level, type/major/minor from stat) and write it atomically
+ * the groups' commonEdits at spec level, and the env too when every device has the same one,
+ * type/major/minor from stat) and write it atomically
  * as "k8s.<driver>-claim_<claimUID>.json". Fills in place each device's cdi_ids and
- * REC->spec_file (left NULL when REC has no device). Idempotent. Returns 0 or -errno; RETERR
- * reads "prepare claim <uid>: ...". Only DRIVER and CDI_ROOT of PARAMS are used. */
+ * REC->spec_file (left NULL when REC has no device). Idempotent. Returns 0 or -errno (-EFBIG
+ * past DM_PREPARE_MAX_CLAIM_ENV, before anything is written); RETERR reads "prepare claim
+ * <uid>: ...". Only DRIVER and CDI_ROOT of PARAMS are used. */
 int dm_prepare_record(const struct dm_inventory *inv, const struct dm_prepare_params *params,
                       struct dm_prepared_claim *rec, struct hd_error *reterr);
 

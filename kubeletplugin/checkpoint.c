@@ -142,12 +142,17 @@ static json_t *claim_to_json(const struct kp_ckpt_claim *c)
                 if (d->admin_access)
                         json_object_set_new(jd, "adminAccess", json_true());
                 json_object_set_new(jd, "cdiIDs", strv_to_json(d->cdi_ids));
-                char *const *env = dm_prepared_device_env(rec, k);
-                if (env)
-                        json_object_set_new(jd, "env", strv_to_json(env));
+                if (d->env_set >= 0)
+                        json_object_set_new(jd, "envSet", json_integer(d->env_set));
                 json_array_append_new(devs, jd);
         }
         json_object_set_new(jc, "devices", devs);
+        if (rec->n_env_sets) {
+                json_t *sets = json_array();
+                for (size_t s = 0; s < rec->n_env_sets; s++)
+                        json_array_append_new(sets, strv_to_json(rec->env_sets[s]));
+                json_object_set_new(jc, "envSets", sets);
+        }
         return jc;
 }
 
@@ -196,11 +201,34 @@ static const struct hd_json_field device_fields[] = {
 static const struct hd_json_table device_table =
         HD_JSON_TABLE(struct dm_prepared_device, device_fields);
 
-/* A device's env, which the record keeps apart in its shared env sets. */
-static const struct hd_json_field env_fields[] = {
-        {.path = "env", .type = HD_JSON_STRV, .offset = 0},
+/* A device's env: "envSet", an index into the claim's "envSets", or the "env" list older
+ * versions wrote on every device. */
+struct device_env {
+        int64_t set;
+        char **env;
 };
-static const struct hd_json_table env_table = HD_JSON_TABLE(char **, env_fields);
+static const struct hd_json_field env_fields[] = {
+        HD_JSON_FIELD(HD_JSON_INT, struct device_env, set, "envSet"),
+        HD_JSON_FIELD(HD_JSON_STRV, struct device_env, env, "env"),
+};
+static const struct hd_json_table env_table = HD_JSON_TABLE(struct device_env, env_fields);
+
+/* Device K's env into REC (whose env sets are decoded already). */
+static int device_env_decode(json_t *jd, struct dm_prepared_claim *rec, size_t k, const char *where,
+                             struct hd_error *reterr)
+{
+        struct device_env de = {.set = -1};
+        int r = hd_json_decode(jd, &env_table, &de, where, reterr);
+        if (r >= 0 && de.env)
+                dm_prepared_claim_set_env(rec, k, de.env);
+        else if (r >= 0 && (de.set < -1 || de.set >= (int64_t)rec->n_env_sets))
+                r = hd_error_setf(reterr, EINVAL, "%s.envSet: %lld is not an index of envSets",
+                                  where, (long long)de.set);
+        else if (r >= 0)
+                rec->devices[k].env_set = (int)de.set;
+        hd_strv_free(de.env);
+        return r;
+}
 
 static int devices_decode_cb(json_t *value, void *slot, const char *path, struct hd_error *reterr)
 {
@@ -211,17 +239,39 @@ static int devices_decode_cb(json_t *value, void *slot, const char *path, struct
         rec->devices = hd_new0(struct dm_prepared_device, json_array_size(value));
         for (size_t k = 0; k < json_array_size(value); k++) {
                 _cleanup_free_ char *where = hd_asprintf("%s[%zu]", path, k);
-                _cleanup_strv_ char **env = NULL;
                 json_t *jd = json_array_get(value, k);
 
                 rec->devices[k].env_set = -1;
                 rec->n_devices = k + 1; /* so a partial entry is freed too */
                 int r = hd_json_decode(jd, &device_table, &rec->devices[k], where, reterr);
                 if (r >= 0)
-                        r = hd_json_decode(jd, &env_table, &env, where, reterr);
+                        r = device_env_decode(jd, rec, k, where, reterr);
                 if (r < 0)
                         return r;
-                dm_prepared_claim_set_env(rec, k, env);
+        }
+        return 0;
+}
+
+/* The claim's "envSets": lists of strings, each stored once. */
+static int env_sets_decode_cb(json_t *value, void *slot, const char *path, struct hd_error *reterr)
+{
+        struct dm_prepared_claim *rec = slot;
+
+        if (!json_is_array(value))
+                return hd_error_setf(reterr, EINVAL, "%s: expected an array", path);
+        rec->env_sets = hd_new0(char **, json_array_size(value));
+        for (size_t s = 0; s < json_array_size(value); s++) {
+                json_t *set = json_array_get(value, s);
+                rec->env_sets[rec->n_env_sets++] = hd_new0(char *, 1);
+                if (!json_is_array(set))
+                        return hd_error_setf(reterr, EINVAL, "%s[%zu]: expected an array", path, s);
+                for (size_t i = 0; i < json_array_size(set); i++) {
+                        const char *e = json_string_value(json_array_get(set, i));
+                        if (!e)
+                                return hd_error_setf(reterr, EINVAL,
+                                                     "%s[%zu][%zu]: expected a string", path, s, i);
+                        hd_strv_push(&rec->env_sets[s], e);
+                }
         }
         return 0;
 }
@@ -248,6 +298,8 @@ static const struct hd_json_field claim_fields[] = {
         CLAIM(HD_JSON_STRING, prepared.name, "name"),
         CLAIM(HD_JSON_STRING, prepared.spec_file, "specFile"),
         CLAIM(HD_JSON_CUSTOM, state, "state", .required = true, .decode_cb = state_decode_cb),
+        /* envSets before devices: the devices name their set by index. */
+        CLAIM(HD_JSON_CUSTOM, prepared, "envSets", .decode_cb = env_sets_decode_cb),
         CLAIM(HD_JSON_CUSTOM, prepared, "devices", .decode_cb = devices_decode_cb),
 };
 #undef CLAIM
@@ -293,11 +345,32 @@ int kp_checkpoint_from_json(json_t *doc, struct kp_checkpoint **ret, struct hd_e
         return 0;
 }
 
-int kp_checkpoint_save(const char *path, const struct kp_checkpoint *cp, struct hd_error *reterr)
+int kp_checkpoint_dump(const struct kp_checkpoint *cp, char **ret, size_t *ret_len,
+                       struct hd_error *reterr)
 {
         _cleanup_json_ json_t *doc = kp_checkpoint_to_json(cp);
-        _cleanup_free_ char *text = json_dumps(doc, JSON_INDENT(2));
-        return hd_atomic_write(path, text, strlen(text), 0600, reterr);
+        char *text = json_dumps(doc, JSON_INDENT(2));
+        size_t len = strlen(text);
+        if (len > KP_CHECKPOINT_MAX_BYTES) {
+                free(text);
+                return hd_error_setf(reterr, EFBIG,
+                                     "checkpoint would be %zu bytes, more than the %d bytes the "
+                                     "plugin reads back (KP_CHECKPOINT_MAX_BYTES)",
+                                     len, KP_CHECKPOINT_MAX_BYTES);
+        }
+        *ret = text;
+        *ret_len = len;
+        return 0;
+}
+
+int kp_checkpoint_save(const char *path, const struct kp_checkpoint *cp, struct hd_error *reterr)
+{
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        int r = kp_checkpoint_dump(cp, &text, &len, reterr);
+        if (r < 0)
+                return r;
+        return hd_atomic_write(path, text, len, 0600, reterr);
 }
 
 int kp_checkpoint_load(const char *path, struct kp_checkpoint **ret, char **ret_moved_aside,

@@ -5,8 +5,12 @@
  *  "checksum": "crc32:<8 hex>",         -- over the compact, key-sorted "data" object
  *  "data": {"bootID": "...", "claims": [{"uid", "namespace", "name",
  *           "state": "PrepareStarted" | "PrepareCompleted", "specFile",
- *           "devices": [{"request", "pool", "device", "shareID", "adminAccess", "cdiIDs":
- * [...], "env": [...]}]}]}}
+ *           "devices": [{"request", "pool", "device", "shareID", "adminAccess", "cdiIDs": [...],
+ *                        "envSet": <index>}],
+ *           "envSets": [["KEY=VALUE", ...], ...]}]}}
+ *
+ * Opaque env is stored once per claim: each distinct set once in "envSets", devices name theirs
+ * by index (older files had an "env" list on every device; it is still read).
  *
  * Entries are two-phase: PrepareStarted is written before the CDI spec, PrepareCompleted after
  * it, so a crash in between leaves a visible leftover to clean up. Decoding is tolerant (unknown
@@ -53,7 +57,13 @@ struct kp_checkpoint *kp_checkpoint_free(struct kp_checkpoint *cp);
 int kp_checkpoint_load(const char *path, struct kp_checkpoint **ret, char **ret_moved_aside,
                        struct hd_error *reterr);
 
-/* Write atomically (temp + fsync + rename + dir fsync), mode 0600. Returns 0 or -errno. */
+/* Serialise CP as written on disk into *RET (caller frees), refusing (-EFBIG, naming the limit)
+ * a document larger than KP_CHECKPOINT_MAX_BYTES: nothing is written that load cannot read. */
+int kp_checkpoint_dump(const struct kp_checkpoint *cp, char **ret, size_t *ret_len,
+                       struct hd_error *reterr);
+
+/* Write atomically (temp + fsync + rename + dir fsync), mode 0600, after kp_checkpoint_dump().
+ * Returns 0 or -errno. */
 int kp_checkpoint_save(const char *path, const struct kp_checkpoint *cp, struct hd_error *reterr);
 
 /* Serialise/parse the whole document (for tests and tools). */

@@ -218,11 +218,12 @@ static int save_locked(struct kp_driver *d, struct hd_error *reterr)
                 }
                 d->saving = true;
                 unsigned long long gen = d->change_gen;
-                json_t *doc = kp_checkpoint_to_json(d->ckpt);
-                char *text = json_dumps(doc, JSON_INDENT(2));
-                json_decref(doc);
+                char *text = NULL;
+                size_t len = 0;
+                int r = kp_checkpoint_dump(d->ckpt, &text, &len, reterr);
                 pthread_mutex_unlock(&d->lock);
-                int r = hd_atomic_write(d->checkpoint_path, text, strlen(text), 0600, reterr);
+                if (r >= 0)
+                        r = hd_atomic_write(d->checkpoint_path, text, len, 0600, reterr);
                 free(text);
                 pthread_mutex_lock(&d->lock);
                 d->saving = false;
@@ -418,6 +419,8 @@ int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
         }
 
         r = record_from_api(d, ref, &entry.prepared, reterr);
+        if (r >= 0) /* before anything is written for it */
+                r = dm_prepared_claim_check_size(&entry.prepared, reterr);
         if (r < 0)
                 goto out;
         hd_failpoint("prepare-after-get");

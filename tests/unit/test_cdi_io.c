@@ -607,6 +607,30 @@ static void test_specdir_write(void **state)
         hd_error_done(&e);
 }
 
+/* What cdi_spec_write() writes, cdi_spec_load_file() can read: a spec past CDI_SPEC_MAX_SIZE is
+ * refused with an error naming the limit, and nothing is written. */
+static void test_specdir_write_capped_at_read_limit(void **state)
+{
+        struct tmpdir *t = *state;
+        _cleanup_free_ char *root = hd_asprintf("%s/run/cdi", t->path);
+        _cleanup_free_ char *file = NULL, *path = NULL;
+        _cleanup_cdi_spec_ struct cdi_spec *spec = cdi_fx_claim_spec(DRIVER, UID1, 0, 1);
+        struct hd_error e = HD_ERROR_INIT;
+        char value[4001];
+        memset(value, 'v', sizeof(value) - 1);
+        value[sizeof(value) - 1] = '\0';
+        for (unsigned i = 0; i * sizeof(value) <= CDI_SPEC_MAX_SIZE; i++) {
+                _cleanup_free_ char *kv = hd_asprintf("V%u=%s", i, value);
+                cdi_edits_add_env(&spec->edits, kv);
+        }
+        assert_int_equal(cdi_claim_spec_file_name(DRIVER, UID1, &file, NULL), 0);
+        assert_int_equal(cdi_spec_write(root, file, spec, &e), -EFBIG);
+        assert_non_null(strstr(hd_error_message(&e), "CDI_SPEC_MAX_SIZE"));
+        path = hd_asprintf("%s/%s", root, file);
+        assert_int_equal(access(path, F_OK), -1);
+        hd_error_done(&e);
+}
+
 static void test_specdir_refuses_symlink(void **state)
 {
         struct tmpdir *t = *state;
@@ -778,6 +802,8 @@ int main(void)
                 cmocka_unit_test(test_read_yaml_rejects),
                 cmocka_unit_test(test_load_file),
                 cmocka_unit_test_setup_teardown(test_specdir_write, setup_tmpdir, teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_specdir_write_capped_at_read_limit,
+                                                setup_tmpdir, teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_specdir_refuses_symlink, setup_tmpdir,
                                                 teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_specdir_remove, setup_tmpdir, teardown_tmpdir),

@@ -193,6 +193,39 @@ static void test_missing_file_is_empty(void **state)
         assert_int_equal(strlen(boot), 36);
 }
 
+/* What the plugin writes it can read back: a checkpoint past KP_CHECKPOINT_MAX_BYTES is refused
+ * with an error naming the limit, and the file on disk is left as it was. */
+static void test_write_capped_at_read_limit(void **state)
+{
+        _cleanup_free_ char *dir = tmpdir();
+        _cleanup_free_ char *path = hd_asprintf("%s/checkpoint.json", dir);
+        struct kp_checkpoint *cp = kp_checkpoint_new("boot-1");
+        struct kp_ckpt_claim c;
+        fill_claim(&c, "11111111-2222-3333-4444-555555555555", KP_PREPARE_COMPLETED);
+        kp_checkpoint_put(cp, &c);
+        assert_int_equal(kp_checkpoint_save(path, cp, NULL), 0);
+        _cleanup_free_ char *before = NULL;
+        assert_int_equal(hd_read_file(path, 1 << 20, true, &before, NULL, NULL), 0);
+
+        char *big = hd_malloc0(1024 * 1024 + 1);
+        memset(big, 'x', 1024 * 1024);
+        char **env = NULL;
+        for (int i = 0; i * 1024 * 1024 <= KP_CHECKPOINT_MAX_BYTES; i++)
+                hd_strv_consume(&env, hd_asprintf("V%d=%s", i, big));
+        free(big);
+        dm_prepared_claim_set_env(&cp->claims[0].prepared, 1, env);
+        hd_strv_free(env);
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(kp_checkpoint_save(path, cp, &e), -EFBIG);
+        assert_non_null(strstr(e.message, "KP_CHECKPOINT_MAX_BYTES"));
+        _cleanup_free_ char *after = NULL;
+        assert_int_equal(hd_read_file(path, 1 << 20, true, &after, NULL, NULL), 0);
+        assert_string_equal(before, after);
+        hd_error_done(&e);
+        kp_checkpoint_free(cp);
+        rm_rf(dir);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -200,6 +233,7 @@ int main(void)
                 cmocka_unit_test(test_corrupt_files_moved_aside),
                 cmocka_unit_test(test_tampered_entry_detected),
                 cmocka_unit_test(test_missing_file_is_empty),
+                cmocka_unit_test(test_write_capped_at_read_limit),
         };
         return cmocka_run_group_tests_name("checkpoint", tests, NULL, NULL);
 }

@@ -338,6 +338,133 @@ static void test_opaque_env(void **state)
         hd_error_done(&e);
 }
 
+/* A HostDeviceConfig entry (JSON) with N_VARS variables PREFIX<k> of LEN bytes each, for
+ * REQUESTS (a JSON array text, or NULL for all requests). */
+static char *big_config(const char *prefix, int n_vars, size_t len, const char *requests)
+{
+        json_t *env = json_object();
+        char *value = hd_malloc0(len + 1);
+        memset(value, 'x', len);
+        for (int k = 0; k < n_vars; k++) {
+                _cleanup_free_ char *name = hd_asprintf("%s%d", prefix, k);
+                json_object_set_new(env, name, json_string(value));
+        }
+        free(value);
+        json_t *cfg = json_pack("{s:s,s:{s:s,s:{s:s,s:s,s:o}}}", "source", "FromClaim", "opaque",
+                                "driver", DRIVER, "parameters", "apiVersion", DRIVER "/v1alpha1",
+                                "kind", "HostDeviceConfig", "env", env);
+        if (requests)
+                json_object_set_new(cfg, "requests", json_loads(requests, 0, NULL));
+        char *text = json_dumps(cfg, JSON_COMPACT);
+        json_decref(cfg);
+        return text;
+}
+
+static size_t count_in_file(const char *path, const char *needle)
+{
+        _cleanup_free_ char *text = NULL;
+        assert_int_equal(hd_read_file(path, 64 << 20, true, &text, NULL, NULL), 0);
+        size_t n = 0;
+        for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+                n++;
+        return n;
+}
+
+/* Issue 9, defect 3: one config's env matching every result is stored once per claim, in the
+ * spec (spec-level containerEdits) and in the checkpoint, not once per device. */
+static void test_opaque_env_stored_once_per_claim(void **state)
+{
+        struct fixture *f = *state;
+        NEED_ROOT(f);
+        _cleanup_free_ char *cfg = big_config("BIG", 2, 4000, NULL);
+        _cleanup_free_ char *cfgs = hd_asprintf("[%s]", cfg);
+        put_claim(f, "a", UID_A,
+                  DRIVER ":" NODE ":mock-device-0:r0," DRIVER ":" NODE ":mock-device-1:r1," DRIVER
+                         ":" NODE ":mock-device-2:r2," DRIVER ":" NODE ":mock-device-3:r3",
+                  cfgs, true);
+        struct dm_prepared_claim out = { 0 };
+        struct hd_error e = HD_ERROR_INIT;
+        if (prepare(f, "a", UID_A, &out, &e) < 0)
+                fail_msg("%s", e.message);
+        assert_int_equal(out.n_devices, 4);
+        assert_int_equal(out.n_env_sets, 1);
+        for (size_t i = 0; i < 4; i++)
+                assert_int_equal(out.devices[i].env_set, 0);
+        assert_int_equal(hd_strv_len(out.env_sets[0]), 2);
+        assert_int_equal(strncmp(out.env_sets[0][0], "BIG0=xxx", 8), 0);
+        dm_prepared_claim_done(&out);
+        _cleanup_free_ char *sp = spec_path(f, UID_A);
+        assert_int_equal(count_in_file(sp, "BIG0="), 1);
+        assert_int_equal(count_in_file(f->ckpt, "BIG0="), 1);
+
+        /* And it survives a restart: the spec is rebuilt from the checkpoint with the env. */
+        f->driver = kp_driver_free(f->driver);
+        unlink(sp);
+        f->driver = new_driver(f);
+        assert_int_equal(count_in_file(sp, "BIG0="), 1);
+        assert_int_equal(count_in_file(sp, "BIG1="), 1);
+        assert_int_equal(count_in_file(f->ckpt, "BIG0="), 1);
+        hd_error_done(&e);
+}
+
+/* Issue 9, defect 3: a claim whose opaque env would make its spec (and the checkpoint) huge
+ * fails alone with an error naming the limit; nothing of it is written, and the claims
+ * prepared before it are still held after a restart (the checkpoint stays readable). */
+static void test_env_amplification_fails_cleanly(void **state)
+{
+        struct fixture *f = *state;
+        NEED_ROOT(f);
+        put_claim(f, "a", UID_A, DRIVER ":" NODE ":mock-device-0:gpus", NULL, true);
+        struct dm_prepared_claim out = { 0 };
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(prepare(f, "a", UID_A, &out, &e), 0);
+        dm_prepared_claim_done(&out);
+
+        /* 16 results over 3 devices in 16 requests; 20 configs of 8 KB for all requests but
+         * the last, so the devices' env differs and each one carries 160 KB. */
+        struct hd_strbuf results = HD_STRBUF_INIT, configs = HD_STRBUF_INIT;
+        _cleanup_free_ char *reqs = NULL;
+        struct hd_strbuf rb = HD_STRBUF_INIT;
+        hd_strbuf_puts(&rb, "[");
+        for (int i = 0; i < 16; i++) {
+                hd_strbuf_printf(&results, "%s" DRIVER ":" NODE ":mock-device-%d:r%d",
+                                 i ? "," : "", 1 + i % 3, i);
+                if (i < 15)
+                        hd_strbuf_printf(&rb, "%s\"r%d\"", i ? "," : "", i);
+        }
+        hd_strbuf_puts(&rb, "]");
+        reqs = hd_strbuf_take(&rb);
+        hd_strbuf_puts(&configs, "[");
+        for (int c = 0; c < 20; c++) {
+                _cleanup_free_ char *prefix = hd_asprintf("C%d_", c);
+                _cleanup_free_ char *one = big_config(prefix, 2, 4000, reqs);
+                hd_strbuf_printf(&configs, "%s%s", c ? "," : "", one);
+        }
+        hd_strbuf_puts(&configs, "]");
+        _cleanup_free_ char *res_text = hd_strbuf_take(&results);
+        _cleanup_free_ char *cfg_text = hd_strbuf_take(&configs);
+        put_claim(f, "b", UID_B, res_text, cfg_text, true);
+        assert_int_equal(prepare(f, "b", UID_B, &out, &e), -EFBIG);
+        assert_non_null(strstr(e.message, "DM_PREPARE_MAX_CLAIM_ENV"));
+        assert_non_null(strstr(e.message, "131072 bytes one claim may write"));
+        _cleanup_free_ char *sb = spec_path(f, UID_B);
+        assert_int_equal(access(sb, F_OK), -1);
+        assert_int_equal(count_in_file(f->ckpt, UID_B), 0);
+        assert_int_equal(kp_driver_prepared_claims(f->driver), 1);
+
+        /* Restart: the checkpoint is read back (not moved aside), claim a still holds its
+         * device. */
+        f->driver = kp_driver_free(f->driver);
+        f->driver = new_driver(f);
+        assert_int_equal(kp_driver_prepared_claims(f->driver), 1);
+        _cleanup_free_ char *aside = hd_asprintf("%s/checkpoint.json.corrupt-*", f->root);
+        _cleanup_free_ char *cmd = hd_asprintf("ls %s >/dev/null 2>&1", aside);
+        assert_int_not_equal(system(cmd), 0);
+        put_claim(f, "c", UID_C, DRIVER ":" NODE ":mock-device-0:gpus", NULL, true);
+        assert_int_equal(prepare(f, "c", UID_C, &out, &e), -EBUSY);
+        hd_error_done(&e);
+}
+
 static void test_start_repairs_drift(void **state)
 {
         struct fixture *f = *state;
@@ -482,6 +609,10 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_prepare_failures_fail_only_that_claim, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_device_held_by_other_claim, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_opaque_env, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_opaque_env_stored_once_per_claim, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_env_amplification_fails_cleanly, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_start_repairs_drift, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_start_keeps_started_entry_it_cannot_undo, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sweep_retries_until_it_can_tell, setup, teardown),
