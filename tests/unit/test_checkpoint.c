@@ -226,6 +226,42 @@ static void test_write_capped_at_read_limit(void **state)
         rm_rf(dir);
 }
 
+/* Checkpoints written before env was stored once per claim had an "env" list on each device:
+ * they still load, equal lists sharing one set. */
+static void test_reads_per_device_env_of_older_versions(void **state)
+{
+        json_t *dev = json_pack("{s:s,s:[s],s:[s,s]}", "device", "mock-device-0", "cdiIDs", "x=y",
+                                "env", "A=1", "B=2");
+        json_t *data = json_pack("{s:s,s:[{s:s,s:s,s:[O,O]}]}", "bootID", "b", "claims", "uid",
+                                 "11111111-2222-3333-4444-555555555555", "state",
+                                 "PrepareCompleted", "devices", dev, dev);
+        json_decref(dev);
+        _cleanup_free_ char *canon = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
+        _cleanup_free_ char *sum =
+                hd_asprintf("crc32:%08lx", kp_checkpoint_crc32(canon, strlen(canon)));
+        json_t *doc = json_pack("{s:s,s:s,s:s,s:o}", "apiVersion", KP_CHECKPOINT_API_VERSION,
+                                "kind", KP_CHECKPOINT_KIND, "checksum", sum, "data", data);
+        struct kp_checkpoint *cp = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        if (kp_checkpoint_from_json(doc, &cp, &e) < 0)
+                fail_msg("%s", e.message);
+        const struct dm_prepared_claim *rec = &cp->claims[0].prepared;
+        assert_int_equal(rec->n_devices, 2);
+        assert_int_equal(rec->n_env_sets, 1);
+        assert_int_equal(rec->devices[0].env_set, 0);
+        assert_int_equal(rec->devices[1].env_set, 0);
+        assert_string_equal(rec->env_sets[0][1], "B=2");
+        /* Written back, the set is stored once. */
+        json_t *back = kp_checkpoint_to_json(cp);
+        _cleanup_free_ char *text = json_dumps(back, JSON_COMPACT);
+        assert_non_null(strstr(text, "\"envSets\":[[\"A=1\",\"B=2\"]]"));
+        assert_null(strstr(text, "\"env\":"));
+        json_decref(back);
+        kp_checkpoint_free(cp);
+        json_decref(doc);
+        hd_error_done(&e);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -234,6 +270,7 @@ int main(void)
                 cmocka_unit_test(test_tampered_entry_detected),
                 cmocka_unit_test(test_missing_file_is_empty),
                 cmocka_unit_test(test_write_capped_at_read_limit),
+                cmocka_unit_test(test_reads_per_device_env_of_older_versions),
         };
         return cmocka_run_group_tests_name("checkpoint", tests, NULL, NULL);
 }
