@@ -2,7 +2,7 @@
 """hostdev-kubelet-plugin end to end, crashes and outages: SIGTERM (sockets removed, exit 0,
 slices kept, no gap on restart), kill -9 between spec write and checkpoint, a corrupt checkpoint,
 a wiped CDI dir, claims deleted while the plugin was down, the API server failing during a
-prepare, and bearer-token rotation."""
+prepare, bearer-token rotation, and opaque env too big to write."""
 import glob
 import json
 import os
@@ -197,6 +197,69 @@ def test_claim_deleted_while_plugin_down_is_cleaned_up_at_start(env):
     assert os.path.exists(env.spec_path(kept["metadata"]["uid"]))
     p.unprepare([env.ref(kept)])
     assert env.cdi_files() == []
+
+
+def _env_config(driver, prefix, n_vars, requests=None):
+    """A HostDeviceConfig entry with N_VARS variables of 4000 bytes (within the API's 10 KiB
+    per opaque config)."""
+    c = {"source": "FromClaim",
+         "opaque": {"driver": driver, "parameters": {
+             "apiVersion": f"{driver}/v1alpha1", "kind": "HostDeviceConfig",
+             "env": {f"{prefix}{k}": "x" * 4000 for k in range(n_vars)}}}}
+    if requests is not None:
+        c["requests"] = requests
+    return c
+
+
+def test_opaque_env_is_stored_once_and_amplification_fails_alone(env):
+    """Issue 9, defect 3: 16 results x 20 opaque configs of 8 KB once wrote every config into
+    every device of the spec and of the checkpoint, past what the plugin reads back; after a
+    restart the checkpoint was moved aside and devices were handed out twice. Now env matching
+    every device is written once, a claim that would still write too much fails alone naming
+    the limit, and the other claims survive a restart."""
+    p = env.start_plugin()
+    env.wait_slices(8)
+    env.device_class()
+    good = env.allocated_claim("good", ["mock-device-0"])
+    guid = good["metadata"]["uid"]
+    assert p.prepare([env.ref(good)])[guid].error == ""
+
+    # 16 results in 16 subrequests over 7 devices.
+    results = [{"request": f"dev/s{i}", "driver": env.driver, "pool": NODE,
+                "device": f"mock-device-{1 + i % 7}"} for i in range(16)]
+    # Configs for every request: stored once per claim, not per device.
+    once = env.allocated_claim("once", [], results=results,
+                               config=[_env_config(env.driver, f"C{c}_", 2) for c in range(4)])
+    ouid = once["metadata"]["uid"]
+    assert p.prepare([env.ref(once)])[ouid].error == ""
+    with open(env.spec_path(ouid)) as f:
+        spec = f.read()
+    assert spec.count("C3_1=") == 1
+    assert len(spec) < 48 * 1024
+    with open(p.checkpoint) as f:
+        assert f.read().count("C3_1=") == 1
+    assert p.unprepare([env.ref(once)])[ouid].error == ""
+
+    # 20 configs for all subrequests but the last: devices differ, each would carry 160 KB.
+    big = env.allocated_claim("big", [], results=results, config=[
+        _env_config(env.driver, f"C{c}_", 2, [f"dev/s{i}" for i in range(15)])
+        for c in range(20)])
+    buid = big["metadata"]["uid"]
+    err = p.prepare([env.ref(big)])[buid].error
+    assert "more than the 131072 bytes one claim may write (DM_PREPARE_MAX_CLAIM_ENV)" in err
+    assert not os.path.exists(env.spec_path(buid))
+    assert os.path.getsize(p.checkpoint) < 64 * 1024
+    assert [e["uid"] for e in p.read_checkpoint()["data"]["claims"]] == [guid]
+
+    assert p.stop()[0] == 0
+    p.start()
+    env.kubelet.wait_registered(env.driver, 15 * SLOW)
+    assert glob.glob(p.checkpoint + ".corrupt-*") == []
+    assert [e["uid"] for e in p.read_checkpoint()["data"]["claims"]] == [guid]
+    thief = env.allocated_claim("thief", ["mock-device-0"])
+    tuid = thief["metadata"]["uid"]
+    assert "already in use by ResourceClaim" in p.prepare([env.ref(thief)])[tuid].error
+    assert p.unprepare([env.ref(good)])[guid].error == ""
 
 
 # the plugin's API client makes 1 + 5 retries per request (kube/client.c max_retries)
