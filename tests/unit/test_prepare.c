@@ -257,6 +257,7 @@ static void test_prepare_unknown_device_and_other_driver(void **state)
         assert_int_equal(dm_prepare_claim(f->inv, c, &p, &res, &e), 0);
         assert_null(res.spec_file);
         assert_int_equal(res.n_devices, 0);
+        dm_prepared_claim_done(&res);
         dm_claim_free(c);
 
         c = claim_for("not-a-uid", devs, 1, DRIVER);
