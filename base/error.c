@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cleanup.h"
 #include "base/strutil.h"
 
 void hd_error_done(struct hd_error *e)
@@ -52,6 +53,25 @@ int hd_error_set(struct hd_error *e, int code, const char *fmt, ...)
                 free(e->message);
                 e->message = full;
         }
+        return r;
+}
+
+int hd_error_vsetf_at(struct hd_error *e, int code, const char *file, unsigned line,
+                      unsigned column, const char *fmt, va_list ap)
+{
+        if (!e)
+                return hd_error_vsetf(NULL, code, fmt, ap);
+        _cleanup_free_ char *msg = hd_vasprintf(fmt, ap);
+        return hd_error_setf(e, code, "%s:%u:%u: %s", file, line, column, msg);
+}
+
+int hd_error_setf_at(struct hd_error *e, int code, const char *file, unsigned line, unsigned column,
+                     const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        int r = hd_error_vsetf_at(e, code, file, line, column, fmt, ap);
+        va_end(ap);
         return r;
 }
 

@@ -32,6 +32,14 @@ int hd_error_setf(struct hd_error *e, int code, const char *fmt, ...)
 int hd_error_vsetf(struct hd_error *e, int code, const char *fmt, va_list ap)
         __attribute__((format(printf, 3, 0)));
 
+/* A failure at a place in a file a person edits: "FILE:LINE:COLUMN: <formatted>" with CODE and
+ * no strerror() suffix (config and document errors). Returns -CODE. */
+int hd_error_setf_at(struct hd_error *e, int code, const char *file, unsigned line, unsigned column,
+                     const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int hd_error_vsetf_at(struct hd_error *e, int code, const char *file, unsigned line,
+                      unsigned column, const char *fmt, va_list ap)
+        __attribute__((format(printf, 6, 0)));
+
 /* Prepend context: "<formatted>: <old message>". If E holds no error yet the code becomes EIO.
  * Returns -code. */
 int hd_error_wrap(struct hd_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -2,23 +2,11 @@
 /* Helpers shared by the cdi/ sources; not part of the interface. */
 #pragma once
 
-#include "base/cleanup-json.h"
-
-#include "base/error.h"
-
-/* Prepend context to RETERR and evaluate to R. Unlike returning hd_error_wrap() directly this
- * keeps the failure's own code when RETERR is NULL (hd_error_wrap() then has no code to return
- * and answers -EIO). */
-#define cdi_error_wrap(r, reterr, ...)                \
-        ({                                            \
-                int _r = (r);                         \
-                hd_error_wrap((reterr), __VA_ARGS__); \
-                _r;                                   \
-        })
-
 #include <stdbool.h>
 #include <string.h>
 
+#include "base/cleanup-json.h"
+#include "base/error.h"
 #include "cdi/cdi.h"
 
 /* true when NODE's hostPath is written: set, non-empty and different from its path. A hostPath

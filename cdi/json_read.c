@@ -448,6 +448,6 @@ int cdi_spec_load_file(const char *path, struct cdi_spec **ret_spec, struct hd_e
         else
                 r = cdi_spec_from_json(text, ret_spec, reterr);
         if (r < 0)
-                return cdi_error_wrap(r, reterr, "%s", path);
+                return hd_error_wrap_r(reterr, r, "%s", path);
         return 0;
 }

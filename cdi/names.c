@@ -115,7 +115,7 @@ int cdi_validate_kind(const char *kind, struct hd_error *reterr)
         if (r >= 0)
                 r = cdi_validate_class(slash + 1, reterr);
         if (r < 0)
-                return cdi_error_wrap(r, reterr, "invalid kind \"%s\"", kind);
+                return hd_error_wrap_r(reterr, r, "invalid kind \"%s\"", kind);
         return 0;
 }
 
@@ -145,7 +145,7 @@ int cdi_parse_qualified_name(const char *qualified, char **ret_vendor, char **re
         if (r >= 0)
                 r = cdi_validate_device_name(name, reterr);
         if (r < 0)
-                return cdi_error_wrap(r, reterr, "invalid device ID \"%s\"", qualified);
+                return hd_error_wrap_r(reterr, r, "invalid device ID \"%s\"", qualified);
 
         if (ret_vendor)
                 *ret_vendor = TAKE_PTR(vendor);
@@ -216,7 +216,7 @@ static int validate_driver(const char *driver, struct hd_error *reterr)
                 return hd_error_setf(reterr, EINVAL, "invalid driver name: empty");
         vendor = hd_asprintf("k8s.%s", driver);
         if (cdi_validate_vendor(vendor, reterr) < 0)
-                return cdi_error_wrap(-EINVAL, reterr, "invalid driver name \"%s\"", driver);
+                return hd_error_wrap_r(reterr, -EINVAL, "invalid driver name \"%s\"", driver);
         return 0;
 }
 

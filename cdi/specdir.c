@@ -42,10 +42,10 @@ int cdi_spec_write(const char *cdi_root, const char *file_name, const struct cdi
                                      file_name ? file_name : "");
         r = cdi_spec_validate(spec, reterr);
         if (r < 0)
-                return cdi_error_wrap(r, reterr, "CDI spec %s", file_name);
+                return hd_error_wrap_r(reterr, r, "CDI spec %s", file_name);
         r = cdi_spec_to_json_checked(spec, &text, reterr);
         if (r < 0)
-                return cdi_error_wrap(r, reterr, "CDI spec %s", file_name);
+                return hd_error_wrap_r(reterr, r, "CDI spec %s", file_name);
         if (strlen(text) > CDI_SPEC_MAX_SIZE) /* what cdi_spec_load_file() reads back */
                 return hd_error_setf(reterr, EFBIG,
                                      "CDI spec %s would be %zu bytes, more than the %u bytes a "
@@ -54,13 +54,13 @@ int cdi_spec_write(const char *cdi_root, const char *file_name, const struct cdi
 
         r = hd_mkdir_p(cdi_root, CDI_ROOT_MODE, reterr);
         if (r < 0)
-                return cdi_error_wrap(r, reterr, "CDI root");
+                return hd_error_wrap_r(reterr, r, "CDI root");
         dirfd = hd_dir_open(cdi_root, reterr);
         if (dirfd < 0)
-                return cdi_error_wrap(dirfd, reterr, "CDI root");
+                return hd_error_wrap_r(reterr, dirfd, "CDI root");
         r = hd_atomic_write_at(dirfd, file_name, text, strlen(text), CDI_SPEC_MODE, reterr);
         if (r < 0)
-                return cdi_error_wrap(r, reterr, "write CDI spec '%s/%s'", cdi_root, file_name);
+                return hd_error_wrap_r(reterr, r, "write CDI spec '%s/%s'", cdi_root, file_name);
         return 0;
 }
 
@@ -77,7 +77,7 @@ static int open_root(const char *cdi_root, struct hd_error *reterr)
         }
         if (fd < 0) {
                 hd_error_move(reterr, &e);
-                return cdi_error_wrap(fd, reterr, "CDI root");
+                return hd_error_wrap_r(reterr, fd, "CDI root");
         }
         return fd;
 }
@@ -97,7 +97,7 @@ int cdi_spec_remove(const char *cdi_root, const char *file_name, struct hd_error
                 return dirfd;
         r = hd_unlink_at(dirfd, file_name, reterr);
         if (r < 0)
-                return cdi_error_wrap(r, reterr, "remove CDI spec '%s/%s'", cdi_root, file_name);
+                return hd_error_wrap_r(reterr, r, "remove CDI spec '%s/%s'", cdi_root, file_name);
         if (fsync(dirfd) < 0)
                 return hd_error_set(reterr, errno, "fsync '%s'", cdi_root);
         return 0;

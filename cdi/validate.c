@@ -308,7 +308,7 @@ static int validate_device(const struct cdi_spec *spec, size_t i, struct hd_erro
                 return hd_error_setf(reterr, EINVAL, "devices[%zu].name is missing", i);
         r = cdi_validate_device_name(d->name, reterr);
         if (r < 0)
-                return cdi_error_wrap(r, reterr, "devices[%zu]", i);
+                return hd_error_wrap_r(reterr, r, "devices[%zu]", i);
         for (size_t j = 0; j < i; j++)
                 if (hd_streq(spec->devices[j]->name, d->name))
                         return hd_error_setf(reterr, EINVAL,

@@ -11,8 +11,4 @@ int dm_config_decode_yaml(const char *file, const char *data, size_t len, struct
 /* Semantic checks over a decoded config (names, paths, templates, limits). */
 int dm_config_check(const struct dm_config *c, struct hd_error *reterr);
 
-/* Set RETERR to "FILE:LINE:COL: <formatted>" with code EINVAL; returns -EINVAL. */
-int dm_config_error(struct hd_error *reterr, const char *file, struct dm_mark m, const char *fmt,
-                    ...) __attribute__((format(printf, 4, 5)));
-
 void dm_edits_spec_done(struct dm_edits_spec *e);

@@ -20,16 +20,6 @@
 /* Attributes discovery adds to every device; the admin may not redefine them. */
 static const char *const builtin_attrs[] = {"group", "path", "major", "minor"};
 
-int dm_config_error(struct hd_error *reterr, const char *file, struct dm_mark m, const char *fmt,
-                    ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        _cleanup_free_ char *msg = hd_vasprintf(fmt, ap);
-        va_end(ap);
-        return hd_error_setf(reterr, EINVAL, "%s:%u:%u: %s", file, m.line, m.column, msg);
-}
-
 void dm_edits_spec_done(struct dm_edits_spec *e)
 {
         for (size_t i = 0; i < e->n_nodes; i++) {
@@ -160,9 +150,9 @@ static int cerr(struct checker *k, struct dm_mark m, const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
-        _cleanup_free_ char *msg = hd_vasprintf(fmt, ap);
+        int r = hd_error_vsetf_at(k->err, EINVAL, k->c->file, m.line, m.column, fmt, ap);
         va_end(ap);
-        return dm_config_error(k->err, k->c->file, m, "%s", msg);
+        return r;
 }
 
 /* Wrap a message already in K->err with the position M. */

@@ -51,11 +51,12 @@ static int yerr(struct ydec *d, const yaml_node_t *n, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 static int yerr(struct ydec *d, const yaml_node_t *n, const char *fmt, ...)
 {
+        struct dm_mark m = mark_of(n);
         va_list ap;
         va_start(ap, fmt);
-        _cleanup_free_ char *msg = hd_vasprintf(fmt, ap);
+        int r = hd_error_vsetf_at(d->err, EINVAL, d->file, m.line, m.column, fmt, ap);
         va_end(ap);
-        return dm_config_error(d->err, d->file, mark_of(n), "%s", msg);
+        return r;
 }
 
 static const char *kind_name(const yaml_node_t *n)
@@ -577,11 +578,11 @@ static const struct yfield top_fields[] = {
 
 static int syntax_error(struct hd_error *reterr, const char *file, const yaml_parser_t *p)
 {
-        struct dm_mark m = {(unsigned)p->problem_mark.line + 1,
-                            (unsigned)p->problem_mark.column + 1};
-        return dm_config_error(reterr, file, m, "YAML syntax error: %s%s%s; fix the syntax",
-                               p->problem ? p->problem : "unknown problem", p->context ? " " : "",
-                               p->context ? p->context : "");
+        return hd_error_setf_at(reterr, EINVAL, file, (unsigned)p->problem_mark.line + 1,
+                                (unsigned)p->problem_mark.column + 1,
+                                "YAML syntax error: %s%s%s; fix the syntax",
+                                p->problem ? p->problem : "unknown problem", p->context ? " " : "",
+                                p->context ? p->context : "");
 }
 
 int dm_config_decode_yaml(const char *file, const char *data, size_t len, struct dm_config **ret,
@@ -626,8 +627,8 @@ int dm_config_decode_yaml(const char *file, const char *data, size_t len, struct
         yaml_document_delete(&extra);
         if (more) {
                 dm_config_free(c);
-                return dm_config_error(reterr, file, extra_mark,
-                                       "a second YAML document; put all groups in one document");
+                return hd_error_setf_at(reterr, EINVAL, file, extra_mark.line, extra_mark.column,
+                                        "a second YAML document; put all groups in one document");
         }
 
         struct ydec d = {file, &doc, 0, reterr};

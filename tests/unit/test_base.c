@@ -72,6 +72,12 @@ static void test_error_setf_and_move(void **state)
         assert_int_equal(hd_error_wrap(&c, "ctx"), -EIO);
         assert_string_equal(c.message, "ctx");
         hd_error_done(&c);
+        /* A positioned error reads "file:line:column: message", without strerror(). */
+        assert_int_equal(hd_error_setf_at(&c, EINVAL, "cfg.yaml", 3, 7, "bad '%s'", "x"), -EINVAL);
+        assert_string_equal(c.message, "cfg.yaml:3:7: bad 'x'");
+        assert_int_equal(c.code, EINVAL);
+        hd_error_done(&c);
+        assert_int_equal(hd_error_setf_at(NULL, ERANGE, "f", 1, 1, "no object"), -ERANGE);
 }
 
 static void test_strbuf_and_strv(void **state)
