@@ -26,13 +26,16 @@ bool kube_http_retryable(long http_status);
 int kube_error_from_response(struct hd_error *reterr, const char *method, const char *path,
                              long http_status, const char *body, size_t len);
 
+/* The longest Retry-After we take from a server, in seconds; larger values are clamped. */
+#define KUBE_RETRY_AFTER_MAX_S 300L
+
 /* Delay before retry ATTEMPT (0-based) in ms: base * 2^attempt capped at MAX_MS, then jittered
- * into [d/2, d] by JITTER in [0,1). A RETRY_AFTER_S > 0 wins (capped at MAX_MS, not jittered
- * down). */
+ * into [d/2, d] by JITTER in [0,1). A RETRY_AFTER_S > 0 wins (clamped to
+ * KUBE_RETRY_AFTER_MAX_S, then capped at MAX_MS, not jittered down). */
 long kube_backoff_ms(int attempt, long base_ms, long max_ms, long retry_after_s, double jitter);
 
-/* Parse a Retry-After header value (delta-seconds or an HTTP date relative to NOW). Seconds,
- * 0 when unparsable. */
+/* Parse a Retry-After header value (delta-seconds or an HTTP date relative to NOW). Seconds in
+ * 0..KUBE_RETRY_AFTER_MAX_S, 0 when unparsable or in the past. */
 long kube_parse_retry_after(const char *value, time_t now);
 
 /* Token bucket: RATE tokens/s, up to BURST. */

@@ -105,6 +105,9 @@ bool kube_error_has_reason(const struct hd_error *err, const char *reason)
 long kube_backoff_ms(int attempt, long base_ms, long max_ms, long retry_after_s, double jitter)
 {
         if (retry_after_s > 0) {
+                /* Clamp before scaling: a server's number must not overflow the multiply. */
+                if (retry_after_s > KUBE_RETRY_AFTER_MAX_S)
+                        retry_after_s = KUBE_RETRY_AFTER_MAX_S;
                 long ms = retry_after_s * 1000;
                 return ms < max_ms ? ms : max_ms;
         }
@@ -127,15 +130,23 @@ long kube_parse_retry_after(const char *value, time_t now)
         while (*value == ' ')
                 value++;
         if (isdigit((unsigned char)*value)) {
-                char *end = NULL;
-                long s = strtol(value, &end, 10);
-                while (end && (*end == ' ' || *end == '\r' || *end == '\n'))
+                /* delta-seconds of any length: saturate instead of overflowing */
+                long s = 0;
+                const char *end = value;
+                for (; isdigit((unsigned char)*end); end++)
+                        if (s < KUBE_RETRY_AFTER_MAX_S)
+                                s = s * 10 + (*end - '0');
+                while (*end == ' ' || *end == '\r' || *end == '\n')
                         end++;
-                return end && *end == '\0' && s > 0 ? s : 0;
+                if (*end != '\0')
+                        return 0;
+                return s < KUBE_RETRY_AFTER_MAX_S ? s : KUBE_RETRY_AFTER_MAX_S;
         }
         time_t t = curl_getdate(value, NULL);
         if (t < 0 || t <= now)
                 return 0;
+        if (t - now > KUBE_RETRY_AFTER_MAX_S)
+                return KUBE_RETRY_AFTER_MAX_S;
         return (long)(t - now);
 }
 

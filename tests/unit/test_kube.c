@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +161,29 @@ static void test_retry_after(void **state)
         /* 1700000000 = Tue, 14 Nov 2023 22:13:20 GMT */
         assert_int_equal(kube_parse_retry_after("Tue, 14 Nov 2023 22:13:30 GMT", now), 10);
         assert_int_equal(kube_parse_retry_after("Tue, 14 Nov 2023 22:13:00 GMT", now), 0);
+}
+
+/* A hostile or broken server's Retry-After must neither overflow (UBSan abort, negative delay
+ * in a release build) nor park a request for years: it is clamped to KUBE_RETRY_AFTER_MAX_S. */
+static void test_retry_after_clamped(void **state)
+{
+        time_t now = 1700000000;
+        assert_int_equal(kube_parse_retry_after("99999999999999999999", now),
+                         KUBE_RETRY_AFTER_MAX_S);
+        assert_int_equal(kube_parse_retry_after("9223372036854775807\r\n", now),
+                         KUBE_RETRY_AFTER_MAX_S);
+        assert_int_equal(kube_parse_retry_after("301", now), KUBE_RETRY_AFTER_MAX_S);
+        assert_int_equal(kube_parse_retry_after("300", now), 300);
+        assert_int_equal(kube_parse_retry_after("99999999999999999999x", now), 0);
+        assert_int_equal(kube_parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now),
+                         KUBE_RETRY_AFTER_MAX_S);
+        /* the delay stays positive and within the caps whatever the caller passes */
+        assert_int_equal(kube_backoff_ms(0, 200, 10000, LONG_MAX, 0.0), 10000);
+        assert_int_equal(kube_backoff_ms(0, 200, LONG_MAX, LONG_MAX, 0.0),
+                         KUBE_RETRY_AFTER_MAX_S * 1000);
+        assert_int_equal(kube_backoff_ms(0, 200, LONG_MAX,
+                                         kube_parse_retry_after("99999999999999999999", now), 0.0),
+                         KUBE_RETRY_AFTER_MAX_S * 1000);
 }
 
 static void test_token_bucket(void **state)
@@ -606,6 +630,7 @@ int main(void)
                 cmocka_unit_test(test_status_decode),
                 cmocka_unit_test(test_backoff),
                 cmocka_unit_test(test_retry_after),
+                cmocka_unit_test(test_retry_after_clamped),
                 cmocka_unit_test(test_token_bucket),
                 cmocka_unit_test(test_ndjson_chunks),
                 cmocka_unit_test(test_ndjson_final_line_and_errors),
