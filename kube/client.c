@@ -186,26 +186,73 @@ static void pct_escape(struct hd_strbuf *b, const char *s)
         }
 }
 
-char *kube_path(const struct kube_resource *r, const char *ns, const char *name,
-                const char *subresource)
+/* A namespace is an RFC 1123 DNS label. */
+static bool valid_namespace(const char *s)
 {
+        size_t n = strlen(s);
+        if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+                        return false;
+        return true;
+}
+
+/* An object name becomes one path segment. The API server refuses ".", ".." and names with '/'
+ * or '%' for every resource, and libcurl would collapse dot segments, turning a GET of one object
+ * into a GET of its parent collection. Control characters have no place in a name either. */
+static bool valid_name(const char *s)
+{
+        size_t n = strlen(s);
+        if (n == 0 || n > 253 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+                return false;
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+                if (*p == '/' || *p == '%' || *p < 0x20 || *p == 0x7f)
+                        return false;
+        return true;
+}
+
+/* Subresources are lowercase words ("status", "scale", "eviction"). */
+static bool valid_subresource(const char *s)
+{
+        size_t n = strlen(s);
+        if (n == 0 || n > 63)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!(*p >= 'a' && *p <= 'z'))
+                        return false;
+        return true;
+}
+
+int kube_path(const struct kube_resource *r, const char *ns, const char *name,
+              const char *subresource, char **ret_path, struct hd_error *reterr)
+{
+        if (ns && !valid_namespace(ns))
+                return hd_error_setf(reterr, EINVAL, "invalid namespace \"%s\": not a DNS label",
+                                     ns);
+        if (name && !valid_name(name))
+                return hd_error_setf(reterr, EINVAL, "invalid %s name \"%s\"", r->resource, name);
+        if (subresource && (!name || !valid_subresource(subresource)))
+                return hd_error_setf(reterr, EINVAL, "invalid subresource \"%s\"", subresource);
+
         struct hd_strbuf b = HD_STRBUF_INIT;
         if (!r->group || !*r->group)
                 hd_strbuf_printf(&b, "/api/%s", r->version);
         else
                 hd_strbuf_printf(&b, "/apis/%s/%s", r->group, r->version);
-        if (ns && *ns) {
+        if (ns) {
                 hd_strbuf_puts(&b, "/namespaces/");
                 pct_escape(&b, ns);
         }
         hd_strbuf_printf(&b, "/%s", r->resource);
-        if (name && *name) {
+        if (name) {
                 hd_strbuf_puts(&b, "/");
                 pct_escape(&b, name);
-                if (subresource && *subresource)
+                if (subresource)
                         hd_strbuf_printf(&b, "/%s", subresource);
         }
-        return hd_strbuf_take(&b);
+        *ret_path = hd_strbuf_take(&b);
+        return 0;
 }
 
 void kube_path_add_query(char **path, const char *key, const char *value)

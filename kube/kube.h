@@ -111,11 +111,14 @@ struct kube_resource {
         const char *resource;
 };
 
-/* "/apis/<group>/<version>[/namespaces/<ns>]/<resource>[/<name>[/<subresource>]]" (core group:
- * "/api/<version>/..."). NS/NAME/SUBRESOURCE may be NULL; NAME and NS are percent-escaped.
- * Returns a string the caller frees. */
-char *kube_path(const struct kube_resource *r, const char *ns, const char *name,
-                const char *subresource);
+/* *RET_PATH = "/apis/<group>/<version>[/namespaces/<ns>]/<resource>[/<name>[/<subresource>]]"
+ * (core group: "/api/<version>/..."), a string the caller frees. NS/NAME/SUBRESOURCE may be NULL
+ * (absent). NS must be a DNS label; NAME a path segment the API server accepts (not empty, "."
+ * or "..", no '/', '%' or control characters, at most 253 bytes; other bytes are
+ * percent-escaped); SUBRESOURCE lowercase letters and only with a NAME. Anything else → -EINVAL
+ * naming the segment, so no caller can address another object than the one it names. */
+int kube_path(const struct kube_resource *r, const char *ns, const char *name,
+              const char *subresource, char **ret_path, struct hd_error *reterr);
 
 /* Append "?k=v" or "&k=v" (value percent-escaped) to the malloc'ed *PATH; VALUE NULL = no-op. */
 void kube_path_add_query(char **path, const char *key, const char *value);

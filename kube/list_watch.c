@@ -122,15 +122,19 @@ int kube_watch_event_decode(json_t *ev, enum kube_event_type *ret_type, json_t *
 
 /* ---- list ---------------------------------------------------------------------------------- */
 
-static char *list_path(const struct kube_resource *r, const char *ns,
-                       const struct kube_list_options *o)
+static int list_path(const struct kube_resource *res, const char *ns,
+                     const struct kube_list_options *o, char **ret_path, struct hd_error *reterr)
 {
-        char *p = kube_path(r, ns, NULL, NULL);
+        char *p = NULL;
+        int r = kube_path(res, ns, NULL, NULL, &p, reterr);
+        if (r < 0)
+                return r;
         if (o->label_selector && *o->label_selector)
                 kube_path_add_query(&p, "labelSelector", o->label_selector);
         if (o->field_selector && *o->field_selector)
                 kube_path_add_query(&p, "fieldSelector", o->field_selector);
-        return p;
+        *ret_path = p;
+        return 0;
 }
 
 /* List items come without kind/apiVersion (the list carries them); fill them in so listed and
@@ -173,7 +177,10 @@ int kube_list(struct kube_client *c, const struct kube_resource *res, const char
                 if (page >= LIST_MAX_PAGES)
                         return hd_error_setf(reterr, EFBIG, "list %s: more than %d pages",
                                              res->resource, LIST_MAX_PAGES);
-                _cleanup_free_ char *path = list_path(res, ns, o);
+                _cleanup_free_ char *path = NULL;
+                r = list_path(res, ns, o, &path, reterr);
+                if (r < 0)
+                        return r;
                 _cleanup_json_ json_t *body = NULL;
                 if (limit > 0) {
                         char buf[16];
@@ -285,9 +292,13 @@ int kube_watch(struct kube_client *c, const struct kube_resource *res, const cha
         static const struct kube_list_options none = {0};
         const struct kube_list_options *o = opts ? opts : &none;
         int timeout = o->timeout_seconds > 0 ? o->timeout_seconds : WATCH_DEFAULT_TIMEOUT_S;
-        _cleanup_free_ char *path = list_path(res, ns, o);
+        _cleanup_free_ char *path = NULL;
         char buf[16];
         int ret;
+
+        ret = list_path(res, ns, o, &path, reterr);
+        if (ret < 0)
+                return ret;
 
         kube_path_add_query(&path, "watch", "true");
         if (o->resource_version && *o->resource_version)

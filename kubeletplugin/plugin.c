@@ -74,7 +74,10 @@ static int fetch_claim(void *userdata, const char *ns, const char *name, json_t 
 {
         struct claim_source *src = userdata;
         struct kube_resource res = {"resource.k8s.io", src->version, "resourceclaims"};
-        _cleanup_free_ char *path = kube_path(&res, ns, name, NULL);
+        _cleanup_free_ char *path = NULL;
+        int r = kube_path(&res, ns, name, NULL, &path, reterr);
+        if (r < 0)
+                return r;
         return kube_get(src->client, path, ret, reterr);
 }
 

@@ -174,10 +174,11 @@ static void lookup_node_uid(struct kp_publisher *p)
         if (p->node_uid)
                 return;
         struct kube_resource nodes = {"", "v1", "nodes"};
-        _cleanup_free_ char *path = kube_path(&nodes, NULL, p->node, NULL);
+        _cleanup_free_ char *path = NULL;
         _cleanup_json_ json_t *obj = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        if (kube_get(p->client, path, &obj, &e) < 0) {
+        if (kube_path(&nodes, NULL, p->node, NULL, &path, &e) < 0 ||
+            kube_get(p->client, path, &obj, &e) < 0) {
                 hd_log_warn("cannot look up the Node for slice owner references; publishing "
                             "without one for now",
                             "node", p->node, "err", hd_error_message(&e));
@@ -293,11 +294,15 @@ static int write_slice(struct kp_publisher *p, json_t *obj, json_t *old, json_t 
                 json_object_set(meta, "name", json_object_get(old_meta, "name"));
                 json_object_set(meta, "resourceVersion",
                                 json_object_get(old_meta, "resourceVersion"));
-                _cleanup_free_ char *path = kube_path(&res, NULL, name, NULL);
-                r = kube_update(p->client, path, obj, &stored, reterr);
+                _cleanup_free_ char *path = NULL;
+                r = kube_path(&res, NULL, name, NULL, &path, reterr);
+                if (r >= 0)
+                        r = kube_update(p->client, path, obj, &stored, reterr);
         } else {
-                _cleanup_free_ char *collection = kube_path(&res, NULL, NULL, NULL);
-                r = kube_create(p->client, collection, obj, &stored, reterr);
+                _cleanup_free_ char *collection = NULL;
+                r = kube_path(&res, NULL, NULL, NULL, &collection, reterr);
+                if (r >= 0)
+                        r = kube_create(p->client, collection, obj, &stored, reterr);
         }
         note_written(written, stored, NULL);
         kp_metrics_slice_publish(p->metrics, r >= 0);
@@ -311,12 +316,15 @@ static int delete_slice(struct kp_publisher *p, json_t *old, json_t *written,
         struct kube_resource res = slices_resource(p->api_version);
         json_t *meta = json_object_get(old, "metadata");
         const char *name = json_string_value(json_object_get(meta, "name"));
-        _cleanup_free_ char *path = kube_path(&res, NULL, name, NULL);
+        _cleanup_free_ char *path = NULL;
+        int r = kube_path(&res, NULL, name, NULL, &path, reterr);
+        if (r < 0)
+                return r;
         _cleanup_json_ json_t *opts =
                 json_pack("{s:s,s:s,s:{s:O,s:O}}", "apiVersion", "v1", "kind", "DeleteOptions",
                           "preconditions", "uid", json_object_get(meta, "uid"), "resourceVersion",
                           json_object_get(meta, "resourceVersion"));
-        int r = kube_delete(p->client, path, opts, NULL, reterr);
+        r = kube_delete(p->client, path, opts, NULL, reterr);
         if (r == -ENOENT)
                 r = 0;
         if (r >= 0)

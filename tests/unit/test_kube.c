@@ -529,13 +529,14 @@ static void test_paths(void **state)
 {
         struct kube_resource claims = {"resource.k8s.io", "v1", "resourceclaims"};
         struct kube_resource pods = {"", "v1", "pods"};
-        _cleanup_free_ char *a = kube_path(&claims, "default", "c1", "status");
-        _cleanup_free_ char *b = kube_path(&claims, NULL, NULL, NULL);
-        _cleanup_free_ char *c = kube_path(&pods, "kube system", "p/1", NULL);
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
+        assert_int_equal(kube_path(&claims, "default", "c1", "status", &a, NULL), 0);
+        assert_int_equal(kube_path(&claims, NULL, NULL, NULL, &b, NULL), 0);
+        assert_int_equal(kube_path(&pods, "kube-system", "p:1 x~", NULL, &c, NULL), 0);
         assert_string_equal(a,
                             "/apis/resource.k8s.io/v1/namespaces/default/resourceclaims/c1/status");
         assert_string_equal(b, "/apis/resource.k8s.io/v1/resourceclaims");
-        assert_string_equal(c, "/api/v1/namespaces/kube%20system/pods/p%2F1");
+        assert_string_equal(c, "/api/v1/namespaces/kube-system/pods/p%3A1%20x~");
 
         kube_path_add_query(&b, "labelSelector", "app in (a,b),!x");
         kube_path_add_query(&b, "limit", "2");
@@ -543,6 +544,54 @@ static void test_paths(void **state)
         assert_string_equal(b,
                             "/apis/resource.k8s.io/v1/"
                             "resourceclaims?labelSelector=app%20in%20%28a%2Cb%29%2C%21x&limit=2");
+}
+
+/* Dot segments survive percent-escaping and libcurl collapses them: ns/name ".."/".." made a GET
+ * of one claim a GET of /apis/resource.k8s.io/v1/. The path builder refuses every segment that
+ * is not a valid name before anything reaches the wire. */
+static void test_path_refuses_bad_segments(void **state)
+{
+        struct kube_resource claims = {"resource.k8s.io", "v1", "resourceclaims"};
+        static const struct {
+                const char *ns, *name, *sub, *message;
+        } bad[] = {
+                {"..", "..", NULL, "invalid namespace \"..\": not a DNS label"},
+                {".", "c1", NULL, "invalid namespace \".\": not a DNS label"},
+                {"", "c1", NULL, "invalid namespace \"\": not a DNS label"},
+                {"Default", "c1", NULL, "invalid namespace \"Default\": not a DNS label"},
+                {"a/b", "c1", NULL, "invalid namespace \"a/b\": not a DNS label"},
+                {"-a", "c1", NULL, "invalid namespace \"-a\": not a DNS label"},
+                {"default", "..", NULL, "invalid resourceclaims name \"..\""},
+                {"default", ".", NULL, "invalid resourceclaims name \".\""},
+                {"default", "", NULL, "invalid resourceclaims name \"\""},
+                {"default", "a/../b", NULL, "invalid resourceclaims name \"a/../b\""},
+                {"default", "%2e%2e", NULL, "invalid resourceclaims name \"%2e%2e\""},
+                {"default", "a\nb", NULL, "invalid resourceclaims name \"a\nb\""},
+                {"default", "c1", "..", "invalid subresource \"..\""},
+                {"default", "c1", "", "invalid subresource \"\""},
+                {"default", NULL, "status", "invalid subresource \"status\""},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                struct hd_error e = HD_ERROR_INIT;
+                char *path = NULL;
+                assert_int_equal(kube_path(&claims, bad[i].ns, bad[i].name, bad[i].sub, &path, &e),
+                                 -EINVAL);
+                assert_null(path);
+                assert_string_equal(e.message, bad[i].message);
+                hd_error_done(&e);
+        }
+        char long_ns[65], long_name[255];
+        memset(long_ns, 'a', 64);
+        long_ns[64] = '\0';
+        memset(long_name, 'a', 254);
+        long_name[254] = '\0';
+        char *path = NULL;
+        assert_int_equal(kube_path(&claims, long_ns, "c1", NULL, &path, NULL), -EINVAL);
+        assert_int_equal(kube_path(&claims, "default", long_name, NULL, &path, NULL), -EINVAL);
+        long_ns[63] = '\0';
+        long_name[253] = '\0';
+        assert_int_equal(kube_path(&claims, long_ns, long_name, NULL, &path, NULL), 0);
+        free(path);
 }
 
 static void test_base64(void **state)
@@ -639,6 +688,7 @@ int main(void)
                 cmocka_unit_test(test_getters),
                 cmocka_unit_test(test_object_meta),
                 cmocka_unit_test(test_paths),
+                cmocka_unit_test(test_path_refuses_bad_segments),
                 cmocka_unit_test(test_base64),
                 cmocka_unit_test(test_client_needs_a_server),
                 cmocka_unit_test(test_cancel_interrupts_retries),
