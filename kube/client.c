@@ -92,8 +92,11 @@ int kube_client_new(const struct kube_config *cfg, const struct kube_client_opti
 {
         struct kube_client_options o = opts ? *opts : (struct kube_client_options){0};
 
-        if (!cfg || !cfg->server)
+        if (!cfg)
                 return hd_error_setf(reterr, EINVAL, "kube client: no server configured");
+        int r = kube_config_check(cfg, reterr);
+        if (r < 0)
+                return hd_error_wrap(reterr, "kube client");
         pthread_once(&curl_once, curl_init_once);
 
         if (o.qps == 0)

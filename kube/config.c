@@ -4,6 +4,9 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <yaml.h>
@@ -260,6 +263,76 @@ static int parse_user(const char *path, yaml_document_t *d, yaml_node_t *u, stru
         return 0;
 }
 
+/* The host of URL "scheme://host[:port][/...]" ("[v6]" without brackets); caller frees. */
+static char *url_host(const char *url)
+{
+        const char *h = strstr(url, "://");
+        h = h ? h + 3 : url;
+        const char *at = strpbrk(h, "@/");
+        if (at && *at == '@')
+                h = at + 1;
+        if (*h == '[') {
+                const char *close = strchr(h, ']');
+                return close ? hd_strndup(h + 1, (size_t)(close - h - 1)) : hd_strdup(h + 1);
+        }
+        return hd_strndup(h, strcspn(h, ":/?#"));
+}
+
+bool kube_url_is_loopback(const char *url)
+{
+        _cleanup_free_ char *host = url_host(url);
+        struct in_addr a4;
+        struct in6_addr a6;
+        if (strcasecmp(host, "localhost") == 0)
+                return true;
+        if (inet_pton(AF_INET, host, &a4) == 1)
+                return (ntohl(a4.s_addr) >> 24) == 127;
+        if (inet_pton(AF_INET6, host, &a6) == 1)
+                return IN6_IS_ADDR_LOOPBACK(&a6);
+        return false;
+}
+
+static bool has_credentials(const struct kube_config *c)
+{
+        return c->token || c->token_file || c->client_cert_file || c->client_cert_data ||
+               c->client_key_file || c->client_key_data;
+}
+
+int kube_config_check(const struct kube_config *c, struct hd_error *reterr)
+{
+        if (!c->server)
+                return hd_error_setf(reterr, EINVAL, "no server configured");
+        if (hd_startswith(c->server, "https://"))
+                return 0;
+        if (!hd_startswith(c->server, "http://"))
+                return hd_error_setf(reterr, EINVAL,
+                                     "server \"%s\": must start with https:// or http://",
+                                     c->server);
+        /* Plain HTTP: anyone on the path reads a bearer token, and a client certificate would
+         * not even be used. Only a loopback address (kubectl proxy, a test server) may carry
+         * credentials without TLS. */
+        if (has_credentials(c) && !kube_url_is_loopback(c->server))
+                return hd_error_setf(reterr, EINVAL,
+                                     "server \"%s\": refusing to send credentials over plain "
+                                     "HTTP to a non-loopback address; use https://",
+                                     c->server);
+        return 0;
+}
+
+char **kube_config_warnings(const struct kube_config *c)
+{
+        char **w = NULL;
+        if (c->insecure_skip_tls_verify)
+                hd_strv_consume(&w, hd_asprintf("server \"%s\": insecure-skip-tls-verify is set: "
+                                                "the API server's certificate is not verified and "
+                                                "anyone on the path can read the credentials",
+                                                c->server));
+        if (c->server && hd_startswith(c->server, "http://"))
+                hd_strv_consume(&w,
+                                hd_asprintf("server \"%s\": plain HTTP without TLS", c->server));
+        return w;
+}
+
 static int load_document(const char *path, const char *text, size_t len, const char *want_context,
                          struct kube_config *c, struct hd_error *reterr)
 {
@@ -321,6 +394,9 @@ static int load_document(const char *path, const char *text, size_t len, const c
                         return hd_error_wrap(reterr, "user \"%s\"", user_name);
         }
         c->namespace = hd_strdup(ymap_str(dp, ctx, "namespace"));
+        r = kube_config_check(c, reterr);
+        if (r < 0)
+                return hd_error_wrap(reterr, "cluster \"%s\"", cluster_name);
         return 0;
 }
 

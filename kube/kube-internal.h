@@ -78,6 +78,11 @@ int kube_ndjson_finish(struct kube_ndjson *p, kube_ndjson_cb cb, void *userdata,
 int kube_watch_event_decode(json_t *ev, enum kube_event_type *ret_type, json_t **ret_object,
                             struct hd_error *reterr);
 
+/* ---- config checks (config.c) -------------------------------------------------------------- */
+
+/* Whether URL's host is localhost, 127.0.0.0/8 or ::1. */
+bool kube_url_is_loopback(const char *url);
+
 /* ---- base64 (config.c) --------------------------------------------------------------------- */
 
 /* Decode standard base64 (whitespace ignored, padding optional). -EINVAL on bad input. */

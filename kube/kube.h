@@ -77,6 +77,16 @@ int kube_config_load(const char *kubeconfig, struct kube_config **ret_config,
 /* Free a config. Takes NULL; returns NULL. */
 struct kube_config *kube_config_free(struct kube_config *c);
 
+/* Whether C may be used: an https:// or http:// server, and credentials (token, token file,
+ * client certificate) over plain HTTP only to a loopback address — anything else is -EINVAL
+ * naming the server. The loaders and kube_client_new() run it. */
+int kube_config_check(const struct kube_config *c, struct hd_error *reterr);
+
+/* What a program should log as a warning at every start with C (insecure-skip-tls-verify, plain
+ * HTTP): a NULL-terminated strv the caller frees with hd_strv_free(), or NULL when there is
+ * nothing to say. The library itself never logs them. */
+char **kube_config_warnings(const struct kube_config *c);
+
 /* ---- client ------------------------------------------------------------------------------- */
 
 struct kube_client;

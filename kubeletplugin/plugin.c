@@ -152,6 +152,15 @@ static void plugin_done(struct plugin *p)
         hd_strv_free(p->versions);
 }
 
+/* Said at every start: a kubeconfig that turns TLS verification off (or uses plain HTTP) must
+ * not go unnoticed in the logs. */
+static void log_kube_config_warnings(const struct kube_config *cfg)
+{
+        _cleanup_strv_ char **warnings = kube_config_warnings(cfg);
+        for (char **w = warnings; w && *w; w++)
+                hd_log_warn("insecure API server connection", "warning", *w);
+}
+
 /* Start-up step 1: the API server client and the resource.k8s.io version it serves. */
 static int start_api(struct plugin *p, const struct kp_plugin_options *o, struct hd_error *reterr)
 {
@@ -159,6 +168,7 @@ static int start_api(struct plugin *p, const struct kp_plugin_options *o, struct
         int r = kube_config_load(o->kubeconfig, &p->kcfg, reterr);
         if (r < 0)
                 return r;
+        log_kube_config_warnings(p->kcfg);
         /* Every prepare GETs its claim: a tight client-side limit would serialize pods
          * starting together. Same defaults as the kubelet's own client. */
         struct kube_client_options copts = {.user_agent = ua,

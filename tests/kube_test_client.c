@@ -539,6 +539,9 @@ static int run(int argc, char **argv)
                 r = kube_config_load(kubeconfig, &cfg, &e);
         if (r < 0)
                 return fail(&e, r);
+        _cleanup_strv_ char **warnings = kube_config_warnings(cfg);
+        for (char **w = warnings; w && *w; w++)
+                fprintf(stderr, "warning: %s\n", *w);
         struct kube_client *c = NULL;
         r = kube_client_new(cfg, &co, &c, &e);
         kube_config_free(cfg);

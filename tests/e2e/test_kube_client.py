@@ -135,12 +135,30 @@ def test_insecure_skip_tls_verify_only_when_asked(client_bin, sim, tmp_path):
     text = open(sim.kubeconfig_path).read()
     kc.write_text(text.replace(f"certificate-authority: {sim.ca_path}",
                                "insecure-skip-tls-verify: true"))
-    ok_json(run(client_bin, sim, "get", "/version", kubeconfig=str(kc)))
+    res = run(client_bin, sim, "get", "/version", kubeconfig=str(kc))
+    ok_json(res)
+    # the program is told, and says so at every start
+    assert "warning: server \"%s\": insecure-skip-tls-verify is set" % sim.url in res.stderr
     # without a CA and without the flag the system trust store is used, which does not know
     # the simulator's CA
     kc.write_text(text.replace(f"    certificate-authority: {sim.ca_path}\n", ""))
     res = run(client_bin, sim, "get", "/version", kubeconfig=str(kc))
     assert res.returncode == errno.EPROTO, res.stderr
+
+
+def test_no_token_over_plain_http(client_bin, sim, tmp_path):
+    # A bearer token must never go out in clear text: an http:// server that is not a loopback
+    # address is refused before any request, with a config error naming the server.
+    kc = tmp_path / "kubeconfig"
+    text = open(sim.kubeconfig_path).read()
+    assert sim.url.startswith("https://")
+    server = "http://192.0.2.1:%s" % sim.url.rsplit(":", 1)[1]
+    kc.write_text(text.replace(sim.url, server)
+                  .replace(f"    certificate-authority: {sim.ca_path}\n", ""))
+    res = run(client_bin, sim, "get", "/version", kubeconfig=str(kc), timeout=20)
+    assert res.returncode == errno.EINVAL, res.stderr
+    assert ('server "%s": refusing to send credentials over plain HTTP to a non-loopback '
+            "address; use https://" % server) in res.stderr
 
 
 def make_client_cert(d):

@@ -141,7 +141,79 @@ static void test_insecure(void **state)
                          0);
         assert_true(c->insecure_skip_tls_verify);
         assert_null(c->token);
+        /* the library hands the program a warning to log at every start */
+        _cleanup_strv_ char **w = kube_config_warnings(c);
+        assert_int_equal(hd_strv_len(w), 1);
+        assert_string_equal(w[0], "server \"https://h:1\": insecure-skip-tls-verify is set: the "
+                                  "API server's certificate is not verified and anyone on the "
+                                  "path can read the credentials");
         kube_config_free(c);
+}
+
+/* A bearer token went out in clear text to an http:// server. Credentials travel over plain
+ * HTTP only to a loopback address; anything else is a config error naming the server. */
+static void test_plain_http_credentials(void **state)
+{
+        static const char tail[] = "contexts:\n- name: a\n  context: {cluster: a, user: u}\n"
+                                   "current-context: a\n";
+        static const struct {
+                const char *server, *user;
+                bool ok;
+        } cases[] = {
+                {"http://10.0.0.1:8080", "{token: secret}", false},
+                {"http://api.example.com", "{tokenFile: /var/run/token}", false},
+                {"http://127.0.0.1.example.com:80", "{token: secret}", false},
+                {"http://[fd00::1]:8080", "{token: secret}", false},
+                {"http://10.0.0.1:8080",
+                 "{client-certificate-data: 'Y2VydA==', client-key-data: 'a2V5'}", false},
+                {"http://127.0.0.1:8080", "{token: secret}", true},
+                {"http://127.8.9.10:8080/", "{token: secret}", true},
+                {"http://localhost:8001", "{tokenFile: /var/run/token}", true},
+                {"http://[::1]:8080", "{token: secret}", true},
+                {"http://10.0.0.1:8080", "{}", true}, /* nothing to leak */
+                {"https://10.0.0.1:6443", "{token: secret}", true},
+        };
+        for (size_t i = 0; i < HD_ARRAY_SIZE(cases); i++) {
+                struct kube_config *c = NULL;
+                struct hd_error e = HD_ERROR_INIT;
+                _cleanup_free_ char *text = hd_asprintf(
+                        "clusters:\n- name: a\n  cluster: {server: '%s'}\n"
+                        "users:\n- name: u\n  user: %s\n%s",
+                        cases[i].server, cases[i].user, tail);
+                int r = load(text, NULL, &c, &e);
+                if (cases[i].ok) {
+                        if (r != 0)
+                                fail_msg("case %zu: %s", i, hd_error_message(&e));
+                        kube_config_free(c);
+                        continue;
+                }
+                if (r != -EINVAL)
+                        fail_msg("case %zu: accepted %s", i, cases[i].server);
+                assert_null(c);
+                _cleanup_free_ char *want = hd_asprintf(
+                        "kubeconfig '%s/config': cluster \"a\": server \"%s\": refusing to send "
+                        "credentials over plain HTTP to a non-loopback address; use https://",
+                        tmpdir, cases[i].server);
+                assert_string_equal(e.message, want);
+                hd_error_done(&e);
+        }
+
+        /* The client checks a hand-built config too. */
+        struct kube_config cfg = {.server = "http://10.0.0.1:8080", .token = "secret"};
+        struct kube_client *client = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(kube_client_new(&cfg, NULL, &client, &e), -EINVAL);
+        assert_null(client);
+        assert_string_equal(e.message, "kube client: server \"http://10.0.0.1:8080\": refusing "
+                                       "to send credentials over plain HTTP to a non-loopback "
+                                       "address; use https://");
+        hd_error_done(&e);
+        cfg.token = NULL;
+        assert_int_equal(kube_client_new(&cfg, NULL, &client, &e), 0);
+        kube_client_free(client);
+        _cleanup_strv_ char **w = kube_config_warnings(&cfg);
+        assert_int_equal(hd_strv_len(w), 1);
+        assert_string_equal(w[0], "server \"http://10.0.0.1:8080\": plain HTTP without TLS");
 }
 
 static void test_errors_name_the_field(void **state)
@@ -265,6 +337,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_current_context_data_fields, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_named_context_file_fields, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_insecure, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_plain_http_credentials, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_errors_name_the_field, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_incluster, setup, teardown),
