@@ -650,6 +650,10 @@ int rpc_server_start(struct rpc_server *srv, struct hd_error *reterr)
         int r = rpc_socket_prepare(srv->path, reterr);
         if (r < 0)
                 return r;
+        _cleanup_(rpc_socket_stage_done) struct rpc_socket_stage stage = {0};
+        r = rpc_socket_stage_new(srv->path, &stage, reterr);
+        if (r < 0)
+                return r;
 
         grpc_arg args[2] = {
                 {.type = GRPC_ARG_INTEGER,
@@ -664,7 +668,7 @@ int rpc_server_start(struct rpc_server *srv, struct hd_error *reterr)
         srv->cq = grpc_completion_queue_create_for_next(NULL);
         grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
 
-        _cleanup_free_ char *addr = hd_asprintf("unix:%s", srv->path);
+        _cleanup_free_ char *addr = hd_asprintf("unix:%s", stage.path);
         grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
         int port = grpc_server_add_http2_port(srv->server, addr, creds);
         grpc_server_credentials_release(creds);
@@ -672,8 +676,9 @@ int rpc_server_start(struct rpc_server *srv, struct hd_error *reterr)
                 r = hd_error_setf(reterr, EADDRNOTAVAIL, "cannot listen on '%s'", srv->path);
                 goto fail;
         }
-        /* The socket exists now but accepts nothing until grpc_server_start(). */
-        r = rpc_socket_secure(srv->path, &srv->sock_ino, reterr);
+        /* The socket exists now but accepts nothing until grpc_server_start(); it gets its
+         * public name only once it is 0600. */
+        r = rpc_socket_publish(&stage, srv->path, &srv->sock_ino, reterr);
         if (r < 0)
                 goto fail;
 
