@@ -242,9 +242,9 @@ static int start_driver(struct plugin *p, const struct kp_plugin_options *o,
 static int serve(const char *socket, const struct rpc_method *methods, size_t n,
                  struct rpc_server **ret, struct hd_error *reterr)
 {
-        *ret = rpc_server_new(socket, methods, n, NULL, reterr);
-        if (!*ret)
-                return -EINVAL;
+        int r = rpc_server_new(socket, methods, n, NULL, ret, reterr);
+        if (r < 0)
+                return r;
         return rpc_server_start(*ret, reterr);
 }
 

@@ -4,6 +4,8 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "rpc/status.h"
+
 struct hd_error;
 
 /* Call METHOD (wire path) on "unix:/abs/path" TARGET with REQUEST and wait at most TIMEOUT_MS.
@@ -15,6 +17,3 @@ struct hd_error;
 int rpc_client_unary(const char *target, const char *method, const ProtobufCMessage *request,
                      const ProtobufCMessageDescriptor *reply_desc, int timeout_ms,
                      ProtobufCMessage **ret_reply, struct hd_error *reterr);
-
-/* Offset added to a gRPC status code in hd_error.http_status. */
-#define RPC_STATUS_BASE 1000

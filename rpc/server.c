@@ -69,7 +69,12 @@ struct rpc_call {
         grpc_byte_buffer *status_msg; /* unary reply sent with the status */
 };
 
+/* The server object lives as long as anything refers to it: the owner (until rpc_server_free())
+ * and every call object. A call that outlives rpc_server_stop() (a handler or another thread
+ * still holding rpc_call_ref()) therefore finds its locks and flags intact; its replies fail with
+ * -EPIPE and its last rpc_call_unref() frees the server if the owner has already let go. */
 struct rpc_server {
+        atomic_int refs;
         char *path;
         struct rpc_method *methods;
         size_t n_methods;
@@ -93,30 +98,26 @@ struct rpc_server {
         struct op shutdown_op;
 };
 
-const char *rpc_status_name(grpc_status_code code)
+/* --- server lifetime ---------------------------------------------------------------------- */
+
+static struct rpc_server *server_ref(struct rpc_server *srv)
 {
-        static const char *const names[] = {
-                "OK",
-                "CANCELLED",
-                "UNKNOWN",
-                "INVALID_ARGUMENT",
-                "DEADLINE_EXCEEDED",
-                "NOT_FOUND",
-                "ALREADY_EXISTS",
-                "PERMISSION_DENIED",
-                "RESOURCE_EXHAUSTED",
-                "FAILED_PRECONDITION",
-                "ABORTED",
-                "OUT_OF_RANGE",
-                "UNIMPLEMENTED",
-                "INTERNAL",
-                "UNAVAILABLE",
-                "DATA_LOSS",
-                "UNAUTHENTICATED",
-        };
-        if ((unsigned)code < HD_ARRAY_SIZE(names))
-                return names[code];
-        return "UNKNOWN_STATUS";
+        atomic_fetch_add(&srv->refs, 1);
+        return srv;
+}
+
+/* Drop a reference; the last one frees the server and releases gRPC. */
+static void server_unref(struct rpc_server *srv)
+{
+        if (atomic_fetch_sub(&srv->refs, 1) != 1)
+                return;
+        pthread_cond_destroy(&srv->state_cond);
+        pthread_mutex_destroy(&srv->state_lock);
+        pthread_mutex_destroy(&srv->batch_lock);
+        free(srv->methods);
+        free(srv->path);
+        free(srv);
+        grpc_shutdown();
 }
 
 /* --- call lifetime ------------------------------------------------------------------------ */
@@ -124,7 +125,7 @@ const char *rpc_status_name(grpc_status_code code)
 static struct rpc_call *call_new(struct rpc_server *srv)
 {
         struct rpc_call *c = hd_malloc0(sizeof(*c));
-        c->srv = srv;
+        c->srv = server_ref(srv);
         atomic_init(&c->refs, 0);
         grpc_call_details_init(&c->details);
         grpc_metadata_array_init(&c->request_md);
@@ -169,6 +170,7 @@ static void call_destroy(struct rpc_call *c)
                 pthread_cond_broadcast(&srv->state_cond);
                 pthread_mutex_unlock(&srv->state_lock);
         }
+        server_unref(srv);
 }
 
 struct rpc_call *rpc_call_ref(struct rpc_call *c)
@@ -401,7 +403,7 @@ static void handler_job_run(void *arg)
                         rpc_call_fail(c, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
                 else if (rpc_call_fail(c, GRPC_STATUS_INTERNAL, "handler for %s returned no reply",
                                        c->method_path) == 0)
-                        hd_log_error("rpc handler returned no reply", "method", c->method_path);
+                        hd_log_v(1, "rpc: handler returned no reply", "method", c->method_path);
         } else {
                 /* Decide under the lock whether the stream is still alive: on_close() reads
                  * stream_open under the same lock, so stream_closed runs exactly once for
@@ -588,26 +590,25 @@ static void *cq_main(void *p)
 
 /* --- server ------------------------------------------------------------------------------- */
 
-struct rpc_server *rpc_server_new(const char *path, const struct rpc_method *methods, size_t n,
-                                  const struct rpc_server_options *opts, struct hd_error *reterr)
+int rpc_server_new(const char *path, const struct rpc_method *methods, size_t n,
+                   const struct rpc_server_options *opts, struct rpc_server **ret,
+                   struct hd_error *reterr)
 {
-        if (!path || path[0] != '/') {
-                hd_error_setf(reterr, EINVAL, "socket path '%s' is not absolute", path ? path : "");
-                return NULL;
-        }
+        if (!path || path[0] != '/')
+                return hd_error_setf(reterr, EINVAL, "socket path '%s' is not absolute",
+                                     path ? path : "");
         for (size_t i = 0; i < n; i++) {
                 const struct rpc_method *m = &methods[i];
-                if (!m->path || m->path[0] != '/' || !m->request || !m->handler) {
-                        hd_error_setf(reterr, EINVAL, "method table entry %zu is incomplete", i);
-                        return NULL;
-                }
+                if (!m->path || m->path[0] != '/' || !m->request || !m->handler)
+                        return hd_error_setf(reterr, EINVAL, "method table entry %zu is incomplete",
+                                             i);
                 for (size_t j = 0; j < i; j++)
-                        if (strcmp(methods[j].path, m->path) == 0) {
-                                hd_error_setf(reterr, EINVAL, "method %s listed twice", m->path);
-                                return NULL;
-                        }
+                        if (strcmp(methods[j].path, m->path) == 0)
+                                return hd_error_setf(reterr, EINVAL, "method %s listed twice",
+                                                     m->path);
         }
         struct rpc_server *srv = hd_malloc0(sizeof(*srv));
+        atomic_init(&srv->refs, 1);
         srv->path = hd_strdup(path);
         srv->methods = hd_new0(struct rpc_method, n);
         memcpy(srv->methods, methods, n * sizeof(*methods));
@@ -620,13 +621,16 @@ struct rpc_server *rpc_server_new(const char *path, const struct rpc_method *met
                 srv->opts.max_message_bytes = 16 * 1024 * 1024;
         if (!srv->opts.stream_queue_max)
                 srv->opts.stream_queue_max = 16;
+        if (srv->opts.stop_timeout_ms <= 0)
+                srv->opts.stop_timeout_ms = 30000;
         atomic_init(&srv->stopping, false);
         pthread_mutex_init(&srv->batch_lock, NULL);
         pthread_mutex_init(&srv->state_lock, NULL);
         pthread_cond_init(&srv->state_cond, NULL);
         srv->shutdown_op = (struct op){OP_SHUTDOWN, NULL};
         grpc_init();
-        return srv;
+        *ret = srv;
+        return 0;
 }
 
 const char *rpc_server_path(const struct rpc_server *srv)
@@ -726,13 +730,19 @@ void rpc_server_stop(struct rpc_server *srv)
 
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 30;
+        until.tv_sec += srv->opts.stop_timeout_ms / 1000;
+        until.tv_nsec += (long)(srv->opts.stop_timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+        }
         pthread_mutex_lock(&srv->state_lock);
         while (srv->cq_thread_started && !srv->shutdown_done)
                 if (pthread_cond_timedwait(&srv->state_cond, &srv->state_lock, &until) == ETIMEDOUT)
                         break;
         /* Cancelled calls finish through the CQ thread and the workers (stream_closed
-         * callbacks drop handler references). */
+         * callbacks drop handler references). A call still referenced after the timeout keeps
+         * the server object alive (see struct rpc_server) and only ever sees -EPIPE. */
         while (srv->live_calls > 0)
                 if (pthread_cond_timedwait(&srv->state_cond, &srv->state_lock, &until) ==
                     ETIMEDOUT) {
@@ -766,12 +776,6 @@ struct rpc_server *rpc_server_free(struct rpc_server *srv)
         if (!srv)
                 return NULL;
         rpc_server_stop(srv);
-        pthread_cond_destroy(&srv->state_cond);
-        pthread_mutex_destroy(&srv->state_lock);
-        pthread_mutex_destroy(&srv->batch_lock);
-        free(srv->methods);
-        free(srv->path);
-        free(srv);
-        grpc_shutdown();
+        server_unref(srv);
         return NULL;
 }

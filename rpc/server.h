@@ -23,6 +23,8 @@
 #include <grpc/status.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "rpc/status.h"
+
 struct hd_error;
 struct rpc_server;
 struct rpc_call;
@@ -50,22 +52,29 @@ struct rpc_server_options {
         int max_message_bytes;     /* send and receive limit; 0 → 16 MiB */
         unsigned stream_queue_max; /* pending messages per stream before the oldest is
                                       dropped (streams carry full snapshots); 0 → 16 */
+        int stop_timeout_ms;       /* how long stop waits for cancelled calls; 0 → 30000 */
 };
 
 /* Create a server for the unix socket at PATH with a copy of the method table (METHODS[0..N-1];
- * paths must be unique). Nothing is bound yet. Returns NULL with RETERR set on bad input. */
-struct rpc_server *rpc_server_new(const char *path, const struct rpc_method *methods, size_t n,
-                                  const struct rpc_server_options *opts, struct hd_error *reterr);
+ * paths must be unique) into *RET (free with rpc_server_free()). Nothing is bound yet. Returns 0,
+ * or -EINVAL with RETERR set on bad input. */
+int rpc_server_new(const char *path, const struct rpc_method *methods, size_t n,
+                   const struct rpc_server_options *opts, struct rpc_server **ret,
+                   struct hd_error *reterr);
 
-/* Bind (after checking that no live process serves PATH; a stale socket is replaced; parent dir
- * created 0700), chmod the socket 0600 and start serving. Returns 0 or -errno. */
+/* Bind (after checking that no live process serves PATH; a stale socket is replaced; the parent
+ * dir is created 0700 and must not be a symlink) and start serving. The socket is bound in a
+ * private directory and appears at PATH only once it is 0600. Returns 0 or -errno. */
 int rpc_server_start(struct rpc_server *srv, struct hd_error *reterr);
 
-/* Stop: refuse new calls, cancel the ones in flight, run stream_closed callbacks, wait for
- * handlers, tear down the core in the order it requires and remove our socket file. Idempotent. */
+/* Stop: refuse new calls, cancel the ones in flight, run stream_closed callbacks, wait up to
+ * stop_timeout_ms for calls to end and for running handlers to return, tear down the core in the
+ * order it requires and remove our socket file. A call still referenced afterwards
+ * (rpc_call_ref()) stays safe to use: replies and sends fail with -EPIPE, and its last
+ * rpc_call_unref() releases what the server left behind. Idempotent. */
 void rpc_server_stop(struct rpc_server *srv);
 
-/* Stop if needed and free. Takes NULL; returns NULL. */
+/* Stop if needed and drop the owner's reference. Takes NULL; returns NULL. */
 struct rpc_server *rpc_server_free(struct rpc_server *srv);
 
 const char *rpc_server_path(const struct rpc_server *srv);
@@ -103,6 +112,3 @@ int rpc_stream_send(struct rpc_call *call, const ProtobufCMessage *msg);
 
 /* End a stream from the server side with CODE/message after the queued messages. */
 int rpc_stream_finish(struct rpc_call *call, grpc_status_code code, const char *message);
-
-/* Name of a status code ("UNIMPLEMENTED"). */
-const char *rpc_status_name(grpc_status_code code);

@@ -408,8 +408,9 @@ int main(int argc, char **argv)
         };
         struct hd_error err = HD_ERROR_INIT;
         struct rpc_server_options opts = { .workers = workers };
-        struct rpc_server *srv = rpc_server_new(sock, methods, HD_ARRAY_SIZE(methods), &opts, &err);
-        if (!srv || rpc_server_start(srv, &err) < 0) {
+        struct rpc_server *srv = NULL;
+        if (rpc_server_new(sock, methods, HD_ARRAY_SIZE(methods), &opts, &srv, &err) < 0 ||
+            rpc_server_start(srv, &err) < 0) {
                 hd_log_error("cannot start server", "socket", sock, "err", hd_error_message(&err));
                 hd_error_done(&err);
                 rpc_server_free(srv);
