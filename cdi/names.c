@@ -220,23 +220,28 @@ static int validate_driver(const char *driver, struct hd_error *reterr)
         return 0;
 }
 
-int cdi_claim_spec_file_name(const char *driver, const char *claim_uid, char **ret_name,
-                             struct hd_error *reterr)
+/* *RET_NAME = "k8s.<DRIVER>-<TAIL>.json" (both already checked), refused unless it is a plain
+ * file name. */
+static int spec_file_name(const char *driver, const char *tail, char **ret_name,
+                          struct hd_error *reterr)
 {
-        _cleanup_free_ char *name = NULL;
-        int r;
-
-        r = validate_driver(driver, reterr);
-        if (r < 0)
-                return r;
-        r = cdi_validate_claim_uid(claim_uid, reterr);
-        if (r < 0)
-                return r;
-        name = hd_asprintf("k8s.%s-claim_%s.json", driver, claim_uid);
+        _cleanup_free_ char *name = hd_asprintf("k8s.%s-%s.json", driver, tail);
         if (!hd_filename_is_safe(name))
                 return hd_error_setf(reterr, EINVAL, "spec file name \"%s\" is not safe", name);
         *ret_name = TAKE_PTR(name);
         return 0;
+}
+
+int cdi_claim_spec_file_name(const char *driver, const char *claim_uid, char **ret_name,
+                             struct hd_error *reterr)
+{
+        int r = validate_driver(driver, reterr);
+        if (r >= 0)
+                r = cdi_validate_claim_uid(claim_uid, reterr);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *tail = hd_asprintf("claim_%s", claim_uid);
+        return spec_file_name(driver, tail, ret_name, reterr);
 }
 
 int cdi_claim_uid_from_file_name(const char *driver, const char *file_name, char **ret_uid)
@@ -287,19 +292,12 @@ char *cdi_group_spec_kind(const char *driver, const char *group)
 int cdi_group_spec_file_name(const char *driver, const char *group, char **ret_name,
                              struct hd_error *reterr)
 {
-        _cleanup_free_ char *kind = NULL, *name = NULL;
-        int r;
-
-        r = validate_driver(driver, reterr);
+        int r = validate_driver(driver, reterr);
         if (r < 0)
                 return r;
-        kind = cdi_group_spec_kind(driver, group ? group : "");
+        _cleanup_free_ char *kind = cdi_group_spec_kind(driver, group ? group : "");
         r = cdi_validate_kind(kind, reterr);
         if (r < 0)
                 return r;
-        name = hd_asprintf("k8s.%s-%s.json", driver, group);
-        if (!hd_filename_is_safe(name))
-                return hd_error_setf(reterr, EINVAL, "spec file name \"%s\" is not safe", name);
-        *ret_name = TAKE_PTR(name);
-        return 0;
+        return spec_file_name(driver, group, ret_name, reterr);
 }

@@ -10,6 +10,7 @@
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/strutil.h"
+#include "devmodel/devnode.h"
 #include "devmodel/glob.h"
 #include "devmodel/names.h"
 #include "devmodel/template.h"
@@ -140,7 +141,7 @@ static int build_device(const struct dm_group *g, const struct cand *c, size_t i
 
         d->group = g;
         d->path = hd_strdup(c->path);
-        r = dm_stat_device_node(c->path, &d->type, &d->major, &d->minor, reterr);
+        r = dm_devnode_stat(c->path, &d->type, &d->major, &d->minor, reterr);
         if (r < 0)
                 return r;
 
@@ -307,7 +308,7 @@ int dm_device_check(const struct dm_device *dev, struct hd_error *reterr)
 {
         char type = 0;
         unsigned maj = 0, min = 0;
-        int r = dm_stat_device_node(dev->path, &type, &maj, &min, reterr);
+        int r = dm_devnode_stat(dev->path, &type, &maj, &min, reterr);
         if (r < 0)
                 return r;
         if (type != dev->type || maj != dev->major || min != dev->minor)

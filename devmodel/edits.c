@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/strutil.h"
+#include "devmodel/devnode.h"
 #include "devmodel/glob.h"
 
 static void node_done(struct dm_node *n)
@@ -71,11 +71,18 @@ static struct dm_mount *push_mount(struct dm_edits *e)
         return &e->mounts[e->n_mounts++];
 }
 
-static struct dm_hook *push_hook(struct dm_edits *e)
+/* Append a hook with copies of the given fields (spec, rendered and resolved hooks share them). */
+static void add_hook(struct dm_edits *e, const char *hook_name, const char *path, char **args,
+                     char **env, int timeout)
 {
         e->hooks = hd_realloc_array(e->hooks, e->n_hooks + 1, sizeof(*e->hooks));
-        e->hooks[e->n_hooks] = (struct dm_hook){0};
-        return &e->hooks[e->n_hooks++];
+        e->hooks[e->n_hooks++] = (struct dm_hook){
+                .hook_name = hd_strdup(hook_name),
+                .path = hd_strdup(path),
+                .args = hd_strv_copy(args),
+                .env = hd_strv_copy(env),
+                .timeout = timeout,
+        };
 }
 
 static int render_opt(const char *tmpl, const struct dm_template_vars *vars, char **ret,
@@ -136,12 +143,7 @@ int dm_edits_render(const struct dm_edits_spec *spec, const struct dm_template_v
         }
         for (size_t i = 0; i < spec->n_hooks; i++) {
                 const struct dm_hook_spec *s = &spec->hooks[i];
-                struct dm_hook *h = push_hook(ret);
-                h->hook_name = hd_strdup(s->hook_name);
-                h->path = hd_strdup(s->path);
-                h->args = hd_strv_copy(s->args);
-                h->env = hd_strv_copy(s->env);
-                h->timeout = s->timeout;
+                add_hook(ret, s->hook_name, s->path, s->args, s->env, s->timeout);
         }
         return 0;
 }
@@ -191,31 +193,9 @@ void dm_edits_merge(struct dm_edits *dst, const struct dm_edits *src)
                         dup = hd_streq(dst->hooks[j].hook_name, s->hook_name) &&
                               hd_streq(dst->hooks[j].path, s->path) &&
                               hd_strv_equal(dst->hooks[j].args, s->args);
-                if (!dup) {
-                        struct dm_hook *h = push_hook(dst);
-                        h->hook_name = hd_strdup(s->hook_name);
-                        h->path = hd_strdup(s->path);
-                        h->args = hd_strv_copy(s->args);
-                        h->env = hd_strv_copy(s->env);
-                        h->timeout = s->timeout;
-                }
+                if (!dup)
+                        add_hook(dst, s->hook_name, s->path, s->args, s->env, s->timeout);
         }
-}
-
-int dm_stat_device_node(const char *path, char *ret_type, unsigned *ret_major, unsigned *ret_minor,
-                        struct hd_error *reterr)
-{
-        struct stat st;
-
-        if (stat(path, &st) < 0)
-                return hd_error_set(reterr, errno, "stat '%s'", path);
-        if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
-                return hd_error_setf(reterr, ENOTBLK,
-                                     "'%s' is not a character or block device node", path);
-        *ret_type = S_ISCHR(st.st_mode) ? 'c' : 'b';
-        *ret_major = major(st.st_rdev);
-        *ret_minor = minor(st.st_rdev);
-        return 0;
 }
 
 int dm_edits_resolve(const struct dm_edits *in, struct dm_edits *ret, struct hd_error *reterr)
@@ -226,7 +206,7 @@ int dm_edits_resolve(const struct dm_edits *in, struct dm_edits *ret, struct hd_
                 const struct dm_node *s = &in->nodes[i];
                 char type = 0;
                 unsigned maj = 0, min = 0;
-                r = dm_stat_device_node(s->host_path, &type, &maj, &min, reterr);
+                r = dm_devnode_stat(s->host_path, &type, &maj, &min, reterr);
                 if (r == -ENOENT && s->optional)
                         continue;
                 if (r < 0)
@@ -279,12 +259,7 @@ int dm_edits_resolve(const struct dm_edits *in, struct dm_edits *ret, struct hd_
                 hd_strv_push(&ret->env, *env);
         for (size_t i = 0; i < in->n_hooks; i++) {
                 const struct dm_hook *s = &in->hooks[i];
-                struct dm_hook *h = push_hook(ret);
-                h->hook_name = hd_strdup(s->hook_name);
-                h->path = hd_strdup(s->path);
-                h->args = hd_strv_copy(s->args);
-                h->env = hd_strv_copy(s->env);
-                h->timeout = s->timeout;
+                add_hook(ret, s->hook_name, s->path, s->args, s->env, s->timeout);
         }
         return 0;
 }

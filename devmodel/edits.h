@@ -66,8 +66,3 @@ void dm_edits_merge(struct dm_edits *dst, const struct dm_edits *src);
  * major and minor; glob mounts expand to one mount per match; other mount sources must exist
  * unless optional. Returns 0 or -errno naming the path; *RET must be released either way. */
 int dm_edits_resolve(const struct dm_edits *in, struct dm_edits *ret, struct hd_error *reterr);
-
-/* stat(2) PATH and require a char or block device. Fills *RET_TYPE ('c'/'b'), major, minor.
- * Returns 0, -ENOENT, -ENOTBLK (exists but is not a device node), or another -errno. */
-int dm_stat_device_node(const char *path, char *ret_type, unsigned *ret_major, unsigned *ret_minor,
-                        struct hd_error *reterr);

@@ -254,11 +254,30 @@ static int backoff(struct kube_informer *inf, int *failures)
         return kube_sleep_ms(inf->cancel, ms);
 }
 
+enum next { NEXT_GO, NEXT_RETRY, NEXT_STOP };
+
+/* After a list or watch attempt that returned R: stop when cancelled; on failure report ERR and
+ * back off before a retry. ERR is released either way. */
+static enum next after_attempt(struct kube_informer *inf, int r, struct hd_error *err,
+                               int *failures)
+{
+        enum next n = NEXT_GO;
+        if (r == -ECANCELED || kube_cancel_fired(inf->cancel))
+                n = NEXT_STOP;
+        else if (r < 0) {
+                report(inf, err);
+                n = backoff(inf, failures) < 0 ? NEXT_STOP : NEXT_RETRY;
+        }
+        hd_error_done(err);
+        return n;
+}
+
 static void *informer_thread(void *arg)
 {
         struct kube_informer *inf = arg;
         bool need_list = true;
         int failures = 0;
+        enum next n;
 
         while (!kube_cancel_fired(inf->cancel)) {
                 struct hd_error err = HD_ERROR_INIT;
@@ -266,17 +285,11 @@ static void *informer_thread(void *arg)
 
                 if (need_list) {
                         r = relist(inf, &err);
-                        if (r == -ECANCELED || kube_cancel_fired(inf->cancel)) {
-                                hd_error_done(&err);
+                        n = after_attempt(inf, r, &err, &failures);
+                        if (n == NEXT_STOP)
                                 break;
-                        }
-                        if (r < 0) {
-                                report(inf, &err);
-                                hd_error_done(&err);
-                                if (backoff(inf, &failures) < 0)
-                                        break;
+                        if (n == NEXT_RETRY)
                                 continue;
-                        }
                         need_list = false;
                         failures = 0;
                 }
@@ -284,11 +297,7 @@ static void *informer_thread(void *arg)
                 size_t events = 0;
                 double start = kube_now_s();
                 r = watch_once(inf, &events, &err);
-                if (r == -ECANCELED || kube_cancel_fired(inf->cancel)) {
-                        hd_error_done(&err);
-                        break;
-                }
-                if (r == -EIDRM) {
+                if (r == -EIDRM && !kube_cancel_fired(inf->cancel)) {
                         /* 410 Expired / Gone: our resourceVersion was compacted away. */
                         hd_log_v(4, "kube informer: resourceVersion expired, relisting", "resource",
                                  inf->resource, "error", hd_error_message(&err));
@@ -296,14 +305,11 @@ static void *informer_thread(void *arg)
                         hd_error_done(&err);
                         continue;
                 }
-                if (r < 0) {
-                        report(inf, &err);
-                        hd_error_done(&err);
-                        if (backoff(inf, &failures) < 0)
-                                break;
+                n = after_attempt(inf, r, &err, &failures);
+                if (n == NEXT_STOP)
+                        break;
+                if (n == NEXT_RETRY)
                         continue;
-                }
-                hd_error_done(&err);
                 /* The stream ended normally: resume from the last resourceVersion. A stream
                  * that closes at once without events is backed off to avoid spinning. */
                 if (events == 0 && kube_now_s() - start < 1.0) {
