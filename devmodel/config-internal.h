@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Shared between config.c (semantic checks, ownership) and config_yaml.c (YAML decoding). */
+/* Shared by the config files: config_load.c → config_yaml.c (decoder) → config.c (model). */
 #pragma once
 
 #include "devmodel/config.h"
@@ -8,7 +8,5 @@
 int dm_config_decode_yaml(const char *file, const char *data, size_t len, struct dm_config **ret,
                           struct hd_error *reterr);
 
-/* Semantic checks over a decoded config (names, paths, templates, limits). */
-int dm_config_check(const struct dm_config *c, struct hd_error *reterr);
-
+/* Release what an edits spec holds (config.c). */
 void dm_edits_spec_done(struct dm_edits_spec *e);
