@@ -16,6 +16,7 @@
 #include "base/fileio.h"
 #include "base/log.h"
 #include "base/strutil.h"
+#include "kube/cleanup.h"
 #include "kube/kube-internal.h"
 #include "kube/kube.h"
 
@@ -376,11 +377,9 @@ static bool token_renew(struct kube_client *c, const char *used)
 {
         _cleanup_free_ char *fresh = NULL;
         if (!c->cfg->token_file && c->cfg->kubeconfig_path) {
-                struct kube_config *k = NULL;
-                if (kube_config_load_kubeconfig(c->cfg->kubeconfig_path, NULL, &k, NULL) >= 0) {
+                _cleanup_kube_config_ struct kube_config *k = NULL;
+                if (kube_config_load_kubeconfig(c->cfg->kubeconfig_path, NULL, &k, NULL) >= 0)
                         fresh = hd_strdup(k->token);
-                        kube_config_free(k);
-                }
         }
         pthread_mutex_lock(&c->lock);
         if (fresh) {
@@ -419,11 +418,6 @@ static void handle_put(struct kube_client *c, CURL *h)
         }
         c->idle[c->n_idle++] = h;
         pthread_mutex_unlock(&c->lock);
-}
-
-static void curl_slist_freep(struct curl_slist **l)
-{
-        curl_slist_free_all(*l);
 }
 
 struct sink {
@@ -585,7 +579,7 @@ static int attempt(struct kube_client *c, CURL *h, struct kube_call *call, const
                    struct sink *s, bool *retry, struct hd_error *reterr)
 {
         _cleanup_free_ char *url = hd_asprintf("%s%s", c->cfg->server, call->path);
-        struct curl_slist *hdrs __attribute__((cleanup(curl_slist_freep))) = NULL;
+        _cleanup_curl_slist_ struct curl_slist *hdrs = NULL;
         _cleanup_free_ char *auth = NULL;
         _cleanup_free_ char *ctype = NULL;
         char errbuf[CURL_ERROR_SIZE] = "";

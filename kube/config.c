@@ -15,17 +15,12 @@
 #include "base/error.h"
 #include "base/fileio.h"
 #include "base/strutil.h"
+#include "kube/cleanup.h"
 #include "kube/kube-internal.h"
 #include "kube/kube.h"
 
 #define KUBECONFIG_MAX_BYTES (4u << 20)
 #define SA_DIR_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount"
-
-static void kube_config_freep(struct kube_config **p)
-{
-        kube_config_free(*p);
-}
-#define _cleanup_config_ __attribute__((cleanup(kube_config_freep)))
 
 struct kube_config *kube_config_free(struct kube_config *c)
 {
@@ -403,7 +398,7 @@ static int load_document(const char *path, const char *text, size_t len, const c
 int kube_config_load_kubeconfig(const char *path, const char *context,
                                 struct kube_config **ret_config, struct hd_error *reterr)
 {
-        _cleanup_config_ struct kube_config *c = hd_new0(struct kube_config, 1);
+        _cleanup_kube_config_ struct kube_config *c = hd_new0(struct kube_config, 1);
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
         int r;
@@ -422,7 +417,7 @@ int kube_config_load_kubeconfig(const char *path, const char *context,
 int kube_config_load_incluster(const char *sa_dir, struct kube_config **ret_config,
                                struct hd_error *reterr)
 {
-        _cleanup_config_ struct kube_config *c = hd_new0(struct kube_config, 1);
+        _cleanup_kube_config_ struct kube_config *c = hd_new0(struct kube_config, 1);
         const char *host = getenv("KUBERNETES_SERVICE_HOST");
         const char *port = getenv("KUBERNETES_SERVICE_PORT");
         struct stat st;

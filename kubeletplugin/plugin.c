@@ -22,6 +22,7 @@
 #include "devmodel/names.h"
 #include "kubeletplugin/slice_publisher.h"
 #include "kubeletplugin/sweep.h"
+#include "rpc/cleanup.h"
 #include "rpc/client.h"
 #include "rpc/server.h"
 #include "rpc/socket.h"
@@ -95,13 +96,10 @@ static int healthz(void *userdata, struct hd_error *reterr)
                 return hd_error_setf(reterr, ECONNREFUSED, "DRA socket '%s' does not answer",
                                      hp->dra_socket);
         Pluginregistration__InfoRequest in = PLUGINREGISTRATION__INFO_REQUEST__INIT;
-        ProtobufCMessage *reply = NULL;
-        int r = rpc_client_unary(hp->reg_target, "/pluginregistration.Registration/GetInfo",
-                                 &in.base, &pluginregistration__plugin_info__descriptor, 2000,
-                                 &reply, reterr);
-        if (reply)
-                protobuf_c_message_free_unpacked(reply, NULL);
-        return r;
+        _cleanup_message_ ProtobufCMessage *reply = NULL;
+        return rpc_client_unary(hp->reg_target, "/pluginregistration.Registration/GetInfo",
+                                &in.base, &pluginregistration__plugin_info__descriptor, 2000,
+                                &reply, reterr);
 }
 
 /* --- run ----------------------------------------------------------------------------------------

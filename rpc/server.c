@@ -20,6 +20,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "base/strutil.h"
+#include "rpc/cleanup.h"
 #include "rpc/socket.h"
 #include "rpc/workqueue.h"
 
@@ -274,13 +275,12 @@ bool rpc_call_is_done(struct rpc_call *c)
 static int answer(struct rpc_call *c, grpc_status_code code, const char *message,
                   grpc_byte_buffer *last)
 {
+        _cleanup_byte_buffer_ grpc_byte_buffer *owned = last;
         pthread_mutex_lock(&c->lock);
         int r = c->answered ? -EALREADY : c->closed ? -EPIPE : 0;
         if (r == 0)
-                send_status_locked(c, code, message, last);
+                send_status_locked(c, code, message, TAKE_PTR(owned));
         pthread_mutex_unlock(&c->lock);
-        if (r < 0 && last)
-                grpc_byte_buffer_destroy(last);
         return r;
 }
 
@@ -333,15 +333,14 @@ static void stream_kick_locked(struct rpc_call *c)
 
 int rpc_stream_send(struct rpc_call *c, const ProtobufCMessage *msg)
 {
-        grpc_byte_buffer *bb = pack_message(msg);
+        _cleanup_byte_buffer_ grpc_byte_buffer *bb = pack_message(msg);
         pthread_mutex_lock(&c->lock);
         if (c->closed || c->answered || c->finish_pending || atomic_load(&c->srv->stopping)) {
                 pthread_mutex_unlock(&c->lock);
-                grpc_byte_buffer_destroy(bb);
                 return -EPIPE;
         }
         struct pending_msg *m = hd_malloc0(sizeof(*m));
-        m->buf = bb;
+        m->buf = TAKE_PTR(bb);
         if (c->queue_tail)
                 c->queue_tail->next = m;
         else
@@ -505,7 +504,7 @@ static void on_recv(struct rpc_call *c, bool ok)
         grpc_byte_buffer_reader_destroy(&reader);
         grpc_byte_buffer_destroy(c->recv_buf);
         c->recv_buf = NULL;
-        ProtobufCMessage *req = protobuf_c_message_unpack(
+        _cleanup_message_ ProtobufCMessage *req = protobuf_c_message_unpack(
                 c->method->request, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
         grpc_slice_unref(s);
         if (!req) {
@@ -513,15 +512,17 @@ static void on_recv(struct rpc_call *c, bool ok)
                               c->method_path, c->method->request->name);
                 return;
         }
-        struct handler_job *job = hd_malloc0(sizeof(*job));
+        _cleanup_free_ struct handler_job *job = hd_malloc0(sizeof(*job));
         job->call = rpc_call_ref(c);
         job->request = req;
         if (rpc_workqueue_push(c->srv->wq, handler_job_run, job) < 0) {
-                protobuf_c_message_free_unpacked(req, NULL);
-                free(job);
                 rpc_call_fail(c, GRPC_STATUS_UNAVAILABLE, "server is stopping");
                 rpc_call_unref(c);
+                return;
         }
+        /* handler_job_run() owns the job and the request now */
+        (void)TAKE_PTR(job);
+        (void)TAKE_PTR(req);
 }
 
 static void on_close(struct rpc_call *c)
