@@ -687,11 +687,9 @@ int rpc_server_start(struct rpc_server *srv, struct hd_error *reterr)
         if (r < 0)
                 goto fail;
 
-        srv->wq = rpc_workqueue_new(srv->opts.workers);
-        if (!srv->wq) {
-                r = hd_error_setf(reterr, EAGAIN, "cannot start worker threads");
+        r = rpc_workqueue_new(srv->opts.workers, &srv->wq, reterr);
+        if (r < 0)
                 goto fail;
-        }
         grpc_server_start(srv->server);
         if (pthread_create(&srv->cq_thread, NULL, cq_main, srv) != 0) {
                 r = hd_error_setf(reterr, EAGAIN, "cannot start completion-queue thread");

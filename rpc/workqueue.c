@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "base/error.h"
 #include "base/strutil.h"
 
 struct job {
@@ -47,7 +48,7 @@ static void *worker_main(void *p)
         return NULL;
 }
 
-struct rpc_workqueue *rpc_workqueue_new(unsigned nthreads)
+int rpc_workqueue_new(unsigned nthreads, struct rpc_workqueue **ret, struct hd_error *reterr)
 {
         if (nthreads < 1)
                 nthreads = 1;
@@ -57,11 +58,16 @@ struct rpc_workqueue *rpc_workqueue_new(unsigned nthreads)
         pthread_mutex_init(&wq->lock, NULL);
         pthread_cond_init(&wq->cond, NULL);
         for (unsigned i = 0; i < nthreads; i++) {
-                if (pthread_create(&wq->threads[i], NULL, worker_main, wq) != 0)
-                        return rpc_workqueue_free(wq);
+                int r = pthread_create(&wq->threads[i], NULL, worker_main, wq);
+                if (r != 0) {
+                        rpc_workqueue_free(wq);
+                        return hd_error_set(reterr, r, "start worker thread %u of %u", i + 1,
+                                            nthreads);
+                }
                 wq->nthreads++;
         }
-        return wq;
+        *ret = wq;
+        return 0;
 }
 
 int rpc_workqueue_push(struct rpc_workqueue *wq, rpc_job_cb fn, void *arg)

@@ -9,8 +9,11 @@ struct rpc_workqueue;
 
 typedef void (*rpc_job_cb)(void *arg);
 
-/* Start NTHREADS workers (1..64). Returns NULL if a thread cannot be created. */
-struct rpc_workqueue *rpc_workqueue_new(unsigned nthreads);
+struct hd_error;
+
+/* Start NTHREADS workers (clamped to 1..64) into *RET. Returns 0, or -errno with RETERR set when
+ * a thread cannot be created (nothing is left running then). */
+int rpc_workqueue_new(unsigned nthreads, struct rpc_workqueue **ret, struct hd_error *reterr);
 
 /* Queue FN(ARG). Returns 0, or -ESHUTDOWN once rpc_workqueue_free() has begun (FN not run). */
 int rpc_workqueue_push(struct rpc_workqueue *wq, rpc_job_cb fn, void *arg);

@@ -56,7 +56,8 @@ static void count_job(void *arg)
 static void test_workqueue_runs_everything(void **state)
 {
         atomic_store(&job_count, 0);
-        struct rpc_workqueue *wq = rpc_workqueue_new(3);
+        struct rpc_workqueue *wq = NULL;
+        assert_int_equal(rpc_workqueue_new(3, &wq, NULL), 0);
         assert_non_null(wq);
         for (int i = 0; i < 500; i++)
                 assert_int_equal(rpc_workqueue_push(wq, count_job, NULL), 0);
