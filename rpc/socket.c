@@ -97,9 +97,13 @@ int rpc_socket_secure(const char *path, ino_t *ret_ino, struct hd_error *reterr)
         if (!S_ISSOCK(st.st_mode))
                 return hd_error_setf(reterr, EEXIST, "'%s' is not a socket; refusing to chmod it",
                                      path);
-        /* fchmodat() with AT_SYMLINK_NOFOLLOW: a symlink swapped in since the lstat() is not
-         * followed. */
-        if (fchmodat(AT_FDCWD, path, 0600, AT_SYMLINK_NOFOLLOW) < 0)
+        /* AT_SYMLINK_NOFOLLOW: a symlink swapped in since the lstat() is not followed. glibc
+         * implements it through /proc; without /proc fall back to chmod(), which is safe where
+         * the server uses this: in its private 0700 bind directory. */
+        int r = fchmodat(AT_FDCWD, path, 0600, AT_SYMLINK_NOFOLLOW);
+        if (r < 0 && (errno == ENOTSUP || errno == EOPNOTSUPP))
+                r = chmod(path, 0600);
+        if (r < 0)
                 return hd_error_set(reterr, errno, "chmod socket '%s'", path);
         if (ret_ino)
                 *ret_ino = st.st_ino;

@@ -534,3 +534,23 @@ def test_rolling_update_with_pod_uid_sockets(env):
     wait_for(lambda: not os.path.exists(spec), timeout=10 * SLOW, what="spec removed by b")
     assert b.read_checkpoint()["data"]["claims"] == []
     assert "unprepared claim" in b.log()
+
+
+def test_insecure_kubeconfig_is_warned_at_every_start(env):
+    """insecure-skip-tls-verify is honoured (the plugin still talks to the API server) but never
+    silently: the plugin logs a warning naming the server at every start."""
+    token = "plugin-" + secrets.token_hex(12)
+    env.api.add_token(token, "hostdev-plugin", ["system:masters", "system:authenticated"])
+    kc = _user_kubeconfig(env, token=token)
+    with open(kc) as f:
+        cfg = json.load(f)
+    cfg["clusters"][0]["cluster"] = {"server": env.api.url, "insecure-skip-tls-verify": True}
+    with open(kc, "w") as f:
+        json.dump(cfg, f)
+    want = 'server \\"%s\\": insecure-skip-tls-verify is set' % env.api.url
+    p = env.start_plugin(kubeconfig=kc)
+    env.wait_slices(8)
+    assert want in p.log(since_start=True)
+    p.stop()
+    p.start()
+    assert want in p.log(since_start=True)
