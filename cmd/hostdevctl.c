@@ -20,7 +20,7 @@
 #include "devmodel/discovery.h"
 #include "devmodel/names.h"
 #include "devmodel/prepare.h"
-#include "kubeletplugin/opaque.h"
+#include "devmodel/opaque.h"
 #include "devmodel/slices.h"
 
 #define EXIT_USAGE 2
@@ -228,7 +228,7 @@ static int run_prepare(const struct opts *o)
         /* As the daemon does: each result gets the env its opaque configs give it, under the
          * same claimEnv rules (checked inside dm_prepare_claim). */
         char ***env = NULL;
-        int r = kp_opaque_env(claim, o->driver, &env, &e);
+        int r = dm_opaque_env(claim, o->driver, &env, &e);
         if (r < 0)
                 hd_error_wrap(&e, "prepare claim %s", claim->uid);
         struct dm_prepare_params p = {.driver = o->driver,
@@ -237,7 +237,7 @@ static int run_prepare(const struct opts *o)
                                       .result_env = (char **const *)env};
         if (r >= 0)
                 r = dm_prepare_claim(inv, claim, &p, &res, &e);
-        kp_opaque_env_free(env, claim->n_results);
+        dm_opaque_env_free(env, claim->n_results);
         if (r < 0) {
                 fail(NULL, &e);
         } else {

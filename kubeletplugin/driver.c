@@ -15,7 +15,7 @@
 #include "base/strutil.h"
 #include "cdi/cdi.h"
 #include "devmodel/claim.h"
-#include "kubeletplugin/opaque.h"
+#include "devmodel/opaque.h"
 #include "devmodel/prepare.h"
 
 struct busy_claim {
@@ -300,10 +300,10 @@ static int record_from_api(struct kp_driver *d, const struct kp_claim_ref *ref,
         int r = fetch_claim(d, ref, &claim, reterr);
         if (r < 0)
                 return r;
-        r = kp_opaque_env(claim, d->driver, &env, reterr);
+        r = dm_opaque_env(claim, d->driver, &env, reterr);
         if (r >= 0)
                 dm_prepared_claim_init(rec, claim, d->driver, d->node, (char **const *)env);
-        kp_opaque_env_free(env, claim->n_results);
+        dm_opaque_env_free(env, claim->n_results);
         dm_claim_free(claim);
         return r;
 }

@@ -5,7 +5,7 @@
 
 #include "base/error.h"
 #include "devmodel/claim.h"
-#include "kubeletplugin/opaque.h"
+#include "devmodel/opaque.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -13,8 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct hd_error e = HD_ERROR_INIT;
         if (dm_claim_from_json((const char *)data, size, &claim, &e) == 0) {
                 char ***env = NULL;
-                if (kp_opaque_env(claim, "hostdev.example.com", &env, &e) == 0)
-                        kp_opaque_env_free(env, claim->n_results);
+                if (dm_opaque_env(claim, "hostdev.example.com", &env, &e) == 0)
+                        dm_opaque_env_free(env, claim->n_results);
                 dm_claim_free(claim);
         }
         hd_error_done(&e);

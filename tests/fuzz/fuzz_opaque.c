@@ -13,7 +13,7 @@
 #include "base/error.h"
 #include "base/strutil.h"
 #include "devmodel/claim.h"
-#include "kubeletplugin/opaque.h"
+#include "devmodel/opaque.h"
 
 #define DRIVER "hostdev.example.com"
 
@@ -26,13 +26,13 @@ static void check_env(char **env)
                 for (const char *p = env[i]; p < eq; p++)
                         if (!isalnum((unsigned char)*p) && *p != '_')
                                 abort();
-                if (strlen(eq + 1) > KP_OPAQUE_MAX_VALUE)
+                if (strlen(eq + 1) > DM_OPAQUE_MAX_VALUE)
                         abort();
                 for (size_t k = 0; k < i; k++)
                         if (strncmp(env[k], env[i], (size_t)(eq - env[i]) + 1) == 0)
                                 abort();
         }
-        if (hd_strv_len(env) > 2 * KP_OPAQUE_MAX_ENV)
+        if (hd_strv_len(env) > 2 * DM_OPAQUE_MAX_ENV)
                 abort();
 }
 
@@ -67,10 +67,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         char ***env = NULL;
         struct hd_error e = HD_ERROR_INIT;
-        if (kp_opaque_env(c, DRIVER, &env, &e) == 0) {
+        if (dm_opaque_env(c, DRIVER, &env, &e) == 0) {
                 for (size_t i = 0; i < c->n_results; i++)
                         check_env(env[i]);
-                kp_opaque_env_free(env, c->n_results);
+                dm_opaque_env_free(env, c->n_results);
         } else if (!hd_error_message(&e) || !*hd_error_message(&e)) {
                 abort(); /* a refusal must say why */
         }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "kubeletplugin/opaque.h"
+#include "devmodel/opaque.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include "base/error.h"
 #include "base/strutil.h"
 
-bool kp_opaque_request_matches(char *const *requests, const char *request)
+bool dm_opaque_request_matches(char *const *requests, const char *request)
 {
         if (!requests || !requests[0])
                 return true;
@@ -56,12 +56,12 @@ static int parse_config(json_t *params, const char *driver, const char *where, j
         _cleanup_free_ char *want_api = hd_asprintf("%s/v1alpha1", driver);
         const char *api = json_string_value(json_object_get(params, "apiVersion"));
         const char *kind = json_string_value(json_object_get(params, "kind"));
-        if (!hd_streq(api, want_api) || !hd_streq(kind, KP_OPAQUE_KIND))
+        if (!hd_streq(api, want_api) || !hd_streq(kind, DM_OPAQUE_KIND))
                 return hd_error_setf(reterr, EINVAL,
                                      "%s: unsupported config '%s' kind '%s' (this driver accepts "
                                      "apiVersion '%s' kind '%s')",
                                      where, api ? api : "", kind ? kind : "", want_api,
-                                     KP_OPAQUE_KIND);
+                                     DM_OPAQUE_KIND);
         const char *key;
         json_t *v;
         json_object_foreach(params, key, v)
@@ -71,14 +71,14 @@ static int parse_config(json_t *params, const char *driver, const char *where, j
                 return hd_error_setf(reterr, EINVAL,
                                      "%s: unknown field '%s': %s accepts only 'env'; devices, "
                                      "mounts and host paths come from the node's device config",
-                                     where, key, KP_OPAQUE_KIND);
+                                     where, key, DM_OPAQUE_KIND);
         }
         json_t *env = json_object_get(params, "env");
         if (env && !json_is_object(env))
                 return hd_error_setf(reterr, EINVAL, "%s: env must be a map of strings", where);
-        if (env && json_object_size(env) > KP_OPAQUE_MAX_ENV)
+        if (env && json_object_size(env) > DM_OPAQUE_MAX_ENV)
                 return hd_error_setf(reterr, EINVAL, "%s: env has %zu entries (at most %d)", where,
-                                     json_object_size(env), KP_OPAQUE_MAX_ENV);
+                                     json_object_size(env), DM_OPAQUE_MAX_ENV);
         json_object_foreach(env, key, v)
         {
                 if (!env_name_ok(key))
@@ -89,7 +89,7 @@ static int parse_config(json_t *params, const char *driver, const char *where, j
                 if (!json_is_string(v))
                         return hd_error_setf(reterr, EINVAL, "%s: env.%s: value must be a string",
                                              where, key);
-                if (json_string_length(v) > KP_OPAQUE_MAX_VALUE ||
+                if (json_string_length(v) > DM_OPAQUE_MAX_VALUE ||
                     strlen(json_string_value(v)) != json_string_length(v))
                         return hd_error_setf(reterr, EINVAL,
                                              "%s: env.%s: value too long or contains NUL", where,
@@ -99,14 +99,14 @@ static int parse_config(json_t *params, const char *driver, const char *where, j
         return 0;
 }
 
-void kp_opaque_env_free(char ***env, size_t n)
+void dm_opaque_env_free(char ***env, size_t n)
 {
         for (size_t i = 0; env && i < n; i++)
                 hd_strv_free(env[i]);
         free(env);
 }
 
-int kp_opaque_env(const struct dm_claim *claim, const char *driver, char ****ret,
+int dm_opaque_env(const struct dm_claim *claim, const char *driver, char ****ret,
                   struct hd_error *reterr)
 {
         char ***env = hd_new0(char **, claim->n_results ? claim->n_results : 1);
@@ -123,13 +123,13 @@ int kp_opaque_env(const struct dm_claim *claim, const char *driver, char ****ret
                         json_t *cenv = NULL;
                         int r = parse_config(cfg->parameters, driver, where, &cenv, reterr);
                         if (r < 0) {
-                                kp_opaque_env_free(env, claim->n_results);
+                                dm_opaque_env_free(env, claim->n_results);
                                 return r;
                         }
                         for (size_t i = 0; i < claim->n_results; i++) {
                                 const struct dm_claim_result *res = &claim->results[i];
                                 if (!hd_streq(res->driver, driver) ||
-                                    !kp_opaque_request_matches(cfg->requests, res->request))
+                                    !dm_opaque_request_matches(cfg->requests, res->request))
                                         continue;
                                 const char *key;
                                 json_t *v;

@@ -13,18 +13,18 @@
 
 struct hd_error;
 
-#define KP_OPAQUE_KIND "HostDeviceConfig"
-#define KP_OPAQUE_MAX_ENV 128
-#define KP_OPAQUE_MAX_VALUE 4096
+#define DM_OPAQUE_KIND "HostDeviceConfig"
+#define DM_OPAQUE_MAX_ENV 128
+#define DM_OPAQUE_MAX_VALUE 4096
 
 /* Compute the env of each result of CLAIM from the config entries whose opaque.driver is
  * DRIVER (others are ignored). *RET is an array of CLAIM->n_results strvs (NULL entries when
- * none); free with kp_opaque_env_free(). Returns 0 or -EINVAL with a message naming the entry
+ * none); free with dm_opaque_env_free(). Returns 0 or -EINVAL with a message naming the entry
  * and field ("config[1] (FromClaim): env.1BAD: not a valid variable name"). */
-int kp_opaque_env(const struct dm_claim *claim, const char *driver, char ****ret,
+int dm_opaque_env(const struct dm_claim *claim, const char *driver, char ****ret,
                   struct hd_error *reterr);
 
-void kp_opaque_env_free(char ***env, size_t n);
+void dm_opaque_env_free(char ***env, size_t n);
 
 /* true when a result with request name REQUEST is covered by a config entry's REQUESTS. */
-bool kp_opaque_request_matches(char *const *requests, const char *request);
+bool dm_opaque_request_matches(char *const *requests, const char *request);
