@@ -81,28 +81,29 @@ static int write_all(int fd, const void *data, size_t len)
 
 /* Refuse to replace anything but a regular file: a symlink planted at the target is an attack
  * on a privileged writer, a directory a misconfiguration. */
-static int check_target(int dirfd, const char *name, struct hd_error *reterr)
+static int check_target(int dirfd, const char *name, const char *shown, struct hd_error *reterr)
 {
         struct stat st;
         if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                 if (errno == ENOENT)
                         return 0;
-                return hd_error_set(reterr, errno, "stat '%s'", name);
+                return hd_error_set(reterr, errno, "stat '%s'", shown);
         }
         if (S_ISLNK(st.st_mode))
-                return hd_error_setf(reterr, ELOOP, "refusing to replace symlink '%s'", name);
+                return hd_error_setf(reterr, ELOOP, "refusing to replace symlink '%s'", shown);
         if (!S_ISREG(st.st_mode))
                 return hd_error_setf(reterr, EEXIST, "refusing to replace non-regular file '%s'",
-                                     name);
+                                     shown);
         return 0;
 }
 
-int hd_atomic_write_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-                       struct hd_error *reterr)
+/* The write behind both entry points; messages name SHOWN (the caller's path) once. */
+static int atomic_write(int dirfd, const char *name, const char *shown, const void *data,
+                        size_t len, mode_t mode, struct hd_error *reterr)
 {
         if (!hd_filename_is_safe(name))
-                return hd_error_setf(reterr, EINVAL, "invalid file name '%s'", name ? name : "");
-        int r = check_target(dirfd, name, reterr);
+                return hd_error_setf(reterr, EINVAL, "invalid file name '%s'", shown);
+        int r = check_target(dirfd, name, shown, reterr);
         if (r < 0)
                 return r;
 
@@ -114,37 +115,43 @@ int hd_atomic_write_at(int dirfd, const char *name, const void *data, size_t len
                                   (unsigned long)((unsigned)random() ^ (unsigned)getpid()));
                 fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (fd < 0 && errno != EEXIST)
-                        return hd_error_set(reterr, errno, "create temporary file for '%s'", name);
+                        return hd_error_set(reterr, errno, "create temporary file for '%s'", shown);
         }
         if (fd < 0)
-                return hd_error_set(reterr, EEXIST, "create temporary file for '%s'", name);
+                return hd_error_set(reterr, EEXIST, "create temporary file for '%s'", shown);
 
         r = write_all(fd, data, len);
         if (r < 0) {
-                hd_error_set(reterr, -r, "write '%s'", name);
+                hd_error_set(reterr, -r, "write '%s'", shown);
                 goto fail;
         }
         hd_failpoint_file("fileio-temp-written", name);
         if (fchmod(fd, mode) < 0) {
-                r = hd_error_set(reterr, errno, "chmod '%s'", name);
+                r = hd_error_set(reterr, errno, "chmod '%s'", shown);
                 goto fail;
         }
         if (fsync(fd) < 0) {
-                r = hd_error_set(reterr, errno, "fsync '%s'", name);
+                r = hd_error_set(reterr, errno, "fsync '%s'", shown);
                 goto fail;
         }
         hd_failpoint_file("fileio-before-rename", name);
         if (renameat(dirfd, tmp, dirfd, name) < 0) {
-                r = hd_error_set(reterr, errno, "rename into '%s'", name);
+                r = hd_error_set(reterr, errno, "rename into '%s'", shown);
                 goto fail;
         }
         hd_failpoint_file("fileio-after-rename", name);
         if (fsync(dirfd) < 0)
-                return hd_error_set(reterr, errno, "fsync directory of '%s'", name);
+                return hd_error_set(reterr, errno, "fsync directory of '%s'", shown);
         return 0;
 fail:
         unlinkat(dirfd, tmp, 0);
         return r;
+}
+
+int hd_atomic_write_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                       struct hd_error *reterr)
+{
+        return atomic_write(dirfd, name, name ? name : "", data, len, mode, reterr);
 }
 
 int hd_atomic_write(const char *path, const void *data, size_t len, mode_t mode,
@@ -161,10 +168,7 @@ int hd_atomic_write(const char *path, const void *data, size_t len, mode_t mode,
         _cleanup_close_ int dirfd = hd_dir_open(dir, reterr);
         if (dirfd < 0)
                 return dirfd;
-        int r = hd_atomic_write_at(dirfd, name, data, len, mode, reterr);
-        if (r < 0)
-                return hd_error_wrap(reterr, "write '%s'", path);
-        return 0;
+        return atomic_write(dirfd, name, path, data, len, mode, reterr);
 }
 
 /* Is FILE a temp file hd_atomic_write_at() made for a name starting with PREFIX (EXACT: for

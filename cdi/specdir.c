@@ -60,7 +60,7 @@ int cdi_spec_write(const char *cdi_root, const char *file_name, const struct cdi
                 return hd_error_wrap_r(reterr, dirfd, "CDI root");
         r = hd_atomic_write_at(dirfd, file_name, text, strlen(text), CDI_SPEC_MODE, reterr);
         if (r < 0)
-                return hd_error_wrap_r(reterr, r, "write CDI spec '%s/%s'", cdi_root, file_name);
+                return hd_error_wrap_r(reterr, r, "CDI root '%s'", cdi_root);
         return 0;
 }
 

@@ -280,7 +280,7 @@ int dm_prepare_record(const struct dm_inventory *inv, const struct dm_prepare_pa
 
         r = cdi_spec_write(params->cdi_root, file, spec, reterr);
         if (r < 0)
-                return hd_error_wrap(reterr, "prepare claim %s: write CDI spec", rec->uid);
+                return hd_error_wrap(reterr, "prepare claim %s", rec->uid);
         free(rec->spec_file);
         rec->spec_file = TAKE_PTR(file);
         return 0;
