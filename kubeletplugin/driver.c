@@ -229,7 +229,7 @@ static int save_locked(struct kp_driver *d, struct hd_error *reterr)
                 d->saving = false;
                 pthread_cond_broadcast(&d->commit_cond);
                 if (r < 0)
-                        return hd_error_wrap_r(reterr, r, "write checkpoint");
+                        return hd_error_wrap_r(reterr, r, "save checkpoint");
                 if (gen > d->saved_gen)
                         d->saved_gen = gen;
         }
@@ -594,8 +594,17 @@ int kp_driver_start(struct kp_driver *d, struct hd_error *reterr)
                 kp_ckpt_claim_done(&snap[i]);
         free(snap);
 
+        /* A checkpoint that cannot be saved now (a full or read-only disk) must not stop the
+         * daemon: the repaired entries are in memory and every later prepare or unprepare
+         * saves the whole checkpoint again, failing per claim until the disk has room. */
         pthread_mutex_lock(&d->lock);
-        r = save_locked(d, reterr);
+        r = save_locked(d, &e);
         pthread_mutex_unlock(&d->lock);
-        return r;
+        if (r < 0)
+                hd_log_error("cannot save the checkpoint at start; serving anyway", "path",
+                             d->checkpoint_path, "errno", strerror(-r), "err",
+                             hd_error_message(&e));
+        hd_error_done(&e);
+        (void)reterr;
+        return 0;
 }

@@ -50,8 +50,9 @@ struct kp_driver *kp_driver_free(struct kp_driver *d);
  * whose spec cannot be removed stays, still reserving its devices); PrepareCompleted claims
  * whose spec is missing (tmpfs CDI dir wiped by a reboot) get it rewritten. Claims the API
  * server no longer has are unprepared later by the start-up sweep (kubeletplugin/sweep.h).
- * Problems are logged, never fatal, unless the checkpoint cannot be written at all. Returns 0
- * or -errno. */
+ * Problems are logged, never fatal, unless the checkpoint cannot be read at all; one that cannot
+ * be saved (full or read-only disk) is logged once at error level with its path and errno, and
+ * the next prepare or unprepare saves it whole again. Returns 0 or -errno. */
 int kp_driver_start(struct kp_driver *d, struct hd_error *reterr);
 
 /* Prepare one claim: reserve its devices (PrepareStarted), build its CDI spec, commit

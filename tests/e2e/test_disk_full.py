@@ -93,6 +93,7 @@ def test_full_cdi_root_fails_the_claim_and_prepares_once_space_is_back(env):
 
             err = p.prepare([env.ref(b)])[ub].error
             assert cdi in err and spec_name(env, b) in err and ENOSPC in err, err
+            assert err.count(spec_name(env, b)) == 1 and err.count(ENOSPC) == 1, err
             assert p.running()
             assert sorted(os.listdir(cdi)) == sorted([spec_name(env, a), "filler"])
             assert checkpoint_uids(p) == [ua]
@@ -185,3 +186,42 @@ def test_full_checkpoint_dir_fails_the_claim_names_the_path_and_recovers(env):
         finally:
             p.stop()
         assert glob.glob(os.path.join(state_dir, "*.sock")) == []
+
+
+def test_full_checkpoint_dir_at_start_still_serves_and_recovers(env):
+    """The start-up repair cannot save the checkpoint: the daemon logs it once (path, errno) and
+    serves; a prepare fails naming the path while the disk is full and succeeds after."""
+    a, b = two_claims(env)
+    ua, ub = a["metadata"]["uid"], b["metadata"]["uid"]
+    state_dir = os.path.join(env.cluster.dirs(NODE)["plugins"], env.driver)
+    with tmpfs(state_dir):
+        p = env.start_plugin()
+        try:
+            assert p.prepare([env.ref(a)])[ua].error == ""
+            assert p.stop()[0] == 0
+            filler = fill(state_dir)
+
+            p.start()  # waits for "plugin started": a failed save no longer stops it
+            assert p.running()
+            msg = "cannot save the checkpoint at start"
+            lines = [ln for ln in p.log(since_start=True).splitlines() if msg in ln]
+            assert len(lines) == 1, p.log(since_start=True)
+            assert lines[0].startswith("E") and p.checkpoint in lines[0], lines[0]  # klog: error
+            assert ENOSPC in lines[0], lines[0]
+            assert checkpoint_uids(p) == [ua]  # the old file is intact
+            assert leftovers(state_dir) == []
+
+            err = p.prepare([env.ref(b)])[ub].error
+            assert p.checkpoint in err and ENOSPC in err, err
+            # each layer adds only what it knows: the file is named once
+            assert err.count(os.path.basename(p.checkpoint)) == 1, err
+            assert p.running()
+            assert not os.path.exists(env.spec_path(ub))
+
+            os.unlink(filler)
+            assert p.prepare([env.ref(b)])[ub].error == ""
+            assert checkpoint_uids(p) == sorted([ua, ub])
+            assert p.unprepare([env.ref(a), env.ref(b)])[ua].error == ""
+            assert checkpoint_uids(p) == []
+        finally:
+            p.stop()
