@@ -280,7 +280,7 @@ static int start_servers(struct plugin *p, const struct kp_plugin_options *o,
                 return hd_error_wrap(reterr, "serve registration socket");
 
         /* Only now, with the kubelet served, ask the API server about checkpointed claims. */
-        p->sweep = kp_sweep_start(p->driver, fetch_claim, &p->source, KP_SWEEP_WORKERS);
+        p->sweep = kp_sweep_start(p->driver, fetch_claim, &p->source, KP_SWEEP_WORKERS, p->metrics);
 
         r = kp_publisher_start(p->publisher, reterr);
         if (r < 0)

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/strutil.h"
 #include "devmodel/names.h"
+#include "kubeletplugin/metrics.h"
 
 #define RETRY_FIRST_MS 1000
 #define RETRY_MAX_MS 30000
@@ -19,6 +20,7 @@ struct kp_sweep {
         struct kp_driver *driver;
         kp_claim_fetch_cb fetch;
         void *userdata;
+        struct kp_metrics *metrics; /* may be NULL */
 
         struct dm_prepared_claim *claims; /* snapshot: uid, namespace, name */
         size_t n_claims;
@@ -81,6 +83,8 @@ static bool check_one(struct kp_sweep *s, const struct dm_prepared_claim *c)
                                 hd_log_error("start-up sweep: cannot unprepare claim", "claim",
                                              c->uid, "err", hd_error_message(&e));
                         hd_error_done(&e);
+                        kp_metrics_set_prepared_claims(
+                                s->metrics, (unsigned)kp_driver_prepared_claims(s->driver));
                         return true;
                 }
                 if (r >= 0)
@@ -121,7 +125,7 @@ static void *worker(void *arg)
 }
 
 struct kp_sweep *kp_sweep_start(struct kp_driver *d, kp_claim_fetch_cb fetch, void *userdata,
-                                unsigned workers)
+                                unsigned workers, struct kp_metrics *metrics)
 {
         if (!fetch)
                 return NULL;
@@ -129,6 +133,7 @@ struct kp_sweep *kp_sweep_start(struct kp_driver *d, kp_claim_fetch_cb fetch, vo
         s->driver = d;
         s->fetch = fetch;
         s->userdata = userdata;
+        s->metrics = metrics;
         kp_driver_prepared_refs(d, &s->claims, &s->n_claims);
         if (s->n_claims == 0) {
                 free(s->claims);

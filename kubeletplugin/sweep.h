@@ -16,11 +16,14 @@
 
 struct kp_sweep;
 
+struct kp_metrics;
+
 /* Start checking the claims D holds as prepared now, with FETCH (the same callback prepares
- * use), on at most WORKERS threads (0 = KP_SWEEP_WORKERS). D must outlive the sweep. Returns
- * NULL when there is nothing to check. */
+ * use), on at most WORKERS threads (0 = KP_SWEEP_WORKERS). After each unprepare it sets
+ * METRICS' prepared-claims gauge (METRICS may be NULL). D and METRICS must outlive the sweep.
+ * Returns NULL when there is nothing to check. */
 struct kp_sweep *kp_sweep_start(struct kp_driver *d, kp_claim_fetch_cb fetch, void *userdata,
-                                unsigned workers);
+                                unsigned workers, struct kp_metrics *metrics);
 
 /* Wait until every claim was checked (for tests). Takes NULL. */
 void kp_sweep_wait(struct kp_sweep *s);

@@ -194,9 +194,13 @@ def test_claim_deleted_while_plugin_down_is_cleaned_up_at_start(env):
              timeout=10 * SLOW, what="spec of the deleted claim removed")
     wait_for(lambda: [e["uid"] for e in p.read_checkpoint()["data"]["claims"]] ==
              [kept["metadata"]["uid"]], timeout=10 * SLOW, what="deleted claim unprepared")
+    # the gauge follows the sweep's unprepare, not only the kubelet's next call
+    wait_for(lambda: p.metric("hostdev_prepared_claims") == 1, timeout=5 * SLOW,
+             what="prepared-claims gauge updated by the sweep")
     assert os.path.exists(env.spec_path(kept["metadata"]["uid"]))
     p.unprepare([env.ref(kept)])
     assert env.cdi_files() == []
+    assert p.metric("hostdev_prepared_claims") == 0
 
 
 def _env_config(driver, prefix, n_vars, requests=None):

@@ -103,7 +103,7 @@ static struct kp_driver *new_driver(struct fixture *f)
                 fail_msg("start: %s", e.message);
         hd_error_done(&e);
         /* What the plugin does once it serves the kubelet; here, to its end. */
-        struct kp_sweep *s = kp_sweep_start(d, fake_fetch, f, 2);
+        struct kp_sweep *s = kp_sweep_start(d, fake_fetch, f, 2, NULL);
         kp_sweep_wait(s);
         kp_sweep_free(s);
         return d;
@@ -585,7 +585,7 @@ static void test_sweep_retries_until_it_can_tell(void **state)
                 .driver = DRIVER, .node = NODE, .cdi_root = f->cdi, .checkpoint_path = f->ckpt};
         f->driver = kp_driver_new(&o, f->config, inv);
         assert_int_equal(kp_driver_start(f->driver, &e), 0);
-        struct kp_sweep *s = kp_sweep_start(f->driver, fake_fetch, f, 1);
+        struct kp_sweep *s = kp_sweep_start(f->driver, fake_fetch, f, 1, NULL);
         assert_non_null(s);
         usleep(300 * 1000);
         assert_true(kp_driver_holds_claim(f->driver, UID_A)); /* kept: cannot tell yet */
@@ -598,7 +598,7 @@ static void test_sweep_retries_until_it_can_tell(void **state)
         assert_false(kp_driver_holds_claim(f->driver, UID_B));
         assert_int_equal(kp_driver_prepared_claims(f->driver), 0);
         /* nothing to check: no sweep at all */
-        assert_null(kp_sweep_start(f->driver, fake_fetch, f, 1));
+        assert_null(kp_sweep_start(f->driver, fake_fetch, f, 1, NULL));
         hd_error_done(&e);
 }
 
