@@ -153,7 +153,7 @@ for t in "${targets[@]}"; do
         }
         trim_corpus "$corpus"
         files=$(find "$corpus" -maxdepth 1 -type f | wc -l)
-        bytes=$(du -sb "$corpus" | cut -f1)
+        bytes=$(find "$corpus" -maxdepth 1 -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
         summary+=("$(printf '%-14s %10s %8s %6s %9s %7s' "$t" "${execs:-?}" "${rate:-?}" \
                 "$files" "$bytes" "${#found[@]}")")
 done
