@@ -255,6 +255,43 @@ static int build_spec(const struct dm_inventory *inv, struct dm_prepared_claim *
         return r;
 }
 
+/* Entries of HAVE that BASE lacks (a new strv, NULL when none). */
+static char **strv_minus(char *const *have, char *const *base)
+{
+        char **out = NULL;
+        for (size_t i = 0; have && have[i]; i++)
+                if (!hd_strv_contains(base, have[i]))
+                        hd_strv_push(&out, have[i]);
+        return out;
+}
+
+int dm_prepared_claim_recover_env(const struct dm_inventory *inv, struct dm_prepared_claim *rec,
+                                  const struct cdi_spec *spec, struct hd_error *reterr)
+{
+        /* What prepare writes for these devices today without any claim env. */
+        struct cdi_spec *base _cleanup_cdi_spec_ = cdi_spec_new(spec->kind);
+        int r = build_spec(inv, rec, base, reterr);
+        if (r < 0)
+                return hd_error_wrap(reterr, "recover env of claim %s", rec->uid);
+        char **shared _cleanup_strv_ = strv_minus(spec->edits.env, base->edits.env);
+        for (size_t i = 0; i < rec->n_devices; i++) {
+                const struct dm_device *dev = dm_inventory_find(inv, rec->devices[i].device);
+                _cleanup_free_ char *name = NULL;
+                if (cdi_claim_device_name(rec->uid, dev->name, &name, NULL) < 0)
+                        continue;
+                const struct cdi_device *have = cdi_spec_find_device(spec, name);
+                const struct cdi_device *want = cdi_spec_find_device(base, name);
+                char **env _cleanup_strv_ =
+                        have && want ? strv_minus(have->edits.env, want->edits.env) : NULL;
+                for (size_t k = 0; shared && shared[k]; k++)
+                        if (!hd_strv_contains(env, shared[k]))
+                                hd_strv_push(&env, shared[k]);
+                if (env)
+                        dm_prepared_claim_set_env(rec, i, env);
+        }
+        return 0;
+}
+
 int dm_prepare_record(const struct dm_inventory *inv, const struct dm_prepare_params *params,
                       struct dm_prepared_claim *rec, struct hd_error *reterr)
 {

@@ -14,6 +14,7 @@
 #include "devmodel/claim.h"
 #include "devmodel/discovery.h"
 
+struct cdi_spec;
 struct hd_error;
 
 /* What the opaque env of one claim may take in its CDI spec (and so in the checkpoint): a
@@ -71,6 +72,13 @@ size_t dm_prepared_claim_env_bytes(const struct dm_prepared_claim *rec);
 /* Check REC against DM_PREPARE_MAX_CLAIM_ENV. Returns 0 or -EFBIG with a message naming the
  * claim and the limit. */
 int dm_prepared_claim_check_size(const struct dm_prepared_claim *rec, struct hd_error *reterr);
+
+/* Recover the claim's extra env of REC (devices filled, no env yet) from SPEC, the claim's CDI
+ * spec as written: whatever env SPEC has beyond what INV's edits give those devices now is the
+ * claim's (the claim cannot set names the admin's edits set). Fails, leaving REC without env,
+ * when a device is no longer in INV or cannot be resolved. Returns 0 or -errno. */
+int dm_prepared_claim_recover_env(const struct dm_inventory *inv, struct dm_prepared_claim *rec,
+                                  const struct cdi_spec *spec, struct hd_error *reterr);
 
 /* Deep copy into *DST (zeroed by the caller). */
 void dm_prepared_claim_copy(struct dm_prepared_claim *dst, const struct dm_prepared_claim *src);

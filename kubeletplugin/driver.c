@@ -515,9 +515,17 @@ static void rebuild_from_specs(struct kp_driver *d)
                         dev->env_set = -1;
                         hd_strv_consume(&dev->cdi_ids, cdi_qualified_id(kind, dn));
                 }
+                /* The claim's opaque env is in the spec too: what the admin's edits do not
+                 * give these devices. adminAccess is not (see docs/plugin.md). */
+                struct inv_snapshot *s = inv_get(d);
+                if (dm_prepared_claim_recover_env(s->inv, rec, spec, &e) < 0)
+                        hd_log_warn("cannot recover the claim's env from its CDI spec", "claim",
+                                    uid, "err", hd_error_message(&e));
+                inv_put(d, s);
+                hd_error_done(&e);
                 cdi_spec_free(spec);
                 hd_log_info("recovered prepared claim from its CDI spec", "claim", uid, "devices",
-                            HD_INT(rec->n_devices));
+                            HD_INT(rec->n_devices), "envSets", HD_INT(rec->n_env_sets));
                 kp_checkpoint_put(d->ckpt, &c);
         }
         hd_strv_free(names);

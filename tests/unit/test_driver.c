@@ -524,6 +524,75 @@ static void test_start_repairs_drift(void **state)
         hd_error_done(&e);
 }
 
+static char *const *ckpt_env(struct kp_checkpoint *cp, const char *uid, size_t dev)
+{
+        struct kp_ckpt_claim *c = kp_checkpoint_find(cp, uid);
+        assert_non_null(c);
+        assert_true(dev < c->prepared.n_devices);
+        return dm_prepared_device_env(&c->prepared, dev);
+}
+
+/* A checkpoint rebuilt from the CDI specs keeps each claim's opaque env: shared by all its
+ * devices (written once at spec level) or per device. */
+static void test_rebuilt_checkpoint_recovers_claim_env(void **state)
+{
+        struct fixture *f = *state;
+        NEED_ROOT(f);
+        const char *all = "[{\"source\":\"FromClaim\",\"opaque\":{\"driver\":\"" DRIVER
+                          "\",\"parameters\":{\"apiVersion\":\"" DRIVER
+                          "/v1alpha1\",\"kind\":\"HostDeviceConfig\","
+                          "\"env\":{\"MODE\":\"shared\"}}}}]";
+        const char *one = "[{\"source\":\"FromClaim\",\"requests\":[\"gpus\"],\"opaque\":{"
+                          "\"driver\":\"" DRIVER "\",\"parameters\":{\"apiVersion\":\"" DRIVER
+                          "/v1alpha1\",\"kind\":\"HostDeviceConfig\","
+                          "\"env\":{\"ONLY\":\"gpus\"}}}}]";
+        put_claim(f, "a", UID_A,
+                  DRIVER ":" NODE ":mock-device-0:gpus," DRIVER ":" NODE ":mock-device-1:gpus", all,
+                  true);
+        put_claim(f, "b", UID_B,
+                  DRIVER ":" NODE ":mock-device-2:gpus," DRIVER ":" NODE ":mock-device-3:other",
+                  one, true);
+        struct dm_prepared_claim out = {0};
+        struct hd_error e = HD_ERROR_INIT;
+        if (prepare(f, "a", UID_A, &out, &e) < 0)
+                fail_msg("%s", e.message);
+        dm_prepared_claim_done(&out);
+        if (prepare(f, "b", UID_B, &out, &e) < 0)
+                fail_msg("%s", e.message);
+        dm_prepared_claim_done(&out);
+        f->driver = kp_driver_free(f->driver);
+
+        assert_int_equal(hd_atomic_write(f->ckpt, "garbage{", 8, 0600, NULL), 0);
+        f->driver = new_driver(f);
+        assert_int_equal(kp_driver_prepared_claims(f->driver), 2);
+        struct kp_checkpoint *cp = NULL;
+        char *aside = NULL;
+        assert_int_equal(kp_checkpoint_load(f->ckpt, &cp, &aside, &e), 0);
+        assert_null(aside);
+        for (size_t i = 0; i < 2; i++) {
+                char *const *env = ckpt_env(cp, UID_A, i);
+                assert_int_equal(hd_strv_len((char **)env), 1);
+                assert_string_equal(env[0], "MODE=shared");
+        }
+        struct kp_ckpt_claim *cb = kp_checkpoint_find(cp, UID_B);
+        size_t gpus = hd_streq(cb->prepared.devices[0].device, "mock-device-2") ? 0 : 1;
+        char *const *env = ckpt_env(cp, UID_B, gpus);
+        assert_int_equal(hd_strv_len((char **)env), 1);
+        assert_string_equal(env[0], "ONLY=gpus");
+        assert_null(ckpt_env(cp, UID_B, 1 - gpus));
+        kp_checkpoint_free(cp);
+
+        /* A spec wiped afterwards is restored with the env. */
+        f->driver = kp_driver_free(f->driver);
+        _cleanup_free_ char *sa = spec_path(f, UID_A);
+        unlink(sa);
+        f->driver = new_driver(f);
+        _cleanup_free_ char *text = NULL;
+        assert_int_equal(hd_read_file(sa, 1 << 20, true, &text, NULL, NULL), 0);
+        assert_non_null(strstr(text, "MODE=shared"));
+        hd_error_done(&e);
+}
+
 /* A PrepareStarted leftover whose spec cannot be removed keeps its entry (and so its devices)
  * until a later start manages; on main the entry went and the device was free for others. */
 static void test_start_keeps_started_entry_it_cannot_undo(void **state)
@@ -606,6 +675,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_prepare_idempotent_and_unprepare, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_rebuilt_checkpoint_recovers_claim_env, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_prepare_failures_fail_only_that_claim, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_device_held_by_other_claim, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_opaque_env, setup, teardown),
