@@ -302,13 +302,13 @@ int hd_read_file(const char *path, size_t max, bool nofollow, char **ret_data, s
         return 0;
 }
 
-int hd_read_file_parse(const char *path, size_t max, bool nofollow, hd_file_parse_cb parse_cb,
-                       void *userdata, struct hd_error *reterr)
+int hd_read_file_parse(const char *path, size_t max, bool nofollow, const char *what,
+                       hd_file_parse_cb parse_cb, void *userdata, struct hd_error *reterr)
 {
         _cleanup_free_ char *data = NULL;
         size_t len = 0;
         int r = hd_read_file(path, max, nofollow, &data, &len, reterr);
         if (r < 0)
-                return r;
+                return what ? hd_error_wrap_r(reterr, r, "%s", what) : r;
         return parse_cb(path, data, len, userdata, reterr);
 }

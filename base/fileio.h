@@ -50,10 +50,11 @@ typedef int (*hd_file_parse_cb)(const char *path, const char *data, size_t len, 
                                 struct hd_error *reterr);
 
 /* Read PATH as hd_read_file() does (at most MAX bytes, NOFOLLOW) and hand the bytes to PARSE_CB.
- * Read failures are hd_read_file()'s; a parse failure is PARSE_CB's, as it reported it. Returns
- * PARSE_CB's result or -errno. */
-int hd_read_file_parse(const char *path, size_t max, bool nofollow, hd_file_parse_cb parse_cb,
-                       void *userdata, struct hd_error *reterr);
+ * A read failure is hd_read_file()'s, wrapped with WHAT unless it is NULL ("read config: open
+ * '/x': ..."); a parse failure is PARSE_CB's, as it reported it (PARSE_CB gets PATH to name
+ * it). Returns PARSE_CB's result or -errno. */
+int hd_read_file_parse(const char *path, size_t max, bool nofollow, const char *what,
+                       hd_file_parse_cb parse_cb, void *userdata, struct hd_error *reterr);
 
 /* true when NAME is a safe single path component: non-empty, not "." or "..", no '/', no NUL,
  * at most 255 bytes. */

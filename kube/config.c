@@ -395,20 +395,30 @@ static int load_document(const char *path, const char *text, size_t len, const c
         return 0;
 }
 
+struct kubeconfig_load {
+        const char *context;
+        struct kube_config *config;
+};
+
+static int kubeconfig_parse_cb(const char *path, const char *data, size_t len, void *userdata,
+                               struct hd_error *reterr)
+{
+        struct kubeconfig_load *l = userdata;
+        int r = load_document(path, data, len, l->context, l->config, reterr);
+        return r < 0 ? hd_error_wrap_r(reterr, r, "kubeconfig '%s'", path) : 0;
+}
+
 int kube_config_load_kubeconfig(const char *path, const char *context,
                                 struct kube_config **ret_config, struct hd_error *reterr)
 {
         _cleanup_kube_config_ struct kube_config *c = hd_new0(struct kube_config, 1);
-        _cleanup_free_ char *text = NULL;
-        size_t len = 0;
+        struct kubeconfig_load l = {context, c};
         int r;
 
-        r = hd_read_file(path, KUBECONFIG_MAX_BYTES, false, &text, &len, reterr);
+        r = hd_read_file_parse(path, KUBECONFIG_MAX_BYTES, false, "kubeconfig", kubeconfig_parse_cb,
+                               &l, reterr);
         if (r < 0)
-                return hd_error_wrap(reterr, "kubeconfig");
-        r = load_document(path, text, len, context, c, reterr);
-        if (r < 0)
-                return hd_error_wrap(reterr, "kubeconfig '%s'", path);
+                return r;
         c->kubeconfig_path = hd_strdup(path);
         *ret_config = TAKE_PTR(c);
         return 0;

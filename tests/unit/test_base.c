@@ -686,13 +686,17 @@ static void test_read_file_parse(void **state)
         struct hd_error e = HD_ERROR_INIT;
         size_t len = 0;
 
-        assert_int_equal(hd_read_file_parse(path, 8, true, count_parse_cb, &len, &e), -ENOENT);
+        assert_int_equal(hd_read_file_parse(path, 8, true, "probe", count_parse_cb, &len, &e),
+                         -ENOENT);
+        assert_true(hd_startswith(e.message, "probe: open '"));
         assert_int_equal(hd_atomic_write(path, "", 0, 0600, NULL), 0);
-        assert_int_equal(hd_read_file_parse(path, 8, true, count_parse_cb, &len, &e), -EINVAL);
+        assert_int_equal(hd_read_file_parse(path, 8, true, "probe", count_parse_cb, &len, &e),
+                         -EINVAL);
         assert_non_null(strstr(e.message, "/f: empty"));
         assert_int_equal(hd_atomic_write(path, "123456789", 9, 0600, NULL), 0);
-        assert_int_equal(hd_read_file_parse(path, 8, true, count_parse_cb, &len, &e), -EFBIG);
-        assert_int_equal(hd_read_file_parse(path, 9, true, count_parse_cb, &len, &e), 0);
+        assert_int_equal(hd_read_file_parse(path, 8, true, "probe", count_parse_cb, &len, &e),
+                         -EFBIG);
+        assert_int_equal(hd_read_file_parse(path, 9, true, NULL, count_parse_cb, &len, &e), 0);
         assert_int_equal(len, 9);
         unlink(path);
         rmdir(dir);
