@@ -24,7 +24,7 @@ static int served_versions(struct kube_client *c, const char *group, char ***ret
         r = kube_get(c, path, &doc, reterr);
         if (r < 0)
                 return r;
-        r = kube_json_get_array(doc, "versions", true, &versions, reterr);
+        r = hd_json_get_array(doc, "versions", true, &versions, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "GET %s", path);
         size_t i;
@@ -35,7 +35,7 @@ static int served_versions(struct kube_client *c, const char *group, char ***ret
                 if (json_is_string(v)) { /* /api: APIVersions lists plain strings */
                         name = json_string_value(v);
                 } else {
-                        r = kube_json_get_string(v, "version", true, &name, reterr);
+                        r = hd_json_get_string(v, "version", true, &name, reterr);
                         if (r < 0)
                                 return hd_error_wrap(reterr, "GET %s: versions[%zu]", path, i);
                 }
@@ -97,7 +97,7 @@ int kube_discover_resource(struct kube_client *c, const char *group, const char 
                 hd_error_move(reterr, &err);
                 return hd_error_wrap(reterr, "discover %s", path);
         }
-        r = kube_json_get_array(doc, "resources", true, &resources, reterr);
+        r = hd_json_get_array(doc, "resources", true, &resources, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "GET %s", path);
         size_t i;
@@ -105,7 +105,7 @@ int kube_discover_resource(struct kube_client *c, const char *group, const char 
         json_array_foreach(resources, i, e)
         {
                 const char *name = NULL;
-                r = kube_json_get_string(e, "name", true, &name, reterr);
+                r = hd_json_get_string(e, "name", true, &name, reterr);
                 if (r < 0)
                         return hd_error_wrap(reterr, "GET %s: resources[%zu]", path, i);
                 if (strcmp(name, resource) == 0)

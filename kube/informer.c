@@ -79,16 +79,16 @@ int kube_informer_new(struct kube_client *c, const struct kube_informer_options 
 static char *object_key(json_t *obj)
 {
         const char *ns = NULL, *name = NULL;
-        if (kube_json_get_string(obj, "metadata.name", true, &name, NULL) < 0)
+        if (hd_json_get_string(obj, "metadata.name", true, &name, NULL) < 0)
                 return NULL;
-        kube_json_get_string(obj, "metadata.namespace", false, &ns, NULL);
+        hd_json_get_string(obj, "metadata.namespace", false, &ns, NULL);
         return ns && *ns ? hd_asprintf("%s/%s", ns, name) : hd_strdup(name);
 }
 
 static const char *object_rv(json_t *obj)
 {
         const char *rv = NULL;
-        kube_json_get_string(obj, "metadata.resourceVersion", false, &rv, NULL);
+        hd_json_get_string(obj, "metadata.resourceVersion", false, &rv, NULL);
         return rv;
 }
 

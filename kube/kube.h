@@ -22,8 +22,8 @@
  *              resourceVersion, relist on 410, backoff, prompt stop; add/update/delete/synced
  *              callbacks and a local cache keyed "namespace/name".
  *   Discovery  kube_discover_group_version(), kube_discover_resource().
- *   Decoding   kube_json_get_*() with dotted paths and type errors naming the field; field
- *              tables (struct kube_field) decode JSON into C structs; kube_object_meta_decode().
+ *   Decoding   kube_object_meta_decode(), kube_status_decode(); other types decode with
+ *              base/jsonfield.h (field tables, hd_json_get_*() with dotted paths).
  *
  * JSON ownership: ret_* json values are new references the caller json_decref()s; json_t
  * arguments are borrowed. Informer callbacks get borrowed read-only objects; kube_informer_get()
@@ -34,7 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/cleanup-json.h"
+#include "base/jsonfield.h"
 
 struct hd_error;
 
@@ -307,47 +307,6 @@ int kube_discover_resource(struct kube_client *c, const char *group, const char 
 
 /* ---- typed decoding ----------------------------------------------------------------------- */
 
-/* Getters for dotted PATH ("metadata.name") below OBJ. Return 1 when present, 0 when absent or
- * null and not REQUIRED (ret untouched), -EINVAL when absent and REQUIRED ("metadata.name:
- * required field missing") or of the wrong type ("spec.count: expected integer, got string").
- * Strings and json values are borrowed from OBJ. */
-int kube_json_get_string(json_t *obj, const char *path, bool required, const char **ret,
-                         struct hd_error *reterr);
-int kube_json_get_int(json_t *obj, const char *path, bool required, int64_t *ret,
-                      struct hd_error *reterr);
-int kube_json_get_bool(json_t *obj, const char *path, bool required, bool *ret,
-                       struct hd_error *reterr);
-int kube_json_get_object(json_t *obj, const char *path, bool required, json_t **ret,
-                         struct hd_error *reterr);
-int kube_json_get_array(json_t *obj, const char *path, bool required, json_t **ret,
-                        struct hd_error *reterr);
-
-enum kube_field_type {
-        KUBE_FIELD_STRING,      /* char *, owned copy */
-        KUBE_FIELD_INT,         /* int64_t */
-        KUBE_FIELD_BOOL,        /* bool */
-        KUBE_FIELD_OBJECT,      /* json_t *, new reference */
-        KUBE_FIELD_ARRAY,       /* json_t *, new reference */
-        KUBE_FIELD_STRING_MAP,  /* char **: key, value, key, value, ..., NULL (owned strv) */
-        KUBE_FIELD_STRING_LIST, /* char **: NULL-terminated owned strv */
-};
-
-/* One row of a field table: dotted PATH, TYPE, OFFSET into the target struct. */
-struct kube_field {
-        const char *path;
-        enum kube_field_type type;
-        size_t offset;
-        bool required;
-};
-
-/* Decode JSON into the struct at RET using TABLE (terminated by a row with path NULL). Errors
- * name the field. On failure the fields already filled are released. */
-int kube_json_decode(json_t *json, const struct kube_field *table, void *ret,
-                     struct hd_error *reterr);
-
-/* Release what kube_json_decode() stored in the struct at P (fields set to NULL/0). */
-void kube_json_decode_done(const struct kube_field *table, void *p);
-
 struct kube_owner_reference {
         char *api_version, *kind, *name, *uid;
         bool controller, block_owner_deletion;
@@ -370,7 +329,7 @@ int kube_object_meta_decode(json_t *obj, struct kube_object_meta *ret, struct hd
 void kube_object_meta_done(struct kube_object_meta *m);
 /* Value of label KEY, or NULL. Borrowed. Works for annotations too via kube_strmap_get(). */
 const char *kube_object_meta_label(const struct kube_object_meta *m, const char *key);
-/* Look KEY up in a key/value strv as produced by KUBE_FIELD_STRING_MAP; borrowed or NULL. */
+/* Look KEY up in a key/value strv as produced by HD_JSON_STRMAP; borrowed or NULL. */
 const char *kube_strmap_get(char *const *map, const char *key);
 
 struct kube_status {

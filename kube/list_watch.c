@@ -105,10 +105,10 @@ int kube_watch_event_decode(json_t *ev, enum kube_event_type *ret_type, json_t *
         json_t *obj = NULL;
         int r;
 
-        r = kube_json_get_string(ev, "type", true, &type, reterr);
+        r = hd_json_get_string(ev, "type", true, &type, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "watch event");
-        r = kube_json_get_object(ev, "object", true, &obj, reterr);
+        r = hd_json_get_object(ev, "object", true, &obj, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "watch event %s", type);
         for (size_t i = 0; i < HD_ARRAY_SIZE(event_names); i++)
@@ -142,8 +142,8 @@ static int list_path(const struct kube_resource *res, const char *ns,
 static void fill_item_kinds(json_t *list, json_t *items)
 {
         const char *list_kind = NULL, *api_version = NULL;
-        kube_json_get_string(list, "kind", false, &list_kind, NULL);
-        kube_json_get_string(list, "apiVersion", false, &api_version, NULL);
+        hd_json_get_string(list, "kind", false, &list_kind, NULL);
+        hd_json_get_string(list, "apiVersion", false, &api_version, NULL);
         if (!list_kind || !hd_endswith(list_kind, "List") || !api_version)
                 return;
         _cleanup_free_ char *kind = hd_strndup(list_kind, strlen(list_kind) - 4);
@@ -210,10 +210,10 @@ int kube_list(struct kube_client *c, const struct kube_resource *res, const char
 
                 json_t *page_items = NULL;
                 const char *page_rv = NULL, *page_cont = NULL;
-                if (kube_json_get_array(body, "items", false, &page_items, reterr) < 0 ||
-                    kube_json_get_string(body, "metadata.resourceVersion", false, &page_rv,
-                                         reterr) < 0 ||
-                    kube_json_get_string(body, "metadata.continue", false, &page_cont, reterr) < 0)
+                if (hd_json_get_array(body, "items", false, &page_items, reterr) < 0 ||
+                    hd_json_get_string(body, "metadata.resourceVersion", false, &page_rv, reterr) <
+                            0 ||
+                    hd_json_get_string(body, "metadata.continue", false, &page_cont, reterr) < 0)
                         return hd_error_wrap(reterr, "list %s", path);
                 if (page_items) {
                         fill_item_kinds(body, page_items);

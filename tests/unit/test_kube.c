@@ -124,7 +124,7 @@ static void test_status_decode(void **state)
 
         _cleanup_json_ json_t *bad = json_pack("{s:s,s:i}", "kind", "Status", "reason", 5);
         assert_int_equal(kube_status_decode(bad, &st, &e), -EINVAL);
-        assert_string_equal(e.message, "Status: reason: expected string, got integer");
+        assert_string_equal(e.message, "Status: reason: expected a string, got a number");
         hd_error_done(&e);
 }
 
@@ -241,7 +241,7 @@ static int collect_cb(json_t *value, void *userdata)
         const char *rv = "";
         if (kube_watch_event_decode(value, &t, &obj, NULL) < 0)
                 return -EBADMSG;
-        kube_json_get_string(obj, "metadata.resourceVersion", false, &rv, NULL);
+        hd_json_get_string(obj, "metadata.resourceVersion", false, &rv, NULL);
         assert_true(c->n < 8);
         snprintf(c->types[c->n], sizeof(c->types[0]), "%s", kube_event_type_to_string(t));
         snprintf(c->rvs[c->n], sizeof(c->rvs[0]), "%s", rv);
@@ -338,134 +338,7 @@ static void test_ndjson_callback_abort(void **state)
         kube_ndjson_done(&p);
 }
 
-/* ---- typed decoding ------------------------------------------------------------------------ */
-
-struct thing {
-        char *name;
-        int64_t count;
-        bool ready;
-        json_t *spec;
-        json_t *items;
-        char **labels;
-        char **finalizers;
-};
-
-#define F(field, path, type, req)                              \
-        {                                                      \
-                path, type, offsetof(struct thing, field), req \
-        }
-static const struct kube_field thing_fields[] = {
-        F(name, "metadata.name", KUBE_FIELD_STRING, true),
-        F(count, "spec.count", KUBE_FIELD_INT, false),
-        F(ready, "status.ready", KUBE_FIELD_BOOL, false),
-        F(spec, "spec", KUBE_FIELD_OBJECT, true),
-        F(items, "spec.items", KUBE_FIELD_ARRAY, false),
-        F(labels, "metadata.labels", KUBE_FIELD_STRING_MAP, false),
-        F(finalizers, "metadata.finalizers", KUBE_FIELD_STRING_LIST, false),
-        {NULL, 0, 0, false},
-};
-#undef F
-
-static int decode_text(const char *text, struct thing *t, struct hd_error *e)
-{
-        _cleanup_json_ json_t *j = json_loads(text, 0, NULL);
-        assert_non_null(j);
-        *t = (struct thing){0};
-        return kube_json_decode(j, thing_fields, t, e);
-}
-
-static void test_field_table(void **state)
-{
-        struct thing t;
-        struct hd_error e = HD_ERROR_INIT;
-
-        assert_int_equal(
-                decode_text("{\"metadata\":{\"name\":\"a\",\"labels\":{\"k\":\"v\",\"x\":\"y\"},"
-                            "\"finalizers\":[\"f1\"]},\"spec\":{\"count\":4,\"items\":[1]},"
-                            "\"status\":{\"ready\":true}}",
-                            &t, &e),
-                0);
-        assert_string_equal(t.name, "a");
-        assert_int_equal(t.count, 4);
-        assert_true(t.ready);
-        assert_int_equal(json_array_size(t.items), 1);
-        assert_string_equal(kube_strmap_get(t.labels, "x"), "y");
-        assert_null(kube_strmap_get(t.labels, "nope"));
-        assert_string_equal(t.finalizers[0], "f1");
-        kube_json_decode_done(thing_fields, &t);
-        assert_null(t.name);
-        assert_null(t.spec);
-
-        /* optional fields absent or null */
-        assert_int_equal(
-                decode_text("{\"metadata\":{\"name\":\"a\"},\"spec\":{\"count\":null}}", &t, &e),
-                0);
-        assert_int_equal(t.count, 0);
-        assert_null(t.labels);
-        kube_json_decode_done(thing_fields, &t);
-
-        /* errors name the field */
-        struct {
-                const char *text, *msg;
-        } bad[] = {
-                {"{\"spec\":{}}", "metadata.name: required field missing"},
-                {"{\"metadata\":{\"name\":1},\"spec\":{}}",
-                 "metadata.name: expected string, got integer"},
-                {"{\"metadata\":{\"name\":\"a\"},\"spec\":{\"count\":\"4\"}}",
-                 "spec.count: expected integer, got string"},
-                {"{\"metadata\":{\"name\":\"a\"},\"spec\":{\"count\":1.5}}",
-                 "spec.count: expected integer, got number"},
-                /* spec.count is looked up first and names the parent that is not an object */
-                {"{\"metadata\":{\"name\":\"a\"},\"spec\":[]}", "spec: expected object, got array"},
-                {"{\"metadata\":{\"name\":\"a\"},\"spec\":{},\"status\":{\"ready\":\"yes\"}}",
-                 "status.ready: expected boolean, got string"},
-                {"{\"metadata\":{\"name\":\"a\",\"labels\":{\"k\":1}},\"spec\":{}}",
-                 "metadata.labels[k]: expected string, got integer"},
-                {"{\"metadata\":{\"name\":\"a\",\"finalizers\":[\"x\",false]},\"spec\":{}}",
-                 "metadata.finalizers[1]: expected string, got boolean"},
-                {"{\"metadata\":\"a\"}", "metadata: expected object, got string"},
-                {"[]", "(document): expected object, got array"},
-        };
-        for (size_t i = 0; i < HD_ARRAY_SIZE(bad); i++) {
-                assert_int_equal(decode_text(bad[i].text, &t, &e), -EINVAL);
-                assert_string_equal(e.message, bad[i].msg);
-                /* failure releases what was filled */
-                assert_null(t.name);
-                assert_null(t.labels);
-        }
-        hd_error_done(&e);
-}
-
-static void test_getters(void **state)
-{
-        _cleanup_json_ json_t *j = json_loads("{\"a\":{\"b\":{\"c\":\"x\",\"n\":3,\"t\":false,"
-                                              "\"o\":{},\"l\":[]}}}",
-                                              0, NULL);
-        struct hd_error e = HD_ERROR_INIT;
-        const char *s = NULL;
-        int64_t n = 0;
-        bool b = true;
-        json_t *o = NULL;
-
-        assert_int_equal(kube_json_get_string(j, "a.b.c", true, &s, &e), 1);
-        assert_string_equal(s, "x");
-        assert_int_equal(kube_json_get_int(j, "a.b.n", true, &n, &e), 1);
-        assert_int_equal(n, 3);
-        assert_int_equal(kube_json_get_bool(j, "a.b.t", true, &b, &e), 1);
-        assert_false(b);
-        assert_int_equal(kube_json_get_object(j, "a.b.o", true, &o, &e), 1);
-        assert_int_equal(kube_json_get_array(j, "a.b.l", true, &o, &e), 1);
-        assert_int_equal(kube_json_get_string(j, "a.b.missing", false, &s, &e), 0);
-        assert_int_equal(kube_json_get_string(j, "a.b.missing", true, &s, &e), -EINVAL);
-        assert_string_equal(e.message, "a.b.missing: required field missing");
-        assert_int_equal(kube_json_get_string(j, "a.b.c.d", false, &s, &e), -EINVAL);
-        assert_string_equal(e.message, "a.b.c: expected object, got string");
-        assert_int_equal(kube_json_get_array(j, "a.b.o", true, &o, &e), -EINVAL);
-        assert_string_equal(e.message, "a.b.o: expected array, got object");
-        assert_int_equal(kube_json_get_string(NULL, "a", false, &s, &e), -EINVAL);
-        assert_string_equal(e.message, "(document): expected object, got nothing");
-        hd_error_done(&e);
-}
+/* ---- typed decoding (the field-table decoder itself is tested in test_base) ---------------- */
 
 static void test_object_meta(void **state)
 {
@@ -684,8 +557,6 @@ int main(void)
                 cmocka_unit_test(test_ndjson_chunks),
                 cmocka_unit_test(test_ndjson_final_line_and_errors),
                 cmocka_unit_test(test_ndjson_callback_abort),
-                cmocka_unit_test(test_field_table),
-                cmocka_unit_test(test_getters),
                 cmocka_unit_test(test_object_meta),
                 cmocka_unit_test(test_paths),
                 cmocka_unit_test(test_path_refuses_bad_segments),
