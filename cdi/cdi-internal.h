@@ -19,6 +19,11 @@ static inline bool cdi_device_node_writes_host_path(const struct cdi_device_node
 }
 
 /* Decode ROOT (a JSON document tree, also produced from YAML) strictly into a new spec, then
- * check its version and validate it; the body of cdi_spec_from_json(). */
+ * check its version and validate it; the body of cdi_spec_from_json() (json_read.c). */
 int cdi_spec_from_json_value(const json_t *root, struct cdi_spec **ret_spec,
                              struct hd_error *reterr);
+
+/* Convert the YAML document TEXT into a JSON tree *RET_ROOT (new reference) the way the Go loader
+ * reads CDI YAML: integers and booleans by field name, null for empty/~/null plain scalars.
+ * Depth and alias expansion are capped. Returns 0 or -EINVAL (yaml_read.c). */
+int cdi_yaml_to_json(const char *text, json_t **ret_root, struct hd_error *reterr);

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Read a CDI spec written as YAML (the CDI library's default output format).
- *
- * The YAML document becomes a jansson tree which the strict JSON decoder then reads, so both
- * formats obey one set of rules. The Go loader converts YAML to JSON guided by the target
+/* Turn a CDI spec written as YAML (the CDI library's default output format) into a jansson
+ * tree, which the loader (load.c) hands to the strict JSON decoder, so both formats obey one set
+ * of rules. The Go loader converts YAML to JSON guided by the target
  * struct's field types; we do the same by field name, which is unambiguous in the CDI schema:
  * plain scalars under the integer fields become integers, under enableMonitoring a boolean, and
  * everything else stays a string. A plain empty, "~" or "null" scalar is null (absent). */
@@ -10,14 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <yaml.h>
 
+#include "base/cleanup-json.h"
 #include "base/cleanup-yaml.h"
 #include "base/error.h"
 #include "base/strutil.h"
 #include "cdi/cdi-internal.h"
-#include "cdi/cdi.h"
 
 #define YAML_MAX_DEPTH 64
 #define YAML_MAX_NODES                                                            \
@@ -215,13 +213,12 @@ static json_t *convert(struct converter *c, yaml_node_t *node, enum scalar_kind 
         }
 }
 
-int cdi_spec_from_yaml(const char *text, struct cdi_spec **ret_spec, struct hd_error *reterr)
+int cdi_yaml_to_json(const char *text, json_t **ret_root, struct hd_error *reterr)
 {
         yaml_parser_t parser;
         yaml_document_t doc;
         yaml_parser_t *pp _cleanup_yaml_parser_ = NULL;
         yaml_document_t *dp _cleanup_yaml_document_ = NULL;
-        _cleanup_json_ json_t *root = NULL;
         struct converter c = {.doc = &doc, .reterr = reterr};
         yaml_node_t *top;
 
@@ -238,8 +235,6 @@ int cdi_spec_from_yaml(const char *text, struct cdi_spec **ret_spec, struct hd_e
         top = yaml_document_get_root_node(&doc);
         if (!top)
                 return hd_error_setf(reterr, EINVAL, "invalid YAML: empty document");
-        root = convert(&c, top, SCALAR_STRING, 0);
-        if (!root)
-                return -EINVAL;
-        return cdi_spec_from_json_value(root, ret_spec, reterr);
+        *ret_root = convert(&c, top, SCALAR_STRING, 0);
+        return *ret_root ? 0 : -EINVAL;
 }
