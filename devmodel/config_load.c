@@ -365,15 +365,15 @@ int dm_config_parse(const char *file, const char *data, size_t len, struct dm_co
         return 0;
 }
 
+static int config_parse_cb(const char *path, const char *data, size_t len, void *userdata,
+                           struct hd_error *reterr)
+{
+        return dm_config_parse(path, data, len, userdata, reterr);
+}
+
 int dm_config_load(const char *path, struct dm_config **ret, struct hd_error *reterr)
 {
-        _cleanup_free_ char *data = NULL;
-        size_t len = 0;
-        int r;
-
         *ret = NULL;
-        r = hd_read_file(path, DM_CONFIG_MAX_BYTES, false, &data, &len, reterr);
-        if (r < 0)
-                return hd_error_wrap(reterr, "read config");
-        return dm_config_parse(path, data, len, ret, reterr);
+        return hd_read_file_parse(path, DM_CONFIG_MAX_BYTES, false, "read config", config_parse_cb,
+                                  ret, reterr);
 }
