@@ -317,6 +317,10 @@ static int delete_slice(struct kp_publisher *p, json_t *old, json_t *written,
         json_t *meta = json_object_get(old, "metadata");
         const char *name = json_string_value(json_object_get(meta, "name"));
         _cleanup_free_ char *path = NULL;
+        /* Without a name the path would be the collection's, and a DELETE there removes
+         * every slice the caller may delete. */
+        if (!name || !*name)
+                return hd_error_set(reterr, EINVAL, "cached ResourceSlice without a name");
         int r = kube_path(&res, NULL, name, NULL, &path, reterr);
         if (r < 0)
                 return r;
