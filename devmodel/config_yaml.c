@@ -419,8 +419,8 @@ static int dec_attrs(struct ydec *d, yaml_node_t *n, const char *key, void *fiel
                             kind_name(n));
         size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
         if (count > DM_CONFIG_MAX_LIST)
-                return yerr(d, n, "%zu attributes; a device takes at most %d", count,
-                            DM_ATTRS_PER_DEVICE_MAX);
+                return yerr(d, n, "%zu attributes; a list takes at most %d entries", count,
+                            DM_CONFIG_MAX_LIST);
         g->attrs = hd_new0(struct dm_attr_spec, count ? count : 1);
         for (size_t i = 0; i < count; i++) {
                 yaml_node_pair_t *p = n->data.mapping.pairs.start + i;
