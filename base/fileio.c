@@ -154,18 +154,25 @@ int hd_atomic_write_at(int dirfd, const char *name, const void *data, size_t len
         return atomic_write(dirfd, name, name ? name : "", data, len, mode, reterr);
 }
 
+/* Open the directory of 'path' no-follow; *ret_name points into 'path' at its last part.
+ * Returns the directory fd or -errno. */
+static int open_parent(const char *path, const char **ret_name, struct hd_error *reterr)
+{
+        const char *slash = strrchr(path, '/');
+        *ret_name = slash ? slash + 1 : path;
+        if (!slash)
+                return hd_dir_open(".", reterr);
+        if (slash == path)
+                return hd_dir_open("/", reterr);
+        _cleanup_free_ char *dir = hd_strndup(path, (size_t)(slash - path));
+        return hd_dir_open(dir, reterr);
+}
+
 int hd_atomic_write(const char *path, const void *data, size_t len, mode_t mode,
                     struct hd_error *reterr)
 {
-        _cleanup_free_ char *copy = hd_strdup(path);
-        char *slash = strrchr(copy, '/');
-        const char *dir = ".", *name = copy;
-        if (slash) {
-                *slash = '\0';
-                dir = slash == copy ? "/" : copy;
-                name = slash + 1;
-        }
-        _cleanup_close_ int dirfd = hd_dir_open(dir, reterr);
+        const char *name;
+        _cleanup_close_ int dirfd = open_parent(path, &name, reterr);
         if (dirfd < 0)
                 return dirfd;
         return atomic_write(dirfd, name, path, data, len, mode, reterr);
@@ -234,15 +241,8 @@ int hd_atomic_sweep_at(int dirfd, const char *prefix, struct hd_error *reterr)
 
 int hd_atomic_sweep(const char *path, struct hd_error *reterr)
 {
-        _cleanup_free_ char *copy = hd_strdup(path);
-        char *slash = strrchr(copy, '/');
-        const char *dir = ".", *name = copy;
-        if (slash) {
-                *slash = '\0';
-                dir = slash == copy ? "/" : copy;
-                name = slash + 1;
-        }
-        _cleanup_close_ int dirfd = hd_dir_open(dir, reterr);
+        const char *name;
+        _cleanup_close_ int dirfd = open_parent(path, &name, reterr);
         if (dirfd == -ENOENT) {
                 hd_error_done(reterr);
                 return 0;
