@@ -174,10 +174,13 @@ class Plugin:
         def started():
             if self.proc.poll() is not None:
                 raise AssertionError(f"plugin exited with {self.proc.returncode}:\n{self.log()}")
-            m = re.search(r'"serving metrics".*port="(\d+)"', self.log(since_start=True))
+            # One read of the log for both lines: with two, "plugin started" could appear
+            # between them and leave the metrics port unread.
+            log = self.log(since_start=True)
+            m = re.search(r'"serving metrics".*port="(\d+)"', log)
             if m:
                 self.metrics_port = int(m.group(1))
-            return '"plugin started"' in self.log(since_start=True)
+            return '"plugin started"' in log
         wait_for(started, timeout=timeout * SLOW, what="plugin started")
 
     def running(self):
