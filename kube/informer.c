@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "base/strutil.h"
@@ -379,17 +380,7 @@ bool kube_informer_has_synced(struct kube_informer *inf)
 
 static struct timespec deadline_after(int timeout_ms)
 {
-        struct timespec d;
-        clock_gettime(CLOCK_MONOTONIC, &d);
-        if (timeout_ms > 0) {
-                d.tv_sec += timeout_ms / 1000;
-                d.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-                if (d.tv_nsec >= 1000000000L) {
-                        d.tv_sec++;
-                        d.tv_nsec -= 1000000000L;
-                }
-        }
-        return d;
+        return hd_deadline_after_ms(CLOCK_MONOTONIC, timeout_ms);
 }
 
 /* Wait on inf->changed (lock held) until DEADLINE; < 0 timeout means forever. -ETIMEDOUT. */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "base/strutil.h"
@@ -394,15 +395,8 @@ static void *publisher_main(void *arg)
         pthread_mutex_lock(&p->lock);
         while (!p->stopping) {
                 if (!p->dirty || backoff_ms > 0) {
-                        struct timespec until;
-                        clock_gettime(CLOCK_REALTIME, &until);
                         long wait_ms = backoff_ms > 0 ? backoff_ms : p->resync_ms;
-                        until.tv_sec += wait_ms / 1000;
-                        until.tv_nsec += (wait_ms % 1000) * 1000000L;
-                        if (until.tv_nsec >= 1000000000L) {
-                                until.tv_sec++;
-                                until.tv_nsec -= 1000000000L;
-                        }
+                        struct timespec until = hd_deadline_after_ms(CLOCK_REALTIME, wait_ms);
                         int w = pthread_cond_timedwait(&p->cond, &p->lock, &until);
                         if (p->stopping)
                                 break;
@@ -527,14 +521,7 @@ int kp_publisher_start(struct kp_publisher *p, struct hd_error *reterr)
 
 int kp_publisher_wait_in_sync(struct kp_publisher *p, int timeout_ms)
 {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += timeout_ms / 1000;
-        until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = hd_deadline_after_ms(CLOCK_REALTIME, timeout_ms);
         int r = 0;
         pthread_mutex_lock(&p->lock);
         while (!p->in_sync && r == 0)

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "base/strutil.h"
@@ -39,14 +40,7 @@ struct kp_sweep {
 /* Wait MS milliseconds or until the sweep stops; true when it stops. */
 static bool wait_or_stop(struct kp_sweep *s, long ms)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = hd_deadline_after_ms(CLOCK_MONOTONIC, ms);
         pthread_mutex_lock(&s->lock);
         while (!s->stopping && pthread_cond_timedwait(&s->cond, &s->lock, &ts) != ETIMEDOUT)
                 ;

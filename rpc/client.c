@@ -13,6 +13,7 @@
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/strutil.h"
+#include "rpc/pack.h"
 #include "rpc/status.h"
 
 static int status_to_errno(grpc_status_code code)
@@ -43,16 +44,6 @@ struct unary {
         grpc_slice details;
 };
 
-static grpc_byte_buffer *pack(const ProtobufCMessage *msg)
-{
-        size_t len = protobuf_c_message_get_packed_size(msg);
-        grpc_slice payload = grpc_slice_malloc(len);
-        protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(payload));
-        grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&payload, 1);
-        grpc_slice_unref(payload);
-        return bb;
-}
-
 static void unary_open(struct unary *u, const char *target, const char *method,
                        const ProtobufCMessage *request, int timeout_ms)
 {
@@ -67,7 +58,7 @@ static void unary_open(struct unary *u, const char *target, const char *method,
         u->call = grpc_channel_create_call(u->ch, NULL, GRPC_PROPAGATE_DEFAULTS, u->cq,
                                            method_slice, NULL, deadline, NULL);
         grpc_slice_unref(method_slice);
-        u->send_buf = pack(request);
+        u->send_buf = rpc_pack(request);
         grpc_metadata_array_init(&u->initial_md);
         grpc_metadata_array_init(&u->trailing_md);
         u->status = GRPC_STATUS_OK;

@@ -17,10 +17,12 @@
 #include <grpc/support/time.h>
 
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "base/strutil.h"
 #include "rpc/cleanup.h"
+#include "rpc/pack.h"
 #include "rpc/socket.h"
 #include "rpc/workqueue.h"
 
@@ -205,16 +207,6 @@ static bool start_batch(struct rpc_call *c, const grpc_op *ops, size_t n, struct
         return true;
 }
 
-static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg)
-{
-        size_t len = protobuf_c_message_get_packed_size(msg);
-        grpc_slice s = grpc_slice_malloc(len);
-        protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(s));
-        grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-        grpc_slice_unref(s);
-        return bb;
-}
-
 /* Send the final status (with an optional last message). Call with c->lock held. */
 static void send_status_locked(struct rpc_call *c, grpc_status_code code, const char *message,
                                grpc_byte_buffer *last)
@@ -286,7 +278,7 @@ static int answer(struct rpc_call *c, grpc_status_code code, const char *message
 
 int rpc_call_reply(struct rpc_call *c, const ProtobufCMessage *msg)
 {
-        return answer(c, GRPC_STATUS_OK, NULL, pack_message(msg));
+        return answer(c, GRPC_STATUS_OK, NULL, rpc_pack(msg));
 }
 
 int rpc_call_fail(struct rpc_call *c, grpc_status_code code, const char *fmt, ...)
@@ -333,7 +325,7 @@ static void stream_kick_locked(struct rpc_call *c)
 
 int rpc_stream_send(struct rpc_call *c, const ProtobufCMessage *msg)
 {
-        _cleanup_byte_buffer_ grpc_byte_buffer *bb = pack_message(msg);
+        _cleanup_byte_buffer_ grpc_byte_buffer *bb = rpc_pack(msg);
         pthread_mutex_lock(&c->lock);
         if (c->closed || c->answered || c->finish_pending || atomic_load(&c->srv->stopping)) {
                 pthread_mutex_unlock(&c->lock);
@@ -727,14 +719,7 @@ void rpc_server_stop(struct rpc_server *srv)
         grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_op);
         grpc_server_cancel_all_calls(srv->server);
 
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += srv->opts.stop_timeout_ms / 1000;
-        until.tv_nsec += (long)(srv->opts.stop_timeout_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = hd_deadline_after_ms(CLOCK_REALTIME, srv->opts.stop_timeout_ms);
         pthread_mutex_lock(&srv->state_lock);
         while (srv->cq_thread_started && !srv->shutdown_done)
                 if (pthread_cond_timedwait(&srv->state_cond, &srv->state_lock, &until) == ETIMEDOUT)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/failpoint.h"
 #include "base/fileio.h"
@@ -703,6 +704,23 @@ static void test_read_file_parse(void **state)
         hd_error_done(&e);
 }
 
+static void test_deadline_after_ms(void **state)
+{
+        struct timespec before, after;
+        clock_gettime(CLOCK_MONOTONIC, &before);
+        struct timespec d = hd_deadline_after_ms(CLOCK_MONOTONIC, 1999);
+        clock_gettime(CLOCK_MONOTONIC, &after);
+        long long ns = d.tv_sec * 1000000000LL + d.tv_nsec;
+        assert_true(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L);
+        assert_true(ns >= before.tv_sec * 1000000000LL + before.tv_nsec + 1999000000LL);
+        assert_true(ns <= after.tv_sec * 1000000000LL + after.tv_nsec + 1999000000LL);
+        /* zero and negative waits are "now" */
+        d = hd_deadline_after_ms(CLOCK_MONOTONIC, -5);
+        clock_gettime(CLOCK_MONOTONIC, &after);
+        assert_true(d.tv_sec * 1000000000LL + d.tv_nsec <=
+                    after.tv_sec * 1000000000LL + after.tv_nsec);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -723,6 +741,7 @@ int main(void)
                 cmocka_unit_test(test_json_nested_tables),
                 cmocka_unit_test(test_json_parse),
                 cmocka_unit_test(test_read_file_parse),
+                cmocka_unit_test(test_deadline_after_ms),
         };
         return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }
