@@ -68,27 +68,31 @@ static bool allowed(const struct dm_claim_env *ce, const char *name, bool explic
         return false;
 }
 
+/* Refuse NAME when the admin's edits set it: in any group of CONFIG, or in GROUP alone when
+ * there is no CONFIG (offline prepare of one group). */
+static int check_admin_sets(const struct dm_config *config, const struct dm_group *group,
+                            const char *name, struct hd_error *reterr)
+{
+        size_t n = config ? config->n_groups : group ? 1 : 0;
+        for (size_t i = 0; i < n; i++) {
+                const struct dm_group *g = config ? &config->groups[i] : group;
+                const char *entry = admin_group_setting(g, name);
+                if (entry)
+                        return hd_error_setf(reterr, EPERM,
+                                             "claim env '%s': the node's device config sets it "
+                                             "(group '%s', '%s'); a claim may not set or "
+                                             "override it",
+                                             name, g->name, entry);
+        }
+        return 0;
+}
+
 static int check_one(const struct dm_config *config, const struct dm_group *group, const char *name,
                      struct hd_error *reterr)
 {
-        for (size_t i = 0; config && i < config->n_groups; i++) {
-                const char *entry = admin_group_setting(&config->groups[i], name);
-                if (entry)
-                        return hd_error_setf(reterr, EPERM,
-                                             "claim env '%s': the node's device config sets it "
-                                             "(group '%s', '%s'); a claim may not set or "
-                                             "override it",
-                                             name, config->groups[i].name, entry);
-        }
-        if (group && !config) {
-                const char *entry = admin_group_setting(group, name);
-                if (entry)
-                        return hd_error_setf(reterr, EPERM,
-                                             "claim env '%s': the node's device config sets it "
-                                             "(group '%s', '%s'); a claim may not set or "
-                                             "override it",
-                                             name, group->name, entry);
-        }
+        int r = check_admin_sets(config, group, name, reterr);
+        if (r < 0)
+                return r;
         const struct dm_claim_env *lists[2] = {config ? &config->claim_env : NULL,
                                                group ? &group->claim_env : NULL};
         const char *where[2] = {"the config's claimEnv.allow", "claimEnv.allow of group"};
