@@ -1,0 +1,271 @@
+"""Leader election and Events of the controller against the simulated API server: one leader
+among two, hand-over on a clean stop, take-over after kill -9, a leader that cannot renew stops
+writing before its renew deadline, and deduplicated Events. Driven through ctl-test-client,
+which runs controller/lease.c and controller/events.c as the controller does."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import SOURCE_DIR, find_binary
+
+sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "sim"))
+from apiserver import ApiServer  # noqa: E402
+from kclient import KubeClient  # noqa: E402
+
+NS = "kube-system"
+
+
+@pytest.fixture(scope="module")
+def client_bin():
+    return find_binary("ctl-test-client")
+
+
+@pytest.fixture(scope="module")
+def sim_module(tmp_path_factory):
+    srv = ApiServer(str(tmp_path_factory.mktemp("apiserver")))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def sim(sim_module):
+    sim_module.clear_faults()
+    yield sim_module
+    sim_module.clear_faults()
+
+
+class Proc:
+    """A ctl-test-client process whose stdout lines are collected by a thread."""
+
+    def __init__(self, args):
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        self.lines = []
+        self.cv = threading.Condition()
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+        self.err = []
+        self.te = threading.Thread(target=lambda: self.err.extend(self.p.stderr), daemon=True)
+        self.te.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            with self.cv:
+                self.lines.append(line.rstrip("\n"))
+                self.cv.notify_all()
+
+    def wait_line(self, prefix, timeout, start=0):
+        """Index and text of the first line from START on that starts with PREFIX."""
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while True:
+                for i in range(start, len(self.lines)):
+                    if self.lines[i].startswith(prefix):
+                        return i, self.lines[i]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None, None
+                self.cv.wait(left)
+
+    def snapshot(self):
+        with self.cv:
+            return list(self.lines)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        try:
+            self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        self.t.join(timeout=5)
+        self.te.join(timeout=5)
+
+
+@pytest.fixture
+def procs():
+    started = []
+    yield started
+    for p in started:
+        p.stop(signal.SIGKILL)
+
+
+def elector(client_bin, sim, procs, name, *extra):
+    p = Proc([client_bin, "--kubeconfig", sim.kubeconfig_path, "lease", NS, name, *extra])
+    procs.append(p)
+    return p
+
+
+def lease(sim, name):
+    return sim.get_object("leases", name, namespace=NS, group="coordination.k8s.io")
+
+
+def wait_for(pred, timeout, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def write_target(sim, name):
+    """An object the electors' writers patch (a Lease of its own, not the election's)."""
+    coll = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases"
+    KubeClient.from_kubeconfig(sim.kubeconfig_path).create(
+        coll, {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+               "metadata": {"name": name, "namespace": NS}, "spec": {}})
+    return f"{coll}/{name}"
+
+
+def leaders(ps):
+    """Processes whose last LEADING/STOPPED line says LEADING."""
+    out = []
+    for p in ps:
+        state = [line for line in p.snapshot() if line.split(" ")[0] in ("LEADING", "STOPPED")]
+        if state and state[-1].startswith("LEADING"):
+            out.append(p)
+    return out
+
+
+FAST = ("--duration-ms", "4000", "--deadline-ms", "3000", "--retry-ms", "500")
+
+
+def test_one_leader_and_clean_handover(client_bin, sim, procs):
+    a = elector(client_bin, sim, procs, "ha-handover", *FAST)
+    b = elector(client_bin, sim, procs, "ha-handover", *FAST)
+    assert wait_for(lambda: len(leaders([a, b])) == 1, 10), (a.snapshot(), b.snapshot())
+    time.sleep(2)  # several renew rounds: still exactly one
+    ls = leaders([a, b])
+    assert len(ls) == 1
+    leader, standby = ls[0], (b if ls[0] is a else a)
+    ident = leader.snapshot()[0].split(" ", 1)[1]
+    obj = lease(sim, "ha-handover")
+    assert obj["spec"]["holderIdentity"] == ident
+    assert obj["spec"]["leaseDurationSeconds"] == 4
+    transitions = obj["spec"]["leaseTransitions"]
+
+    leader.stop()  # stops leading, then releases the Lease
+    assert leader.p.returncode == 0
+    _, stopped = leader.wait_line("STOPPED", 5)
+    _, led = standby.wait_line("LEADING", 5)
+    assert stopped and led, (leader.snapshot(), standby.snapshot())
+    took = (int(led.split()[1]) - int(stopped.split()[1])) / 1000.0
+    print(f"clean hand-over took {took:.2f} s (retry period 0.5 s, lease 4 s)")
+    assert 0 < took < 1.5  # within a retry period or so, not the 4 s lease duration
+    obj = lease(sim, "ha-handover")
+    assert obj["spec"]["holderIdentity"] != ident
+    assert obj["spec"]["leaseTransitions"] == transitions + 1
+
+
+def test_kill9_takeover_default_timings(client_bin, sim, procs):
+    """Defaults (15 s / 10 s / 2 s): after kill -9 of the leader the standby leads and writes
+    within the lease duration plus one retry period."""
+    path = write_target(sim, "ha-kill9-writes")
+    a = elector(client_bin, sim, procs, "ha-kill9", "--write-path", path)
+    b = elector(client_bin, sim, procs, "ha-kill9", "--write-path", path)
+    assert wait_for(lambda: len(leaders([a, b])) == 1, 10)
+    leader = leaders([a, b])[0]
+    standby = b if leader is a else a
+    assert leader.wait_line("WRITE ", 5)[0] is not None
+    time.sleep(3)
+    assert standby.wait_line("WRITE ", 0)[0] is None  # the standby never wrote
+    t_kill = time.monotonic()
+    leader.p.send_signal(signal.SIGKILL)
+    _, lead = standby.wait_line("LEADING", 25)
+    _, write = standby.wait_line("WRITE ", 25)
+    assert lead and write, standby.snapshot()
+    t_lead = int(lead.split()[1]) / 1000.0 - t_kill
+    t_write = int(write.split()[1]) / 1000.0 - t_kill
+    print(f"kill -9 take-over: standby leading after {t_lead:.2f} s, first write after "
+          f"{t_write:.2f} s (lease 15 s, retry 2 s)")
+    # The standby waits 15 s from when it last saw the record change, and it looks every 2 s.
+    assert 10.0 < t_lead < 17.5
+    assert t_write < 17.5
+
+
+def test_leader_that_cannot_renew_stops_writing_before_deadline(client_bin, sim, procs):
+    path = write_target(sim, "ha-cut-writes")
+    a = elector(client_bin, sim, procs, "ha-cut", "--write-path", path, *FAST)
+    assert a.wait_line("LEADING", 10)[0] is not None
+    assert a.wait_line("WRITE ", 5)[0] is not None
+    # the election's Lease stops answering; everything else (the writes) still works
+    t_cut = time.monotonic()
+    sim.fail_next(100000, 503, match=r"/leases/ha-cut$")
+    i, stopped = a.wait_line("STOPPED", 10)
+    assert stopped, a.snapshot()
+    t_stopped = int(stopped.split()[1]) / 1000.0
+    writes = [int(line.split()[1]) / 1000.0 for line in a.snapshot() if line.startswith("WRITE ")]
+    last_write = max(writes)
+    print(f"renewals cut: stopped leading after {t_stopped - t_cut:.2f} s, last write "
+          f"{last_write - t_cut:.2f} s after the cut (renew deadline 3 s)")
+    # the last renewal started before the cut, so by cut + deadline the leader must be silent
+    assert last_write < t_cut + 3.0
+    assert t_stopped < t_cut + 3.0 + 0.5
+    time.sleep(1.5)
+    assert not [line for line in a.snapshot()[i:] if line.startswith("WRITE ")]
+    sim.clear_faults()
+    # the API is back: the Lease is still ours, so the elector leads again
+    assert a.wait_line("LEADING", 10, start=i)[0] is not None
+    a.stop()
+    stats = json.loads(a.wait_line("STATS ", 5)[1][6:])
+    assert stats["acquired"] == 2 and stats["lost"] == 2 and stats["renew_failures"] >= 1
+
+
+def events_for(sim, name):
+    return [e for e in sim.list_objects("events", namespace="default", group="events.k8s.io")
+            if e["regarding"]["name"] == name]
+
+
+def record(client_bin, sim, *args):
+    r = subprocess.run([client_bin, "--kubeconfig", sim.kubeconfig_path, "event", "default",
+                        *args], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.split("STATS ", 1)[1])
+
+
+UID = "6f1c0b6e-0000-4000-8000-00000000000a"
+
+
+def test_event_deduplicated_into_series(client_bin, sim):
+    st = record(client_bin, sim, "claim-dedup", UID, "DeviceConflict",
+                "device gpu-0 held by default/claim-dedup and default/claim-b", "--times", "2",
+                "--gap-ms", "300", "--warning")
+    assert st["created"] == 1 and st["patched"] == 1 and st["dropped"] == 0
+    evs = events_for(sim, "claim-dedup")
+    assert len(evs) == 1
+    e = evs[0]
+    assert e["series"]["count"] == 2
+    assert e["type"] == "Warning" and e["reason"] == "DeviceConflict"
+    assert e["reportingController"] == "hostdev.example.com/controller"
+    assert e["regarding"] == {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
+                              "namespace": "default", "name": "claim-dedup", "uid": UID}
+    assert e["metadata"]["name"].startswith("claim-dedup.")
+    assert e["series"]["lastObservedTime"] >= e["eventTime"]
+    # another conflict (a different note) is another Event
+    record(client_bin, sim, "claim-dedup", UID, "DeviceConflict",
+           "device gpu-1 held by default/claim-dedup and default/claim-c", "--warning")
+    assert len(events_for(sim, "claim-dedup")) == 2
+
+
+def test_event_write_retried_then_dropped(client_bin, sim):
+    # the client retries twice itself; three failures make one failed attempt, then success
+    sim.fail_next(3, 500, match=r"/events$", method="POST")
+    st = record(client_bin, sim, "claim-retry", UID, "DeviceMissing", "gone")
+    assert st["failed"] == 1 and st["created"] == 1 and st["dropped"] == 0
+    assert len(events_for(sim, "claim-retry")) == 1
+    # past every attempt the occurrence is dropped (best-effort), the program goes on
+    sim.fail_next(1000, 500, match=r"/events$", method="POST")
+    st = record(client_bin, sim, "claim-drop", UID, "DeviceMissing", "gone")
+    sim.clear_faults()
+    assert st["created"] == 0 and st["dropped"] == 1 and st["failed"] == 3
+    assert events_for(sim, "claim-drop") == []
