@@ -17,6 +17,6 @@ while IFS= read -r line; do
                 missing=1
         fi
 done < <(grep -rnE '^#define [A-Z0-9_]*(MAX|LIMIT)[A-Z0-9_]*\b|^#define [A-Z0-9_]*_(BYTES|WORKERS)\b' \
-        --include='*.c' --include='*.h' base rpc cdi kube devmodel kubeletplugin cmd)
+        --include='*.c' --include='*.h' base rpc cdi kube devmodel kubeletplugin controller cmd)
 [ "$missing" -eq 0 ] && echo "check_limits: every named limit is in docs/limits.md"
 exit "$missing"
