@@ -269,3 +269,22 @@ def test_event_write_retried_then_dropped(client_bin, sim):
     sim.clear_faults()
     assert st["created"] == 0 and st["dropped"] == 1 and st["failed"] == 3
     assert events_for(sim, "claim-drop") == []
+
+
+def test_event_core_v1_when_events_group_not_served(client_bin, sim):
+    # discovery of events.k8s.io/v1 answers 404, as on a server without the group
+    sim.fail_next(1, 404, match=r"^/apis/events\.k8s\.io/v1$", method="GET")
+    st = record(client_bin, sim, "claim-core", UID, "DeviceMissing", "device gpu-3 is gone",
+                "--times", "2", "--gap-ms", "300", "--warning")
+    assert st["created"] == 1 and st["patched"] == 1
+    posts = [e for e in sim.request_log() if e["method"] == "POST" and "events" in e["path"]]
+    assert posts and all(e["path"] == "/api/v1/namespaces/default/events" for e in posts[-1:])
+    evs = [e for e in sim.list_objects("events", namespace="default", group="")
+           if e["involvedObject"]["name"] == "claim-core"]
+    assert len(evs) == 1
+    e = evs[0]
+    assert e["count"] == 2 and e["type"] == "Warning" and e["reason"] == "DeviceMissing"
+    assert e["message"] == "device gpu-3 is gone"
+    assert e["source"] == {"component": "hostdev.example.com/controller"}
+    assert e["involvedObject"]["uid"] == UID and e["involvedObject"]["kind"] == "ResourceClaim"
+    assert e["lastTimestamp"] >= e["firstTimestamp"]
