@@ -31,7 +31,7 @@ struct ctl_lease {
         ctl_lease_changed_cb changed_cb;
         void *userdata;
 
-        pthread_t thread;
+        pthread_t thread, notifier;
         bool started, joined;
 
         pthread_mutex_t lock; /* guards everything below */
@@ -40,11 +40,12 @@ struct ctl_lease {
         bool leading;
         int64_t valid_until_ms; /* start of the last good renewal + renew deadline */
         struct ctl_lease_stats stats;
+        bool told_leading;  /* what the callback was last told (notifier thread) */
+        bool notifier_quit; /* set once the elector has stopped and leading is false */
 
         /* elector thread only */
         struct ctl_lease_observed observed;
-        json_t *held;      /* the Lease as we last wrote it (for release), or NULL */
-        bool told_leading; /* what the callback was last told */
+        json_t *held; /* the Lease as we last wrote it (for release), or NULL */
         int64_t next_expiry_ms;
 };
 
@@ -357,20 +358,42 @@ static void apply_outcome(struct ctl_lease *l, int r, int64_t start)
                         l->stats.lost++;
                 }
         }
+        pthread_cond_broadcast(&l->cond);
         pthread_mutex_unlock(&l->lock);
 }
 
-/* Tell the callback when the effective state (ctl_lease_is_leader) changed. */
-static void notify(struct ctl_lease *l)
+/* The notifier thread: tells the callback whenever ctl_lease_is_leader() changes, waking at the
+ * renew deadline by itself, so "stopped leading" is on time even while the elector thread waits
+ * for a slow request. The only thread that calls CHANGED_CB. */
+static void *notifier_main(void *arg)
 {
-        bool now_leading = ctl_lease_is_leader(l);
-        if (now_leading == l->told_leading)
-                return;
-        l->told_leading = now_leading;
-        hd_log_info(now_leading ? "Leading" : "Stopped leading", "lease", l->name, "identity",
-                    l->identity);
-        if (l->changed_cb)
-                l->changed_cb(now_leading, l->userdata);
+        struct ctl_lease *l = arg;
+        pthread_mutex_lock(&l->lock);
+        for (;;) {
+                int64_t now = mono_ms();
+                bool leading = l->leading && now < l->valid_until_ms;
+                if (leading != l->told_leading) {
+                        l->told_leading = leading;
+                        pthread_mutex_unlock(&l->lock);
+                        hd_log_info(leading ? "Leading" : "Stopped leading", "lease", l->name,
+                                    "identity", l->identity);
+                        if (l->changed_cb)
+                                l->changed_cb(leading, l->userdata);
+                        pthread_mutex_lock(&l->lock);
+                        continue;
+                }
+                if (l->notifier_quit)
+                        break;
+                if (leading) {
+                        struct timespec dl = hd_deadline_after_ms(CLOCK_MONOTONIC,
+                                                                  (long)(l->valid_until_ms - now));
+                        pthread_cond_timedwait(&l->cond, &l->lock, &dl);
+                } else {
+                        pthread_cond_wait(&l->cond, &l->lock);
+                }
+        }
+        pthread_mutex_unlock(&l->lock);
+        return NULL;
 }
 
 static void tick(struct ctl_lease *l)
@@ -389,7 +412,6 @@ static void tick(struct ctl_lease *l)
                          hd_error_message(&err));
         hd_error_done(&err);
         apply_outcome(l, r, start);
-        notify(l);
 }
 
 /* When to run next, on the monotonic clock. */
@@ -398,10 +420,7 @@ static int64_t next_tick(struct ctl_lease *l, int64_t start)
         int64_t next = start + l->retry_ms;
         pthread_mutex_lock(&l->lock);
         bool leading = l->leading;
-        int64_t valid_until = l->valid_until_ms;
         pthread_mutex_unlock(&l->lock);
-        if (leading && valid_until < next)
-                next = valid_until; /* wake to tell the callback the deadline passed */
         if (!leading && l->next_expiry_ms > mono_ms() && l->next_expiry_ms < next)
                 next = l->next_expiry_ms; /* try the moment the holder's lease expires */
         return next;
@@ -425,7 +444,6 @@ static void *elector_main(void *arg)
                 pthread_mutex_unlock(&l->lock);
                 if (stop)
                         break;
-                notify(l);
         }
         return NULL;
 }
@@ -434,9 +452,18 @@ int ctl_lease_start(struct ctl_lease *l, struct hd_error *reterr)
 {
         if (l->started)
                 return hd_error_setf(reterr, EALREADY, "lease elector already started");
-        int r = pthread_create(&l->thread, NULL, elector_main, l);
+        int r = pthread_create(&l->notifier, NULL, notifier_main, l);
         if (r != 0)
+                return hd_error_set(reterr, r, "start lease notifier");
+        r = pthread_create(&l->thread, NULL, elector_main, l);
+        if (r != 0) {
+                pthread_mutex_lock(&l->lock);
+                l->notifier_quit = true;
+                pthread_cond_broadcast(&l->cond);
+                pthread_mutex_unlock(&l->lock);
+                pthread_join(l->notifier, NULL);
                 return hd_error_set(reterr, r, "start lease elector");
+        }
         l->started = true;
         return 0;
 }
@@ -482,8 +509,10 @@ void ctl_lease_stop(struct ctl_lease *l)
                 l->valid_until_ms = 0;
                 l->stats.lost++;
         }
+        l->notifier_quit = true;
+        pthread_cond_broadcast(&l->cond);
         pthread_mutex_unlock(&l->lock);
-        notify(l);
+        pthread_join(l->notifier, NULL); /* after the last callback */
         if (was_leading && l->release)
                 release(l);
 }

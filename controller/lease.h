@@ -12,8 +12,10 @@
  * The leader stops leading AT ONCE when it has not renewed successfully for the renew deadline:
  * ctl_lease_is_leader() compares the monotonic clock with the start of the last successful
  * renewal plus the renew deadline, so it turns false on time even while the elector thread is
- * stuck in a slow request. The writer calls it before every write. The change callback follows
- * on the elector thread as soon as it runs again.
+ * stuck in a slow request. The writer calls it before every write. The change callback comes
+ * from a second, small notifier thread that wakes at the renew deadline by itself, so it too is
+ * on time (a flag the callback sets is as good as calling ctl_lease_is_leader(), give or take
+ * the thread's wake-up).
  *
  * ctl_lease_stop() releases a held Lease the way client-go's ReleaseOnCancel does (empty
  * holderIdentity, leaseDurationSeconds 1) so a standby takes over within one retry period. */
@@ -34,8 +36,8 @@ struct hd_error;
 
 struct ctl_lease;
 
-/* Called on the elector thread when this process starts (true) or stops (false) leading. Must
- * not call ctl_lease_stop()/_free(). */
+/* Called on the notifier thread (one at a time, in order) when this process starts (true) or
+ * stops (false) leading. Must not call ctl_lease_stop()/_free(). */
 typedef void (*ctl_lease_changed_cb)(bool leading, void *userdata);
 
 struct ctl_lease_options {

@@ -221,6 +221,24 @@ def test_leader_that_cannot_renew_stops_writing_before_deadline(client_bin, sim,
     assert stats["acquired"] == 2 and stats["lost"] == 2 and stats["renew_failures"] >= 1
 
 
+def test_stopped_leading_on_time_while_a_request_hangs(client_bin, sim, procs):
+    """The API answers only after 6 s: the elector thread is stuck in its GET, yet the leader
+    is told to stop at its 3 s renew deadline, not when the request returns."""
+    a = elector(client_bin, sim, procs, "ha-slow", *FAST)
+    assert a.wait_line("LEADING", 10)[0] is not None
+    time.sleep(0.6)  # at least one renewal on a healthy server
+    t_slow = time.monotonic()
+    sim.inject_latency(6)
+    try:
+        _, stopped = a.wait_line("STOPPED", 8)
+    finally:
+        sim.clear_faults()
+    assert stopped, a.snapshot()
+    took = int(stopped.split()[1]) / 1000.0 - t_slow
+    print(f"API hanging: stopped leading {took:.2f} s after the slow-down (renew deadline 3 s)")
+    assert took < 3.0 + 0.3
+
+
 def events_for(sim, name):
     return [e for e in sim.list_objects("events", namespace="default", group="events.k8s.io")
             if e["regarding"]["name"] == name]
