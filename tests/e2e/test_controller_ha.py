@@ -96,6 +96,8 @@ def procs():
     yield started
     for p in started:
         p.stop(signal.SIGKILL)
+    reports = [line for p in started for line in p.err if "Sanitizer" in line]
+    assert not reports, "".join(reports)
 
 
 def elector(client_bin, sim, procs, name, *extra):
@@ -217,6 +219,7 @@ def test_leader_that_cannot_renew_stops_writing_before_deadline(client_bin, sim,
     # the API is back: the Lease is still ours, so the elector leads again
     assert a.wait_line("LEADING", 10, start=i)[0] is not None
     a.stop()
+    assert a.p.returncode == 0
     stats = json.loads(a.wait_line("STATS ", 5)[1][6:])
     assert stats["acquired"] == 2 and stats["lost"] == 2 and stats["renew_failures"] >= 1
 
