@@ -13,18 +13,22 @@
 #include "base/error.h"
 #include "base/failpoint.h"
 #include "base/log.h"
+#include "base/strutil.h"
 #include "kubeletplugin/plugin.h"
+
+/* Shared with hostdevctl and deploy/base's DaemonSet. */
+#define DEFAULT_CONFIG "/etc/hostdev/config.yaml"
 
 static void usage(FILE *f)
 {
         fprintf(f,
-                "Usage: hostdev-kubelet-plugin --config FILE [flags]\n"
+                "Usage: hostdev-kubelet-plugin [--config FILE] [flags]\n"
                 "\n"
                 "Publishes the host devices described in FILE to Kubernetes DRA and prepares them\n"
                 "for pods by writing one CDI spec per ResourceClaim.\n"
                 "\n"
                 "Flags (environment fallback in brackets):\n"
-                "  --config FILE                device config (YAML)\n"
+                "  --config FILE                device config (YAML; default " DEFAULT_CONFIG ")\n"
                 "  --driver-name NAME           DRA driver name (default hostdev.example.com)\n"
                 "  --node-name NAME             this node [NODE_NAME]\n"
                 "  --pod-uid UID                suffix for socket names during rolling updates "
@@ -34,6 +38,8 @@ static void usage(FILE *f)
                 "  --kubelet-plugins-dir DIR    default /var/lib/kubelet/plugins\n"
                 "  --device-plugins-dir DIR     default /var/lib/kubelet/device-plugins\n"
                 "  --cdi-root DIR               default /var/run/cdi\n"
+                "  --host-root DIR              the host's / is mounted at DIR: host paths are\n"
+                "                               checked and watched there (default /)\n"
                 "  --mode auto|dra|device-plugin  default auto\n"
                 "  --metrics-addr HOST:PORT     serve /metrics and /healthz (default off)\n"
                 "  --health-interval-ms MS      device rescan period (default 5000)\n"
@@ -41,7 +47,10 @@ static void usage(FILE *f)
                 "  --kube-api-burst N           API request burst (default 100)\n"
                 "  -v, --v LEVEL                log verbosity (default 0)\n"
                 "  --log-format text|json       default text\n"
-                "  --version, --help\n");
+                "  --version, --help\n"
+                "\n"
+                "Exit status: 0 stopped cleanly, 1 failed (config, devices, API server, sockets),\n"
+                "2 usage (unknown flag, bad flag value).\n");
 }
 
 static const char *env_or(const char *name, const char *fallback)
@@ -79,6 +88,7 @@ static const struct flag flags[] = {
         {"kubelet-plugins-dir", F_STRING, OPT(plugins_dir), 0, NULL},
         {"device-plugins-dir", F_STRING, OPT(device_plugins_dir), 0, NULL},
         {"cdi-root", F_STRING, OPT(cdi_root), 0, NULL},
+        {"host-root", F_STRING, OPT(host_root), 0, NULL},
         {"mode", F_STRING, OPT(mode), 0, NULL},
         {"metrics-addr", F_STRING, OPT(metrics_addr), 0, NULL},
         {"health-interval-ms", F_INT, OPT(rescan_ms), 49, "a number of milliseconds >= 50"},
@@ -90,6 +100,10 @@ static const struct flag flags[] = {
         {"help", F_HELP, 0, 0, NULL},
 };
 #undef OPT
+
+/* A usage error, in the daemon's log format like every other error line it writes. */
+#define bad_flags(msg, ...) \
+        hd_log_error("hostdev-kubelet-plugin: " msg "; see --help", ##__VA_ARGS__)
 
 /* Store ARG for flag F in CLI. Returns 0, or -EINVAL after printing what was expected. */
 static int set_flag(struct cli *cli, const struct flag *f, const char *arg)
@@ -122,8 +136,8 @@ static int set_flag(struct cli *cli, const struct flag *f, const char *arg)
         default:
                 return 0;
         }
-        fprintf(stderr, "%s%s '%s': expected %s\n", f->name[1] ? "--" : "-", f->name, arg,
-                f->expect);
+        _cleanup_free_ char *flag = hd_asprintf("%s%s", f->name[1] ? "--" : "-", f->name);
+        bad_flags("bad flag value", "flag", flag, "value", arg, "expected", f->expect);
         return -EINVAL;
 }
 
@@ -146,7 +160,8 @@ static int parse_flags(int argc, char **argv, struct cli *cli)
         }
         longopts[HD_ARRAY_SIZE(flags)] = (struct option){0};
         int c;
-        while ((c = getopt_long(argc, argv, "v:h", longopts, NULL)) != -1) {
+        opterr = 0; /* getopt's own messages are not in the log format */
+        while ((c = getopt_long(argc, argv, ":v:h", longopts, NULL)) != -1) {
                 const struct flag *f = NULL;
                 if (c >= 256 && c < 256 + (int)HD_ARRAY_SIZE(flags))
                         f = &flags[c - 256];
@@ -160,16 +175,19 @@ static int parse_flags(int argc, char **argv, struct cli *cli)
                         printf("hostdev-kubelet-plugin %s\n", HOSTDEV_VERSION);
                         return 0;
                 }
+                if (c == ':') {
+                        bad_flags("flag needs a value", "flag", argv[optind - 1]);
+                        return 2;
+                }
                 if (!f) {
-                        usage(stderr);
+                        bad_flags("unknown flag", "flag", argv[optind - 1]);
                         return 2;
                 }
                 if (set_flag(cli, f, optarg) < 0)
                         return 2;
         }
         if (optind != argc) {
-                fprintf(stderr, "unexpected argument '%s'\n", argv[optind]);
-                usage(stderr);
+                bad_flags("unexpected argument", "arg", argv[optind]);
                 return 2;
         }
         return 1;
@@ -180,6 +198,7 @@ int main(int argc, char **argv)
         struct cli cli = {
                 .o =
                         {
+                                .config_path = DEFAULT_CONFIG,
                                 .driver = "hostdev.example.com",
                                 .node = env_or("NODE_NAME", NULL),
                                 .pod_uid = env_or("POD_UID", NULL),
@@ -191,10 +210,24 @@ int main(int argc, char **argv)
                         },
                 .fmt = HD_LOG_TEXT,
         };
+        /* Flag errors are logged, so the format must be known first; -v is applied after. */
+        for (int i = 1; i < argc; i++)
+                if (hd_streq(argv[i], "--log-format") && i + 1 < argc)
+                        hd_log_parse_format(argv[i + 1], &cli.fmt);
+                else if (hd_startswith(argv[i], "--log-format="))
+                        hd_log_parse_format(argv[i] + strlen("--log-format="), &cli.fmt);
+        hd_log_setup(0, cli.fmt);
         int r = parse_flags(argc, argv, &cli);
         if (r != 1)
                 return r;
         hd_log_setup(cli.verbosity, cli.fmt);
+
+        struct hd_error err = HD_ERROR_INIT;
+        if (kp_plugin_check_options(&cli.o, &err) < 0) {
+                bad_flags("bad flags", "err", hd_error_message(&err));
+                hd_error_done(&err);
+                return 2;
+        }
 
         /* Signals go to sigwait() in kp_plugin_run(); block them before any thread starts. */
         sigset_t sigs;
@@ -204,14 +237,13 @@ int main(int argc, char **argv)
         pthread_sigmask(SIG_BLOCK, &sigs, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        struct hd_error err = HD_ERROR_INIT;
         r = hd_failpoints_setup(getenv("HOSTDEV_FAILPOINTS"), &err);
         if (r >= 0)
                 r = kp_plugin_run(&cli.o, &err);
         if (r < 0) {
                 hd_log_error("hostdev-kubelet-plugin failed", "err", hd_error_message(&err));
                 hd_error_done(&err);
-                return r == -EINVAL ? 2 : 1;
+                return 1;
         }
         hd_log_info("stopped cleanly");
         return 0;

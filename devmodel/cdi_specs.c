@@ -50,14 +50,14 @@ void dm_edits_to_cdi(const struct dm_edits *e, struct cdi_edits *dst)
         }
 }
 
-int dm_group_common_edits(const struct dm_group *group, struct dm_edits *ret,
+int dm_group_common_edits(const struct dm_group *group, const char *root, struct dm_edits *ret,
                           struct hd_error *reterr)
 {
         struct dm_edits rendered = {0};
         /* Common edits hold no variables (refused at load), so no vars are needed. */
         int r = dm_edits_render(&group->common_edits, NULL, &rendered, reterr);
         if (r >= 0)
-                r = dm_edits_resolve(&rendered, ret, reterr);
+                r = dm_edits_resolve(&rendered, root, ret, reterr);
         dm_edits_done(&rendered);
         if (r < 0)
                 return hd_error_wrap(reterr, "group '%s' commonEdits", group->name);
@@ -77,7 +77,7 @@ int dm_group_spec_build(const struct dm_inventory *inv, const struct dm_group *g
                 if (d->group != group || d->replica != 0)
                         continue;
                 struct dm_edits resolved = {0};
-                r = dm_edits_resolve(&d->edits, &resolved, reterr);
+                r = dm_edits_resolve(&d->edits, dm_inventory_host_root(inv), &resolved, reterr);
                 if (r >= 0) {
                         struct cdi_device *cd = cdi_spec_add_device(spec, d->base_name);
                         dm_edits_to_cdi(&resolved, &cd->edits);
@@ -93,7 +93,7 @@ int dm_group_spec_build(const struct dm_inventory *inv, const struct dm_group *g
                                      group->name);
 
         struct dm_edits common = {0};
-        r = dm_group_common_edits(group, &common, reterr);
+        r = dm_group_common_edits(group, dm_inventory_host_root(inv), &common, reterr);
         if (r >= 0)
                 dm_edits_to_cdi(&common, &spec->edits);
         dm_edits_done(&common);

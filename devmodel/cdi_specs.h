@@ -12,9 +12,9 @@ struct hd_error;
  * it differs from its container path, so specs stay at the lowest cdiVersion. */
 void dm_edits_to_cdi(const struct dm_edits *e, struct cdi_edits *dst);
 
-/* Render and resolve GROUP's commonEdits against the host now, into *RET (zeroed by caller;
- * released by the caller either way). Returns 0 or -errno. */
-int dm_group_common_edits(const struct dm_group *group, struct dm_edits *ret,
+/* Render and resolve GROUP's commonEdits against the host now (seen under host root ROOT, NULL =
+ * "/"), into *RET (zeroed by caller; released by the caller either way). Returns 0 or -errno. */
+int dm_group_common_edits(const struct dm_group *group, const char *root, struct dm_edits *ret,
                           struct hd_error *reterr);
 
 /* Build the static spec of GROUP: kind "k8s.<driver>/<group>", one device per physical device

@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "base/strutil.h"
 #include "devmodel/config-internal.h"
+#include "devmodel/hostroot.h"
 #include "devmodel/names.h"
 
 void dm_edits_spec_done(struct dm_edits_spec *e)
@@ -40,10 +41,24 @@ void dm_edits_spec_done(struct dm_edits_spec *e)
         *e = (struct dm_edits_spec){0};
 }
 
+int dm_config_set_host_root(struct dm_config *c, const char *dir, struct hd_error *reterr)
+{
+        char *root = NULL;
+        if (!dm_host_root_is_slash(dir)) {
+                int r = dm_host_root_canonical(dir, &root, reterr);
+                if (r < 0)
+                        return r;
+        }
+        free(c->host_root);
+        c->host_root = root;
+        return 0;
+}
+
 struct dm_config *dm_config_free(struct dm_config *c)
 {
         if (!c)
                 return NULL;
+        free(c->host_root);
         for (size_t i = 0; i < c->n_groups; i++) {
                 struct dm_group *g = &c->groups[i];
                 free(g->name);

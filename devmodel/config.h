@@ -108,6 +108,10 @@ struct dm_config {
         struct dm_group *groups;
         size_t n_groups;
         struct dm_claim_env claim_env; /* top level: applies to every group */
+        /* Where the host's / is visible (--host-root; canonical, owned); NULL = "/". Not part
+         * of the file: set with dm_config_set_host_root(). Discovery and prepare look up every
+         * host path under it; what they write keeps the host's paths. */
+        char *host_root;
 };
 
 /* Read and parse the config file PATH (at most 1 MiB). On success *RET is a new config the
@@ -121,6 +125,10 @@ int dm_config_parse(const char *file, const char *data, size_t len, struct dm_co
 
 /* Takes NULL; returns NULL. */
 struct dm_config *dm_config_free(struct dm_config *c);
+
+/* Look up C's host paths under DIR from now on (see devmodel/hostroot.h); NULL or "/" = the
+ * host itself. DIR must be an existing directory. Returns 0 or -errno naming DIR. */
+int dm_config_set_host_root(struct dm_config *c, const char *dir, struct hd_error *reterr);
 
 /* Find a group by name; NULL when absent. */
 const struct dm_group *dm_config_find_group(const struct dm_config *c, const char *name);

@@ -6,14 +6,16 @@
 #include <sys/sysmacros.h>
 
 #include "base/error.h"
+#include "devmodel/hostroot.h"
 
-int dm_devnode_stat(const char *path, char *ret_type, unsigned *ret_major, unsigned *ret_minor,
-                    struct hd_error *reterr)
+int dm_devnode_stat(const char *root, const char *path, char *ret_type, unsigned *ret_major,
+                    unsigned *ret_minor, struct hd_error *reterr)
 {
         struct stat st;
 
-        if (stat(path, &st) < 0)
-                return hd_error_set(reterr, errno, "stat '%s'", path);
+        int r = dm_host_stat(root, "stat", path, &st, reterr);
+        if (r < 0)
+                return r;
         if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
                 return hd_error_setf(reterr, ENOTBLK,
                                      "'%s' is not a character or block device node", path);

@@ -52,6 +52,11 @@ struct dm_inventory *dm_inventory_free(struct dm_inventory *inv)
         return NULL;
 }
 
+const char *dm_inventory_host_root(const struct dm_inventory *inv)
+{
+        return inv && inv->config ? inv->config->host_root : NULL;
+}
+
 const struct dm_device *dm_inventory_find(const struct dm_inventory *inv, const char *name)
 {
         for (size_t i = 0; inv && i < inv->n_devices; i++)
@@ -77,7 +82,7 @@ static int cmp_cand(const void *a, const void *b)
 
 /* Collect the group's candidate paths: explicit paths (captures none) and glob matches, sorted,
  * duplicates dropped. */
-static int collect(const struct dm_group *g, struct cand **ret, size_t *ret_n,
+static int collect(const char *root, const struct dm_group *g, struct cand **ret, size_t *ret_n,
                    struct hd_error *reterr)
 {
         struct cand *c = NULL;
@@ -90,7 +95,7 @@ static int collect(const struct dm_group *g, struct cand **ret, size_t *ret_n,
         for (char **p = g->globs; p && *p; p++) {
                 struct dm_glob_match *m = NULL;
                 size_t nm = 0;
-                int r = dm_glob_expand(*p, &m, &nm, reterr);
+                int r = dm_glob_expand(root, *p, &m, &nm, reterr);
                 if (r < 0) {
                         for (size_t i = 0; i < n; i++) {
                                 free(c[i].path);
@@ -134,14 +139,14 @@ static char *replica_name(const char *base, unsigned k)
 
 /* Build the device for candidate C (index IDX in its group) into *D. On a per-device problem
  * returns -EINVAL with RETERR set; *D must be released either way. */
-static int build_device(const struct dm_group *g, const struct cand *c, size_t idx,
-                        struct dm_device *d, struct hd_error *reterr)
+static int build_device(const char *root, const struct dm_group *g, const struct cand *c,
+                        size_t idx, struct dm_device *d, struct hd_error *reterr)
 {
         int r;
 
         d->group = g;
         d->path = hd_strdup(c->path);
-        r = dm_devnode_stat(c->path, &d->type, &d->major, &d->minor, reterr);
+        r = dm_devnode_stat(root, c->path, &d->type, &d->major, &d->minor, reterr);
         if (r < 0)
                 return r;
 
@@ -262,7 +267,7 @@ int dm_discover(const struct dm_config *config, struct dm_inventory **ret, struc
                 struct cand *c = NULL;
                 size_t n = 0, found = 0;
 
-                r = collect(g, &c, &n, reterr);
+                r = collect(config->host_root, g, &c, &n, reterr);
                 if (r < 0) {
                         dm_inventory_free(inv);
                         return hd_error_wrap(reterr, "group '%s'", g->name);
@@ -270,7 +275,7 @@ int dm_discover(const struct dm_config *config, struct dm_inventory **ret, struc
                 for (size_t i = 0; i < n; i++) {
                         struct hd_error e = HD_ERROR_INIT;
                         struct dm_device base = {0};
-                        r = build_device(g, &c[i], found, &base, &e);
+                        r = build_device(config->host_root, g, &c[i], found, &base, &e);
                         if (r == -ENOENT && g->optional) {
                                 /* an optional group's explicit path may be absent */
                         } else if (r < 0) {
@@ -304,11 +309,11 @@ int dm_discover(const struct dm_config *config, struct dm_inventory **ret, struc
         return 0;
 }
 
-int dm_device_check(const struct dm_device *dev, struct hd_error *reterr)
+int dm_device_check(const struct dm_device *dev, const char *root, struct hd_error *reterr)
 {
         char type = 0;
         unsigned maj = 0, min = 0;
-        int r = dm_devnode_stat(dev->path, &type, &maj, &min, reterr);
+        int r = dm_devnode_stat(root, dev->path, &type, &maj, &min, reterr);
         if (r < 0)
                 return r;
         if (type != dev->type || maj != dev->major || min != dev->minor)

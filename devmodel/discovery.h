@@ -40,18 +40,22 @@ struct dm_inventory {
         char **problems; /* strv: devices left out and why ("group 'gpu': ...") */
 };
 
-/* Discover CONFIG's devices. Per-device trouble (missing path, not a device node, a template
- * that does not render) leaves that device out and adds a line to PROBLEMS; a non-optional
- * group with no device adds one too. Two devices with the same name, or one node matched by
- * two groups, fail the whole discovery (-EEXIST, naming both): names and owners must be
- * unambiguous. Returns 0 or -errno. */
+/* Discover CONFIG's devices on the host, seen under CONFIG->host_root. Per-device trouble (missing
+ * path, not a device node, a template that does not render) leaves that device out and adds a line
+ * to PROBLEMS; a non-optional group with no device adds one too. Two devices with the same name, or
+ * one node matched by two groups, fail the whole discovery (-EEXIST, naming both): names and owners
+ * must be unambiguous. Returns 0 or -errno. */
 int dm_discover(const struct dm_config *config, struct dm_inventory **ret, struct hd_error *reterr);
 
 struct dm_inventory *dm_inventory_free(struct dm_inventory *inv);
 
+/* The host root INV was discovered under (its config's; NULL = "/"). */
+const char *dm_inventory_host_root(const struct dm_inventory *inv);
+
 /* The device published as NAME; NULL when unknown. */
 const struct dm_device *dm_inventory_find(const struct dm_inventory *inv, const char *name);
 
-/* Health: the node at the device's path exists with the same type and numbers. Returns 0,
- * -ENOENT (gone), -ENOTBLK (not a device node) or -ESTALE (other numbers). */
-int dm_device_check(const struct dm_device *dev, struct hd_error *reterr);
+/* Health: the node at the device's path (seen under host root ROOT, NULL = "/") exists with the
+ * same type and numbers. Returns 0, -ENOENT (gone), -ENOTBLK (not a device node) or -ESTALE
+ * (other numbers). */
+int dm_device_check(const struct dm_device *dev, const char *root, struct hd_error *reterr);

@@ -11,6 +11,7 @@
 #include "base/strutil.h"
 #include "devmodel/devnode.h"
 #include "devmodel/glob.h"
+#include "devmodel/hostroot.h"
 
 static void node_done(struct dm_node *n)
 {
@@ -198,7 +199,8 @@ void dm_edits_merge(struct dm_edits *dst, const struct dm_edits *src)
         }
 }
 
-int dm_edits_resolve(const struct dm_edits *in, struct dm_edits *ret, struct hd_error *reterr)
+int dm_edits_resolve(const struct dm_edits *in, const char *root, struct dm_edits *ret,
+                     struct hd_error *reterr)
 {
         int r;
 
@@ -206,7 +208,7 @@ int dm_edits_resolve(const struct dm_edits *in, struct dm_edits *ret, struct hd_
                 const struct dm_node *s = &in->nodes[i];
                 char type = 0;
                 unsigned maj = 0, min = 0;
-                r = dm_devnode_stat(s->host_path, &type, &maj, &min, reterr);
+                r = dm_devnode_stat(root, s->host_path, &type, &maj, &min, reterr);
                 if (r == -ENOENT && s->optional)
                         continue;
                 if (r < 0)
@@ -229,7 +231,7 @@ int dm_edits_resolve(const struct dm_edits *in, struct dm_edits *ret, struct hd_
                 if (dm_glob_is_pattern(s->host_path) && !s->container_path) {
                         struct dm_glob_match *m = NULL;
                         size_t n = 0;
-                        r = dm_glob_expand(s->host_path, &m, &n, reterr);
+                        r = dm_glob_expand(root, s->host_path, &m, &n, reterr);
                         if (r < 0)
                                 return r;
                         for (size_t j = 0; j < n; j++) {
@@ -248,11 +250,13 @@ int dm_edits_resolve(const struct dm_edits *in, struct dm_edits *ret, struct hd_
                         continue;
                 }
                 struct stat st;
-                if (stat(s->host_path, &st) < 0) {
-                        if (errno == ENOENT && s->optional)
-                                continue;
-                        return hd_error_set(reterr, errno, "mount source '%s'", s->host_path);
+                r = dm_host_stat(root, "mount source", s->host_path, &st, reterr);
+                if (r == -ENOENT && s->optional) {
+                        hd_error_done(reterr);
+                        continue;
                 }
+                if (r < 0)
+                        return r;
                 copy_mount(push_mount(ret), s);
         }
         for (char **env = in->env; env && *env; env++)

@@ -61,8 +61,10 @@ int dm_edits_render(const struct dm_edits_spec *spec, const struct dm_template_v
  * path for nodes and mounts, same string for env, same hook). */
 void dm_edits_merge(struct dm_edits *dst, const struct dm_edits *src);
 
-/* Check IN against the host now and write the result to *RET (zeroed by the caller): nodes must
+/* Check IN against the host now, seen under host root ROOT (NULL or "/" = here; the result keeps
+ * the host's paths), and write the result to *RET (zeroed by the caller): nodes must
  * exist as char/block devices (optional ones that are missing are left out) and get type,
  * major and minor; glob mounts expand to one mount per match; other mount sources must exist
  * unless optional. Returns 0 or -errno naming the path; *RET must be released either way. */
-int dm_edits_resolve(const struct dm_edits *in, struct dm_edits *ret, struct hd_error *reterr);
+int dm_edits_resolve(const struct dm_edits *in, const char *root, struct dm_edits *ret,
+                     struct hd_error *reterr);

@@ -8,6 +8,7 @@
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/strutil.h"
+#include "devmodel/hostroot.h"
 
 bool dm_glob_is_pattern(const char *s)
 {
@@ -190,37 +191,50 @@ static int cmp_match(const void *a, const void *b)
                       ((const struct dm_glob_match *)b)->path);
 }
 
-int dm_glob_expand(const char *pattern, struct dm_glob_match **ret, size_t *ret_n,
-                   struct hd_error *reterr)
+/* The paths PATTERN matches: glob(3) on the host's own tree, dm_host_glob() under a host root. */
+static int expand_paths(const char *root, const char *pattern, char ***ret, struct hd_error *reterr)
 {
+        if (!dm_host_root_is_slash(root))
+                return dm_host_glob(root, pattern, ret, reterr);
         glob_t g = {0};
         int r = glob(pattern, 0, NULL, &g);
-
         *ret = NULL;
-        *ret_n = 0;
-        if (r == GLOB_NOMATCH) {
-                globfree(&g);
-                return 0;
-        }
-        if (r != 0) {
+        if (r != 0 && r != GLOB_NOMATCH) {
                 globfree(&g);
                 return hd_error_set(reterr, r == GLOB_NOSPACE ? ENOMEM : EIO, "expand glob '%s'",
                                     pattern);
         }
+        for (size_t i = 0; r == 0 && i < g.gl_pathc; i++)
+                hd_strv_push(ret, g.gl_pathv[i]);
+        globfree(&g);
+        return 0;
+}
 
-        struct dm_glob_match *m = hd_new0(struct dm_glob_match, g.gl_pathc ? g.gl_pathc : 1);
+int dm_glob_expand(const char *root, const char *pattern, struct dm_glob_match **ret, size_t *ret_n,
+                   struct hd_error *reterr)
+{
+        _cleanup_strv_ char **paths = NULL;
+
+        *ret = NULL;
+        *ret_n = 0;
+        int r = expand_paths(root, pattern, &paths, reterr);
+        if (r < 0)
+                return r;
+        size_t total = hd_strv_len(paths);
+        if (total == 0)
+                return 0;
+        struct dm_glob_match *m = hd_new0(struct dm_glob_match, total);
         size_t n = 0;
-        for (size_t i = 0; i < g.gl_pathc; i++) {
+        for (size_t i = 0; i < total; i++) {
                 char **caps = NULL;
                 /* glob(3) and our matcher agree on syntax; a path that the matcher does not
                  * take (never expected) is skipped rather than given wrong captures. */
-                if (!dm_glob_match(pattern, g.gl_pathv[i], &caps))
+                if (!dm_glob_match(pattern, paths[i], &caps))
                         continue;
-                m[n].path = hd_strdup(g.gl_pathv[i]);
+                m[n].path = hd_strdup(paths[i]);
                 m[n].captures = caps;
                 n++;
         }
-        globfree(&g);
         qsort(m, n, sizeof(*m), cmp_match);
         *ret = m;
         *ret_n = n;

@@ -27,9 +27,11 @@ int dm_glob_check(const char *pattern, size_t *ret_captures, struct hd_error *re
  * true and, when RET_CAPTURES is not NULL, a new strv of the captured texts. */
 bool dm_glob_match(const char *pattern, const char *path, char ***ret_captures);
 
-/* Expand PATTERN on the file system, sorted by path. Zero matches is success (*RET_N = 0).
- * The caller frees the array with dm_glob_matches_free(). Returns 0 or -errno. */
-int dm_glob_expand(const char *pattern, struct dm_glob_match **ret, size_t *ret_n,
+/* Expand PATTERN on the host's file system, seen under ROOT (the host root, see hostroot.h;
+ * NULL or "/" = this file system), sorted by path. Matches are host paths. Zero matches is
+ * success (*RET_N = 0). The caller frees the array with dm_glob_matches_free(). Returns 0 or
+ * -errno. */
+int dm_glob_expand(const char *root, const char *pattern, struct dm_glob_match **ret, size_t *ret_n,
                    struct hd_error *reterr);
 
 void dm_glob_matches_free(struct dm_glob_match *m, size_t n);

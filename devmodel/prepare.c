@@ -119,19 +119,19 @@ static void add_env(struct cdi_edits *edits, char *const *env)
 
 /* Add device DEV to SPEC as NAME, once, after checking its node and resolving its edits now;
  * ENV (per-result extra entries) goes into that device's edits. */
-static int add_device(struct cdi_spec *spec, const struct dm_device *dev, const char *name,
-                      char *const *env, struct hd_error *reterr)
+static int add_device(struct cdi_spec *spec, const struct dm_device *dev, const char *root,
+                      const char *name, char *const *env, struct hd_error *reterr)
 {
         struct cdi_device *cd = cdi_spec_find_device(spec, name);
         if (cd) { /* the same device allocated twice (shared): one CDI device */
                 add_env(&cd->edits, env);
                 return 0;
         }
-        int r = dm_device_check(dev, reterr);
+        int r = dm_device_check(dev, root, reterr);
         if (r < 0)
                 return r;
         struct dm_edits resolved = {0};
-        r = dm_edits_resolve(&dev->edits, &resolved, reterr);
+        r = dm_edits_resolve(&dev->edits, root, &resolved, reterr);
         if (r >= 0) {
                 cd = cdi_spec_add_device(spec, name);
                 dm_edits_to_cdi(&resolved, &cd->edits);
@@ -209,8 +209,8 @@ static int add_devices(const struct dm_inventory *inv, struct dm_prepared_claim 
                 if (r >= 0)
                         r = cdi_claim_device_name(rec->uid, dev->name, &name, reterr);
                 if (r >= 0) /* env every device shares goes in once, at spec level */
-                        r = add_device(spec, dev, name, shared_env_set(rec) < 0 ? env : NULL,
-                                       reterr);
+                        r = add_device(spec, dev, dm_inventory_host_root(inv), name,
+                                       shared_env_set(rec) < 0 ? env : NULL, reterr);
                 if (r < 0)
                         return hd_error_wrap(reterr, "device '%s' (request '%s')", pd->device,
                                              pd->request);
@@ -239,7 +239,7 @@ static int build_spec(const struct dm_inventory *inv, struct dm_prepared_claim *
         struct dm_edits common = {0};
         for (size_t g = 0; g < n_groups && r >= 0; g++) {
                 struct dm_edits one = {0};
-                r = dm_group_common_edits(groups[g], &one, reterr);
+                r = dm_group_common_edits(groups[g], dm_inventory_host_root(inv), &one, reterr);
                 if (r >= 0)
                         dm_edits_merge(&common, &one);
                 dm_edits_done(&one);

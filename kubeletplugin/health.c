@@ -20,6 +20,7 @@
 #include "base/strutil.h"
 #include "devmodel/config.h"
 #include "devmodel/discovery.h"
+#include "devmodel/hostroot.h"
 #include "kubeletplugin/driver.h"
 #include "kubeletplugin/metrics.h"
 #include "kubeletplugin/slice_publisher.h"
@@ -313,8 +314,9 @@ static void rescan(struct kp_health *h, bool force_publish)
 }
 
 /* Directory to watch for a match pattern: the part before the first wildcard, or the parent of
- * an explicit path; the nearest existing ancestor when that is missing. */
-static char *watch_dir_for(const char *pattern)
+ * an explicit path; the nearest existing ancestor when that is missing. The result is where
+ * that host directory is seen under host root ROOT (NULL = "/"). */
+static char *watch_dir_for(const char *root, const char *pattern)
 {
         size_t plain = strcspn(pattern, "*?[");
         _cleanup_free_ char *dir = hd_strndup(pattern, plain);
@@ -323,10 +325,13 @@ static char *watch_dir_for(const char *pattern)
                 *slash = '\0';
         for (;;) {
                 struct stat st;
+                _cleanup_free_ char *seen = NULL;
                 if (!*dir)
-                        return hd_strdup("/");
-                if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-                        return TAKE_PTR(dir);
+                        return dm_host_path_resolve(root, "/", &seen, NULL) < 0 ? hd_strdup("/")
+                                                                                : TAKE_PTR(seen);
+                if (dm_host_path_resolve(root, dir, &seen, NULL) >= 0 && stat(seen, &st) == 0 &&
+                    S_ISDIR(st.st_mode))
+                        return TAKE_PTR(seen);
                 slash = strrchr(dir, '/');
                 if (!slash)
                         return hd_strdup("/");
@@ -343,7 +348,8 @@ static void add_watches(struct kp_health *h)
                 char **lists[2] = {grp->paths, grp->globs};
                 for (int l = 0; l < 2; l++)
                         for (size_t i = 0; lists[l] && lists[l][i]; i++) {
-                                _cleanup_free_ char *dir = watch_dir_for(lists[l][i]);
+                                _cleanup_free_ char *dir =
+                                        watch_dir_for(h->config->host_root, lists[l][i]);
                                 if (inotify_add_watch(h->inotify_fd, dir, mask) < 0)
                                         hd_log_v(2, "cannot watch directory", "dir", dir, "err",
                                                  strerror(errno));

@@ -50,7 +50,8 @@ int kp_plugin_check_options(const struct kp_plugin_options *o, struct hd_error *
                                      "--pod-uid '%s' (or POD_UID): expected a pod UID", o->pod_uid);
         const char *dirs[][2] = {{"--kubelet-registry-dir", o->registry_dir},
                                  {"--kubelet-plugins-dir", o->plugins_dir},
-                                 {"--cdi-root", o->cdi_root}};
+                                 {"--cdi-root", o->cdi_root},
+                                 {"--host-root", o->host_root ? o->host_root : "/"}};
         for (size_t i = 0; i < HD_ARRAY_SIZE(dirs); i++)
                 if (!dirs[i][1] || dirs[i][1][0] != '/')
                         return hd_error_setf(reterr, EINVAL, "%s '%s': must be an absolute path",
@@ -302,6 +303,9 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
         int r = dm_config_load(o->config_path, &p->config, reterr);
         if (r < 0)
                 return r;
+        r = dm_config_set_host_root(p->config, o->host_root, reterr);
+        if (r < 0)
+                return hd_error_wrap(reterr, "--host-root");
         struct dm_inventory *inv = NULL;
         r = dm_discover(p->config, &inv, reterr);
         if (r < 0)

@@ -16,6 +16,7 @@ struct kp_plugin_options {
         const char *plugins_dir;        /* --kubelet-plugins-dir */
         const char *device_plugins_dir; /* --device-plugins-dir */
         const char *cdi_root;           /* --cdi-root */
+        const char *host_root;          /* --host-root: the host's / seen here; NULL = "/" */
         const char *mode;               /* auto | dra | device-plugin */
         const char *metrics_addr;       /* --metrics-addr; NULL = off */
         int rescan_ms;                  /* --health-interval-ms */

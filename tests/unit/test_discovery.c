@@ -158,15 +158,15 @@ static void test_discover_glob(void **state)
         assert_null(dm_inventory_find(inv, "gpu-2"));
 
         /* health: same node ok; removed → ENOENT; other numbers → ESTALE */
-        assert_int_equal(dm_device_check(d, &e), 0);
+        assert_int_equal(dm_device_check(d, NULL, &e), 0);
         unlink(d->path);
-        assert_int_equal(dm_device_check(d, &e), -ENOENT);
+        assert_int_equal(dm_device_check(d, NULL, &e), -ENOENT);
         node("dev/mock/device_1", S_IFCHR, 1, 7);
-        assert_int_equal(dm_device_check(d, &e), -ESTALE);
+        assert_int_equal(dm_device_check(d, NULL, &e), -ESTALE);
         assert_non_null(strstr(e.message, "expected c 1:5, found c 1:7"));
         unlink(d->path);
         node("dev/mock/device_1", S_IFBLK, 1, 5);
-        assert_int_equal(dm_device_check(d, &e), -ESTALE);
+        assert_int_equal(dm_device_check(d, NULL, &e), -ESTALE);
 
         hd_error_done(&e);
         dm_inventory_free(inv);
