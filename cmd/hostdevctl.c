@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* hostdevctl: offline tool over the node plugin's modules. main() parses flags and calls one
- * function per subcommand; exit status 0 ok, 1 failed, 2 usage. */
+ * function per subcommand; exit status 0 ok, 1 failed or did nothing of what was asked, 2
+ * usage. */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -26,7 +27,11 @@
 #define EXIT_USAGE 2
 #define DEFAULT_DRIVER "hostdev.example.com"
 #define DEFAULT_CDI_ROOT "/var/run/cdi"
-#define DEFAULT_CONFIG "/etc/hostdev/config.yaml"
+#define DEFAULT_CONFIG "/etc/hostdev/config.yaml" /* as hostdev-kubelet-plugin and deploy/ */
+#define EXIT_STATUS_TEXT                                                                          \
+        "Exit status: 0 ok; 1 failed or did nothing of what was asked (a config error, a group\n" \
+        "matching no device, nothing prepared, no spec written); 2 usage (unknown command,\n"     \
+        "flag or argument).\n"
 
 struct opts {
         const char *driver;
@@ -36,7 +41,10 @@ struct opts {
         const char *claim;
         const char *claim_uid;
         const char *output;
+        const char *host_root;
         bool json;
+        bool offline;
+        bool extended_resource;
         char **args; /* positional arguments (borrowed from argv) */
         int n_args;
 };
@@ -45,7 +53,7 @@ struct command {
         const char *name;
         const char *usage; /* after "hostdevctl " */
         const char *help;
-        const char *flags; /* which of d n r c C u o j the command takes */
+        const char *flags; /* which of d n r c C u o j H f x the command takes */
         int (*run)(const struct opts *o);
         int min_args, max_args;
 };
@@ -66,16 +74,21 @@ static int load_config(const char *path, struct dm_config **ret)
         return r;
 }
 
-static int load_inventory(const char *path, struct dm_config **ret_config,
+/* Load the config at PATH and discover its devices on this host (under HOST_ROOT when set). */
+static int load_inventory(const char *path, const char *host_root, struct dm_config **ret_config,
                           struct dm_inventory **ret_inv, bool warn)
 {
         struct hd_error e = HD_ERROR_INIT;
         int r = load_config(path, ret_config);
         if (r < 0)
                 return r;
-        r = dm_discover(*ret_config, ret_inv, &e);
+        r = dm_config_set_host_root(*ret_config, host_root, &e);
+        if (r < 0)
+                hd_error_wrap(&e, "--host-root");
+        else
+                r = dm_discover(*ret_config, ret_inv, &e);
         if (r < 0) {
-                fail("discover", &e);
+                fail(NULL, &e);
                 *ret_config = dm_config_free(*ret_config);
         } else if (warn) {
                 for (char **p = (*ret_inv)->problems; p && *p; p++)
@@ -85,16 +98,74 @@ static int load_inventory(const char *path, struct dm_config **ret_config,
         return r;
 }
 
+static size_t group_devices(const struct dm_inventory *inv, const struct dm_group *g)
+{
+        size_t n = 0;
+        for (size_t i = 0; i < inv->n_devices; i++)
+                n += inv->devices[i].group == g;
+        return n;
+}
+
 /* ---- subcommands ---- */
+
+/* Print what discovery left out (not the groups without a device: the caller says those). */
+static void warn_left_out(const struct dm_inventory *inv)
+{
+        for (char **p = inv->problems; p && *p; p++)
+                if (strstr(*p, "left out"))
+                        fprintf(stderr, "hostdevctl: warning: %s\n", *p);
+}
+
+/* Say which groups match nothing on this host: an error for a required group, a warning for an
+ * optional one. Returns the number of required groups without a device. */
+static size_t report_empty_groups(const struct dm_config *c, const struct dm_inventory *inv)
+{
+        const char *where = c->host_root ? " under --host-root" : "";
+        size_t bad = 0;
+        for (size_t i = 0; i < c->n_groups; i++) {
+                const struct dm_group *g = &c->groups[i];
+                if (group_devices(inv, g) > 0)
+                        continue;
+                if (g->optional) {
+                        fprintf(stderr,
+                                "hostdevctl: warning: %s: group '%s' (optional) matches no device "
+                                "on this host%s\n",
+                                c->file, g->name, where);
+                        continue;
+                }
+                fprintf(stderr,
+                        "hostdevctl: %s: group '%s' matches no device on this host%s; fix its "
+                        "'match', set 'optional: true', or check the file alone with "
+                        "--offline\n",
+                        c->file, g->name, where);
+                bad++;
+        }
+        return bad;
+}
 
 static int run_validate(const struct opts *o)
 {
         struct dm_config *c = NULL;
-        if (load_config(o->args[0], &c) < 0)
+        struct dm_inventory *inv = NULL;
+        if (o->offline) {
+                if (load_config(o->args[0], &c) < 0)
+                        return EXIT_FAILURE;
+                printf("%s: valid (%zu group%s; devices not checked)\n", o->args[0], c->n_groups,
+                       c->n_groups == 1 ? "" : "s");
+                dm_config_free(c);
+                return EXIT_SUCCESS;
+        }
+        if (load_inventory(o->args[0], o->host_root, &c, &inv, false) < 0)
                 return EXIT_FAILURE;
-        printf("%s: valid (%zu group%s)\n", o->args[0], c->n_groups, c->n_groups == 1 ? "" : "s");
+        warn_left_out(inv);
+        int status = report_empty_groups(c, inv) > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        if (status == EXIT_SUCCESS)
+                printf("%s: valid (%zu group%s, %zu device%s on this host)\n", o->args[0],
+                       c->n_groups, c->n_groups == 1 ? "" : "s", inv->n_devices,
+                       inv->n_devices == 1 ? "" : "s");
+        dm_inventory_free(inv);
         dm_config_free(c);
-        return EXIT_SUCCESS;
+        return status;
 }
 
 static void print_device_table(const struct dm_inventory *inv)
@@ -117,7 +188,7 @@ static int run_discover(const struct opts *o)
         char **dropped = NULL;
         int status = EXIT_FAILURE;
 
-        if (load_inventory(o->args[0], &c, &inv, true) < 0)
+        if (load_inventory(o->args[0], o->host_root, &c, &inv, true) < 0)
                 return EXIT_FAILURE;
         struct dm_slice_params p = {.driver = o->driver, .node = o->node, .generation = 1};
         if (dm_slices_build(inv, &p, &slices, &dropped, &e) < 0) {
@@ -141,6 +212,8 @@ static int run_discover(const struct opts *o)
         return status;
 }
 
+/* Write or print the spec of group G. Returns 1 when a spec was produced, 0 when an optional
+ * group has no device, or -errno (reported). */
 static int generate_group(const struct opts *o, const struct dm_inventory *inv,
                           const struct dm_group *g)
 {
@@ -149,8 +222,9 @@ static int generate_group(const struct opts *o, const struct dm_inventory *inv,
         _cleanup_free_ char *file = NULL;
         int r = dm_group_spec_build(inv, g, o->driver, &spec, &e);
 
-        if (r == -ENODEV) {
-                fprintf(stderr, "hostdevctl: warning: %s; no spec\n", hd_error_message(&e));
+        if (r == -ENODEV && g->optional) {
+                fprintf(stderr, "hostdevctl: warning: %s (it is optional); no spec\n",
+                        hd_error_message(&e));
                 hd_error_done(&e);
                 return 0;
         }
@@ -169,7 +243,7 @@ static int generate_group(const struct opts *o, const struct dm_inventory *inv,
         if (r < 0)
                 fail("cdi generate", &e);
         hd_error_done(&e);
-        return r;
+        return r < 0 ? r : 1;
 }
 
 static int run_cdi_generate(const struct opts *o)
@@ -177,12 +251,24 @@ static int run_cdi_generate(const struct opts *o)
         struct dm_config *c = NULL;
         struct dm_inventory *inv = NULL;
         int status = EXIT_SUCCESS;
+        size_t written = 0;
 
-        if (load_inventory(o->args[0], &c, &inv, true) < 0)
+        if (load_inventory(o->args[0], o->host_root, &c, &inv, false) < 0)
                 return EXIT_FAILURE;
-        for (size_t i = 0; i < c->n_groups; i++)
-                if (generate_group(o, inv, &c->groups[i]) < 0)
+        warn_left_out(inv);
+        for (size_t i = 0; i < c->n_groups; i++) {
+                int r = generate_group(o, inv, &c->groups[i]);
+                if (r < 0)
                         status = EXIT_FAILURE;
+                else
+                        written += (size_t)r;
+        }
+        if (written == 0 && status == EXIT_SUCCESS) {
+                fprintf(stderr,
+                        "hostdevctl: %s: no group has a device on this host; no spec written\n",
+                        c->file);
+                status = EXIT_FAILURE;
+        }
         dm_inventory_free(inv);
         dm_config_free(c);
         return status;
@@ -195,7 +281,8 @@ static int run_cdi_validate(const struct opts *o)
                 struct hd_error e = HD_ERROR_INIT;
                 struct cdi_spec *spec = NULL;
                 if (cdi_spec_load_file(o->args[i], &spec, &e) < 0) {
-                        fail(o->args[i], &e);
+                        /* Say the file once: most loader errors name it already. */
+                        fail(strstr(hd_error_message(&e), o->args[i]) ? NULL : o->args[i], &e);
                         status = EXIT_FAILURE;
                 } else {
                         printf("%s: valid (kind %s, %zu device%s)\n", o->args[i], spec->kind,
@@ -221,7 +308,7 @@ static int run_prepare(const struct opts *o)
                 hd_error_done(&e);
                 return EXIT_FAILURE;
         }
-        if (load_inventory(o->config, &c, &inv, false) < 0) {
+        if (load_inventory(o->config, o->host_root, &c, &inv, false) < 0) {
                 dm_claim_free(claim);
                 return EXIT_FAILURE;
         }
@@ -240,12 +327,12 @@ static int run_prepare(const struct opts *o)
         dm_opaque_env_free(env, claim->n_results);
         if (r < 0) {
                 fail(NULL, &e);
+        } else if (!res.spec_file) {
+                fprintf(stderr,
+                        "hostdevctl: claim %s has no device of driver %s in pool %s; nothing "
+                        "prepared (check --driver and --node)\n",
+                        claim->uid, o->driver, o->node);
         } else {
-                if (!res.spec_file)
-                        fprintf(stderr,
-                                "hostdevctl: claim %s has no device of driver %s in "
-                                "pool %s; nothing prepared\n",
-                                claim->uid, o->driver, o->node);
                 for (size_t i = 0; i < res.n_devices; i++)
                         printf("%s\n", res.devices[i].cdi_ids[0]);
                 status = EXIT_SUCCESS;
@@ -270,28 +357,64 @@ static int run_unprepare(const struct opts *o)
         return status;
 }
 
+/* One DeviceClass per group, selecting the devices the plugin publishes for it: the built-in
+ * attribute "group" lives in the driver's own domain (devmodel/discovery.c). Names, driver and
+ * groups are DNS names, so the single-quoted YAML scalars never need escapes. */
+static int run_deviceclasses(const struct opts *o)
+{
+        struct dm_config *c = NULL;
+        if (load_config(o->args[0], &c) < 0)
+                return EXIT_FAILURE;
+        for (size_t i = 0; i < c->n_groups; i++) {
+                const char *g = c->groups[i].name;
+                printf("%s# group '%s' of %s\n"
+                       "apiVersion: resource.k8s.io/v1\n"
+                       "kind: DeviceClass\n"
+                       "metadata:\n"
+                       "  name: %s.%s\n"
+                       "spec:\n"
+                       "  selectors:\n"
+                       "    - cel:\n"
+                       "        expression: 'device.driver == \"%s\" && "
+                       "device.attributes[\"%s\"].group == \"%s\"'\n",
+                       i ? "---\n" : "", g, o->args[0], g, o->driver, o->driver, o->driver, g);
+                if (o->extended_resource)
+                        printf("  extendedResourceName: %s/%s\n", o->driver, g);
+        }
+        dm_config_free(c);
+        return EXIT_SUCCESS;
+}
+
 /* ---- flags ---- */
 
 static const struct command commands[] = {
-        {"validate", "validate CONFIG",
-         "Check a device config; errors name file:line:column and the fix.", "", run_validate, 1,
-         1},
-        {"discover", "discover CONFIG [--node N] [--driver D] [--json]",
+        {"validate", "validate CONFIG [--offline] [--host-root DIR]",
+         "Check a device config (errors name file:line:column and the fix) and that every "
+         "group matches a device on this host; a group marked optional only warns. With "
+         "--offline, check the file alone.",
+         "Hf", run_validate, 1, 1},
+        {"discover", "discover CONFIG [--node N] [--driver D] [--json] [--host-root DIR]",
          "List this node's devices, or with --json print the ResourceSlices that would be "
          "published.",
-         "dnj", run_discover, 1, 1},
-        {"cdi generate", "cdi generate CONFIG [--output DIR] [--driver D]",
+         "dnjH", run_discover, 1, 1},
+        {"deviceclasses", "deviceclasses CONFIG [--driver D] [--extended-resource]",
+         "Print one DeviceClass (YAML) per group of CONFIG, named <group>.<driver>, selecting "
+         "that group's devices; with --extended-resource each also serves the extended "
+         "resource <driver>/<group>.",
+         "dx", run_deviceclasses, 1, 1},
+        {"cdi generate", "cdi generate CONFIG [--output DIR] [--driver D] [--host-root DIR]",
          "Write one static CDI spec per group (kind k8s.<driver>/<group>) into DIR, or print "
          "them.",
-         "do", run_cdi_generate, 1, 1},
+         "doH", run_cdi_generate, 1, 1},
         {"cdi validate", "cdi validate FILE...",
          "Check CDI spec files against the CDI rules and the minimum cdiVersion.", "",
          run_cdi_validate, 1, 1024},
         {"prepare",
-         "prepare --claim FILE.json [--config CONFIG] [--cdi-root DIR] [--driver D] [--node N]",
+         "prepare --claim FILE.json [--config CONFIG] [--cdi-root DIR] [--driver D] [--node N] "
+         "[--host-root DIR]",
          "Prepare an allocated ResourceClaim offline: write its CDI spec and print the CDI "
          "IDs.",
-         "dnrcC", run_prepare, 0, 0},
+         "dnrcCH", run_prepare, 0, 0},
         {"unprepare", "unprepare --claim-uid UID [--cdi-root DIR] [--driver D]",
          "Remove a claim's CDI spec (missing is fine).", "dru", run_unprepare, 0, 0},
 };
@@ -303,9 +426,19 @@ static void usage_all(FILE *f)
                 fprintf(f, "  %s\n      %s\n", commands[i].usage, commands[i].help);
         fprintf(f,
                 "\nDefaults: --driver %s, --node $NODE_NAME or the host name, --cdi-root %s, "
-                "--config %s.\nRun 'hostdevctl COMMAND --help' for one command. Exit status: "
-                "0 ok, 1 failed, 2 usage.\n",
+                "--config %s.\nRun 'hostdevctl COMMAND --help' for one command.\n"
+                "\n" EXIT_STATUS_TEXT,
                 DEFAULT_DRIVER, DEFAULT_CDI_ROOT, DEFAULT_CONFIG);
+}
+
+/* One usage text for the "cdi" word alone: its two subcommands. */
+static void usage_cdi(FILE *f)
+{
+        fprintf(f, "Usage: hostdevctl cdi generate|validate ...\n\nCommands:\n");
+        for (size_t i = 0; i < HD_ARRAY_SIZE(commands); i++)
+                if (hd_startswith(commands[i].name, "cdi "))
+                        fprintf(f, "  %s\n      %s\n", commands[i].usage, commands[i].help);
+        fprintf(f, "\nRun 'hostdevctl cdi COMMAND --help' for its options.\n");
 }
 
 static void usage_one(FILE *f, const struct command *c)
@@ -323,6 +456,10 @@ static void usage_one(FILE *f, const struct command *c)
                 {'u', "  --claim-uid UID  claim UID (required)"},
                 {'o', "  --output DIR     write spec files into DIR instead of printing"},
                 {'j', "  --json           print the ResourceSlice objects as JSON"},
+                {'H', "  --host-root DIR  the host's / is mounted at DIR: look up host paths "
+                      "there"},
+                {'f', "  --offline        check the file only, not this host's devices"},
+                {'x', "  --extended-resource  also set extendedResourceName <driver>/<group>"},
         };
         fprintf(f, "\nOptions:\n");
         for (size_t i = 0; i < HD_ARRAY_SIZE(flags); i++)
@@ -357,6 +494,46 @@ static int usage_error(const struct command *c, const char *fmt, ...)
         return EXIT_USAGE;
 }
 
+/* Store the value of option OPT (its short letter) in O. */
+static void set_option(struct opts *o, int opt, const char *arg)
+{
+        switch (opt) {
+        case 'd':
+                o->driver = arg;
+                break;
+        case 'n':
+                o->node = arg;
+                break;
+        case 'r':
+                o->cdi_root = arg;
+                break;
+        case 'c':
+                o->claim = arg;
+                break;
+        case 'C':
+                o->config = arg;
+                break;
+        case 'u':
+                o->claim_uid = arg;
+                break;
+        case 'o':
+                o->output = arg;
+                break;
+        case 'j':
+                o->json = true;
+                break;
+        case 'H':
+                o->host_root = arg;
+                break;
+        case 'f':
+                o->offline = true;
+                break;
+        case 'x':
+                o->extended_resource = true;
+                break;
+        }
+}
+
 static int run_command(const struct command *c, int argc, char **argv)
 {
         static const struct option longopts[] = {
@@ -368,6 +545,9 @@ static int run_command(const struct command *c, int argc, char **argv)
                 {"claim-uid", required_argument, NULL, 'u'},
                 {"output", required_argument, NULL, 'o'},
                 {"json", no_argument, NULL, 'j'},
+                {"host-root", required_argument, NULL, 'H'},
+                {"offline", no_argument, NULL, 'f'},
+                {"extended-resource", no_argument, NULL, 'x'},
                 {"help", no_argument, NULL, 'h'},
                 {0},
         };
@@ -391,32 +571,7 @@ static int run_command(const struct command *c, int argc, char **argv)
                         return usage_error(c, "option '%s' needs a value", argv[optind - 1]);
                 if (!strchr(c->flags, opt))
                         return usage_error(c, "option '%s' does not apply here", argv[optind - 1]);
-                switch (opt) {
-                case 'd':
-                        o.driver = optarg;
-                        break;
-                case 'n':
-                        o.node = optarg;
-                        break;
-                case 'r':
-                        o.cdi_root = optarg;
-                        break;
-                case 'c':
-                        o.claim = optarg;
-                        break;
-                case 'C':
-                        o.config = optarg;
-                        break;
-                case 'u':
-                        o.claim_uid = optarg;
-                        break;
-                case 'o':
-                        o.output = optarg;
-                        break;
-                case 'j':
-                        o.json = true;
-                        break;
-                }
+                set_option(&o, opt, optarg);
         }
         o.args = argv + optind;
         o.n_args = argc - optind;
@@ -457,13 +612,10 @@ int main(int argc, char **argv)
                 if (argc < 3 || hd_startswith(argv[2], "-")) {
                         bool help = argc >= 3 &&
                                     (hd_streq(argv[2], "--help") || hd_streq(argv[2], "-h"));
-                        FILE *f = help ? stdout : stderr;
                         if (!help)
-                                fprintf(f, "hostdevctl: 'cdi' needs a subcommand: generate or "
-                                           "validate\n");
-                        fprintf(f, "Usage: hostdevctl cdi generate|validate ...\n");
-                        usage_one(f, &commands[2]);
-                        usage_one(f, &commands[3]);
+                                fprintf(stderr, "hostdevctl: 'cdi' needs a subcommand: generate "
+                                                "or validate\n");
+                        usage_cdi(help ? stdout : stderr);
                         return help ? EXIT_SUCCESS : EXIT_USAGE;
                 }
                 free(name);

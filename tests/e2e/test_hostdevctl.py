@@ -5,13 +5,15 @@ schema. Configs here use real nodes of every Linux host (/dev/null, /dev/zero, /
 these tests need no root; the mknod-based flows live in test_podman.py."""
 import json
 import os
+import re
+import subprocess
 
 import pytest
 
 from podman_util import (EXAMPLES, cdi_validator, claim_json, example, random_uid, run_ctl)
 
-COMMANDS = [["validate"], ["discover"], ["cdi", "generate"], ["cdi", "validate"], ["prepare"],
-            ["unprepare"]]
+COMMANDS = [["validate"], ["discover"], ["deviceclasses"], ["cdi", "generate"],
+            ["cdi", "validate"], ["prepare"], ["unprepare"]]
 
 HOST_CONFIG = """apiVersion: hostdev.example.com/v1alpha1
 kind: DeviceConfig
@@ -50,7 +52,8 @@ def test_global_help():
     p = run_ctl("--help", check=0)
     for c in COMMANDS:
         assert " ".join(c) in p.stdout
-    assert "Exit status: 0 ok, 1 failed, 2 usage" in p.stdout
+    assert "Exit status: 0 ok; 1 failed or did nothing of what was asked" in p.stdout
+    assert "2 usage (unknown command,\nflag or argument)" in p.stdout
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: "-".join(c))
@@ -90,8 +93,9 @@ def test_cdi_help():
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_examples_validate(name):
-    p = run_ctl("validate", example(name), check=0)
-    assert p.stdout.startswith(example(name) + ": valid (")
+    p = run_ctl("validate", "--offline", example(name), check=0)
+    assert re.fullmatch(re.escape(example(name)) + r": valid \(\d+ groups?; devices not checked\)\n",
+                        p.stdout), p.stdout
 
 
 def test_validate_reports_position_and_fix(tmp_path):
@@ -293,9 +297,11 @@ def test_prepare_other_pool_is_a_no_op(host_config, tmp_path):
     claim = claim_json(str(tmp_path / "claim.json"), uid, "hostdev.example.com", "node-b",
                        ["null"])
     p = run_ctl("prepare", "--claim", claim, "--config", host_config, "--cdi-root", str(root),
-                "--node", "node-a", check=0)
+                "--node", "node-a", check=1)
     assert p.stdout == ""
-    assert "nothing prepared" in p.stderr
+    assert p.stderr == ("hostdevctl: claim %s has no device of driver hostdev.example.com in "
+                        "pool node-a; nothing prepared (check --driver and --node)\n" % uid)
+    assert not root.exists() or os.listdir(root) == []
 
 
 def test_real_fixture_claim_parses(host_config, tmp_path):
@@ -307,3 +313,124 @@ def test_real_fixture_claim_parses(host_config, tmp_path):
     p = run_ctl("prepare", "--claim", fixture, "--config", host_config, "--cdi-root",
                 str(tmp_path), check=1)
     assert 'invalid claim UID "uidValue"' in p.stderr
+
+
+# ---- doing nothing is a failure ----
+
+TWO_GROUPS = HOST_CONFIG + """  - name: gone
+    match: {paths: [/dev/hostdev-test-missing]}
+"""
+
+
+def test_validate_checks_the_groups_match_on_this_host(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(TWO_GROUPS)
+    p = run_ctl("validate", str(cfg), check=1)
+    assert p.stdout == ""
+    assert p.stderr.splitlines() == [
+        "hostdevctl: warning: group 'gone': device '/dev/hostdev-test-missing' left out: stat "
+        "'/dev/hostdev-test-missing': No such file or directory",
+        "hostdevctl: %s: group 'gone' matches no device on this host; fix its 'match', set "
+        "'optional: true', or check the file alone with --offline" % cfg]
+    # An optional group only warns, and says it is the optional one.
+    cfg.write_text(TWO_GROUPS + "    optional: true\n")
+    p = run_ctl("validate", str(cfg), check=0)
+    assert p.stdout == "%s: valid (2 groups, 3 devices on this host)\n" % cfg
+    assert p.stderr == ("hostdevctl: warning: %s: group 'gone' (optional) matches no device on "
+                        "this host\n" % cfg)
+    p = run_ctl("validate", "--offline", str(cfg), check=0)
+    assert p.stdout == "%s: valid (2 groups; devices not checked)\n" % cfg
+
+
+def test_validate_under_host_root(tmp_path):
+    """--host-root: the paths are looked up under the directory, not on this file system."""
+    if os.geteuid() != 0:
+        pytest.fail("mknod needs root: run the tests as root", pytrace=False)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("apiVersion: hostdev.example.com/v1alpha1\nkind: DeviceConfig\ngroups:\n"
+                   "  - name: x\n    match: {globs: [/dev/hostdev-test-only-in-root/d*]}\n")
+    run_ctl("validate", str(cfg), check=1)
+    root = tmp_path / "host"
+    (root / "dev/hostdev-test-only-in-root").mkdir(parents=True)
+    os.mknod(str(root / "dev/hostdev-test-only-in-root/d0"), 0o600 | 0o020000, os.makedev(1, 3))
+    p = run_ctl("validate", "--host-root", str(root), str(cfg), check=0)
+    assert p.stdout == "%s: valid (1 group, 1 device on this host)\n" % cfg
+    p = run_ctl("discover", "--host-root", str(root), str(cfg), check=0)
+    assert p.stdout.splitlines()[1].split()[-1] == "/dev/hostdev-test-only-in-root/d0"
+    p = run_ctl("validate", "--host-root", str(tmp_path / "nope"), str(cfg), check=1)
+    assert p.stderr.startswith("hostdevctl: --host-root: host root '%s'" % (tmp_path / "nope"))
+
+
+def test_cdi_generate_that_writes_nothing_fails(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(TWO_GROUPS)
+    out = tmp_path / "out"
+    # The required group without a device fails; the other group's spec is still written.
+    p = run_ctl("cdi", "generate", str(cfg), "--output", str(out), check=1)
+    assert "group 'gone' has no device on this node" in p.stderr
+    assert os.listdir(out) == ["k8s.hostdev.example.com-mem.json"]
+    # Only an optional group without a device: a warning, and since no spec is written, 1.
+    cfg.write_text("apiVersion: hostdev.example.com/v1alpha1\nkind: DeviceConfig\ngroups:\n"
+                   "  - name: gone\n    match: {paths: [/dev/hostdev-test-missing]}\n"
+                   "    optional: true\n")
+    p = run_ctl("cdi", "generate", str(cfg), "--output", str(tmp_path / "out2"), check=1)
+    assert "(it is optional); no spec" in p.stderr
+    assert p.stderr.endswith("hostdevctl: %s: no group has a device on this host; no spec "
+                             "written\n" % cfg)
+    assert not (tmp_path / "out2").exists() or os.listdir(tmp_path / "out2") == []
+
+
+def test_cdi_validate_names_the_file_once(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"cdiVersion": "0.3.0", "kind": "example.com/x", "devices": []}))
+    p = run_ctl("cdi", "validate", str(bad), str(empty), "/nonexistent-spec.json", check=1)
+    lines = p.stderr.splitlines()
+    assert len(lines) == 3, p.stderr
+    for line, name in zip(lines, (str(bad), str(empty), "/nonexistent-spec.json")):
+        assert line.startswith("hostdevctl: ") and line.count(name) == 1, line
+
+
+def test_cdi_help_is_one_usage_text():
+    p = run_ctl("cdi", "--help", check=0)
+    assert p.stdout.count("Usage:") == 1
+    assert p.stdout.startswith("Usage: hostdevctl cdi generate|validate")
+    p = run_ctl("cdi", check=2)
+    assert p.stderr.count("Usage:") == 1
+    assert p.stderr.startswith("hostdevctl: 'cdi' needs a subcommand")
+
+
+def test_every_error_line_has_the_prefix(tmp_path):
+    """Whatever goes wrong, each line on stderr starts with "hostdevctl:" (usage text aside)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("groups: 3\n")
+    for args in (["validate", str(bad)], ["validate", "/nonexistent.yaml"],
+                 ["discover", str(bad)], ["cdi", "generate", str(bad)],
+                 ["deviceclasses", str(bad)], ["prepare", "--claim", "/nonexistent.json"],
+                 ["validate", "--bogus", "x"]):
+        p = run_ctl(*args)
+        assert p.returncode in (1, 2), args
+        first = p.stderr.splitlines()[0]
+        assert first.startswith("hostdevctl: "), (args, p.stderr)
+
+
+# ---- deviceclasses ----
+
+def test_deviceclasses_yaml(tmp_path):
+    import yaml
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(TWO_GROUPS)
+    p = run_ctl("deviceclasses", str(cfg), "--driver", "hd.example.com", check=0)
+    docs = list(yaml.safe_load_all(p.stdout))
+    assert [d["metadata"]["name"] for d in docs] == ["mem.hd.example.com", "gone.hd.example.com"]
+    assert docs[0] == {"apiVersion": "resource.k8s.io/v1", "kind": "DeviceClass",
+                       "metadata": {"name": "mem.hd.example.com"},
+                       "spec": {"selectors": [{"cel": {"expression":
+                           'device.driver == "hd.example.com" && '
+                           'device.attributes["hd.example.com"].group == "mem"'}}]}}
+    p = run_ctl("deviceclasses", str(cfg), "--extended-resource", check=0)
+    docs = list(yaml.safe_load_all(p.stdout))
+    assert [d["spec"]["extendedResourceName"] for d in docs] == [
+        "hostdev.example.com/mem", "hostdev.example.com/gone"]
+    run_ctl("deviceclasses", str(cfg), "--driver", "Bad_Name", check=2)
