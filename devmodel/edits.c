@@ -263,6 +263,11 @@ int dm_edits_resolve(const struct dm_edits *in, const char *root, struct dm_edit
                 hd_strv_push(&ret->env, *env);
         for (size_t i = 0; i < in->n_hooks; i++) {
                 const struct dm_hook *s = &in->hooks[i];
+                /* The runtime runs the hook on the host: a missing one fails the container. */
+                struct stat st;
+                r = dm_host_stat(root, "hook", s->path, &st, reterr);
+                if (r < 0)
+                        return r;
                 add_hook(ret, s->hook_name, s->path, s->args, s->env, s->timeout);
         }
         return 0;

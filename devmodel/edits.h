@@ -65,6 +65,7 @@ void dm_edits_merge(struct dm_edits *dst, const struct dm_edits *src);
  * the host's paths), and write the result to *RET (zeroed by the caller): nodes must
  * exist as char/block devices (optional ones that are missing are left out) and get type,
  * major and minor; glob mounts expand to one mount per match; other mount sources must exist
- * unless optional. Returns 0 or -errno naming the path; *RET must be released either way. */
+ * unless optional; hook programs must exist. Returns 0 or -errno naming the path; *RET must be
+ * released either way. */
 int dm_edits_resolve(const struct dm_edits *in, const char *root, struct dm_edits *ret,
                      struct hd_error *reterr);

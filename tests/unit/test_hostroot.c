@@ -251,6 +251,25 @@ static void test_discover_and_resolve_under_root(void **state)
         assert_string_equal(res.mounts[0].host_path, "/mock/so/device_0.so");
         assert_string_equal(res.nodes[0].host_path, "/dev/mock/device_0");
         dm_edits_done(&res);
+        /* A hook program is looked up under the root too. */
+        struct dm_edits hooked = {0};
+        dm_edits_merge(&hooked, &inv->devices[0].edits);
+        hooked.hooks = calloc(1, sizeof(*hooked.hooks));
+        hooked.n_hooks = 1;
+        hooked.hooks[0].hook_name = strdup("createContainer");
+        hooked.hooks[0].path = strdup("/usr/bin/hostdev-test-hook");
+        assert_int_equal(dm_edits_resolve(&hooked, root, &res, &e), -ENOENT);
+        assert_non_null(
+                strstr(hd_error_message(&e), "hook '/usr/bin/hostdev-test-hook' (host root"));
+        dm_edits_done(&res);
+        hd_error_done(&e);
+        mkdirs(root, "usr/bin");
+        touch(root, "usr/bin/hostdev-test-hook");
+        assert_int_equal(dm_edits_resolve(&hooked, root, &res, &e), 0);
+        assert_int_equal(res.n_hooks, 1);
+        assert_string_equal(res.hooks[0].path, "/usr/bin/hostdev-test-hook");
+        dm_edits_done(&res);
+        dm_edits_done(&hooked);
         /* device_1.so exists nowhere under the root. */
         assert_int_equal(dm_edits_resolve(&inv->devices[1].edits, root, &res, &e), -ENOENT);
         assert_non_null(
