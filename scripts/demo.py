@@ -7,9 +7,13 @@ with the seed's mock devices and real podman containers.
   2. start the simulated API server, scheduler and kubelet (tests/sim)
   3. start hostdev-kubelet-plugin with the seed config
   4. apply a DeviceClass and two pods using ResourceClaimTemplates for 4 and 3 mock GPUs
-  5. print the ResourceSlices, the claims' allocations, the CDI spec files and what each
-     container sees, then the one device left free
+  5. print the ResourceSlices, the claims (as kubectl prints them) and their allocations, the
+     CDI spec files, the CDI device IDs the plugin returned and what each container sees, then
+     the one device left free
   6. delete the pods and show the specs gone; tear everything down
+
+The plugin's log is kept (its path is printed). Bold headings only on a terminal, and never
+with NO_COLOR set.
 
 Run as root: /usr/bin/python3 scripts/demo.py --build-dir build
 """
@@ -37,8 +41,36 @@ CDI_ROOT = "/var/run/cdi"
 CONFIG = os.path.join(SRC, "deploy", "examples", "mock-gpus.yaml")
 
 
+# Bold headings on a terminal only; NO_COLOR (https://no-color.org) turns them off.
+COLOR = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
 def say(title):
-    print("\n\033[1m== %s\033[0m" % title, flush=True)
+    if COLOR:
+        print("\n\033[1m== %s\033[0m" % title, flush=True)
+    else:
+        print("\n== %s" % title, flush=True)
+
+
+def print_claims(cluster, client):
+    """The claims as `kubectl get resourceclaims` prints them (NAME, STATE, AGE)."""
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        r = subprocess.run([kubectl, "--kubeconfig", cluster.kubeconfig, "get", "resourceclaims",
+                            "-n", "default"], capture_output=True, text=True, timeout=30)
+        if r.returncode == 0:
+            print("$ kubectl get resourceclaims -n default")
+            print(r.stdout, end="")
+            return
+        print("(kubectl failed: %s)" % r.stderr.strip())
+    else:
+        print("(kubectl is not installed; the same columns:)")
+    print("%-24s %-20s %s" % ("NAME", "STATE", "AGE"))
+    for c in client.list("/apis/resource.k8s.io/v1/namespaces/default/resourceclaims")["items"]:
+        st = c.get("status") or {}
+        state = "allocated,reserved" if st.get("reservedFor") else (
+            "allocated" if st.get("allocation") else "pending")
+        print("%-24s %-20s %s" % (c["metadata"]["name"], state, "-"))
 
 
 def wait_for(what, cond, timeout=60.0):
@@ -113,6 +145,7 @@ def print_slices(client):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default=os.path.join(SRC, "build"))
+    ap.add_argument("--log-dir", help="where the plugin's log is kept (default BUILD_DIR/demo)")
     args = ap.parse_args()
     plugin_bin = os.path.join(os.path.abspath(args.build_dir), "cmd",
                               "hostdev-kubelet-plugin")
@@ -125,7 +158,9 @@ def main():
     work = tempfile.mkdtemp(prefix="hd-demo-", dir="/tmp")
     devices = MockDevices()
     cluster = plugin = None
-    plugin_log = os.path.join(work, "plugin.log")
+    log_dir = os.path.abspath(args.log_dir or os.path.join(args.build_dir, "demo"))
+    os.makedirs(log_dir, exist_ok=True)
+    plugin_log = os.path.join(log_dir, "plugin.log")
     ok = False
     try:
         say("1. Creating the 8 mock devices of the seed config")
@@ -147,6 +182,7 @@ def main():
                  "--kubeconfig", cluster.kubeconfig, "--kubelet-registry-dir", dirs["registry"],
                  "--kubelet-plugins-dir", dirs["plugins"], "--cdi-root", CDI_ROOT],
                 stdout=log, stderr=log)
+        print("plugin log: %s" % plugin_log)
         cluster.kubelets[NODE].wait_registered(DRIVER, timeout=20)
         print("registered with the kubelet; ResourceSlices:")
         wait_for("slices", lambda: our_slices(client))
@@ -181,7 +217,9 @@ def main():
         for pod in ("pod-a", "pod-b"):
             wait_for(pod + " running", lambda: running(pod), timeout=60)
 
-        say("5a. The claims' allocations")
+        say("5a. The claims and their allocations")
+        print_claims(cluster, client)
+        print()
         claims = client.list("/apis/resource.k8s.io/v1/namespaces/default/resourceclaims")["items"]
         allocated = set()
         for c in sorted(claims, key=lambda c: c["metadata"]["name"]):
@@ -206,6 +244,13 @@ def main():
             print("    claim-wide mounts: %s" % common)
 
         say("5c. What each container sees (podman, with the CDI IDs from NodePrepareResources)")
+        prepared = cluster.kubelets[NODE].prepared_claims()
+        for c in sorted(claims, key=lambda c: c["metadata"]["name"]):
+            devs = (prepared.get(c["metadata"]["uid"]) or {}).get("drivers", {}).get(DRIVER, [])
+            print("CDI device IDs for %s:" % c["metadata"]["name"])
+            for d in devs:
+                for cdi_id in d["cdi_device_ids"]:
+                    print("    %s" % cdi_id)
         for pod in ("pod-a", "pod-b"):
             out = wait_for("output of " + pod, lambda: cluster.kubelets[NODE].container_output(
                 "default", pod, "ctr").get("stdout"), timeout=30)
@@ -239,8 +284,10 @@ def main():
                 cluster.dump_logs(sys.stdout, tail=40)
             cluster.stop()
         if not ok and os.path.exists(plugin_log):
-            print("--- plugin log ---")
+            print("--- end of the plugin log ---")
             print(open(plugin_log).read()[-4000:])
+        if os.path.exists(plugin_log):
+            print("hostdev-kubelet-plugin log kept at %s" % plugin_log)
         for path in glob.glob(os.path.join(CDI_ROOT, "k8s.%s-claim_*.json" % DRIVER)):
             os.unlink(path)
         devices.remove()

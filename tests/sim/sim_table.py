@@ -33,6 +33,18 @@ def _age(obj):
     return human_duration(time.time() - t)
 
 
+def _claim_state(o):
+    st = o.get("status") or {}
+    states = ["deleted"] if o["metadata"].get("deletionTimestamp") else []
+    if st.get("allocation"):
+        states.append("allocated")
+        if st.get("reservedFor"):
+            states.append("reserved")
+    elif not states:
+        states.append("pending")
+    return ",".join(states)
+
+
 def _col(name, fmt="", desc=""):
     return {"name": name, "type": "string", "format": fmt, "description": desc, "priority": 0}
 
@@ -47,6 +59,10 @@ _EXTRA = {
         (_col("Driver", "", "spec.driver"), lambda o: (o.get("spec") or {}).get("driver", "")),
         (_col("Pool", "", "spec.pool.name"),
          lambda o: ((o.get("spec") or {}).get("pool") or {}).get("name", "")),
+    ],
+    # kubectl's printer for ResourceClaims: deleted / pending / allocated[,reserved].
+    "resourceclaims": [
+        (_col("State", "", "The claim's allocation state."), lambda o: _claim_state(o)),
     ],
     "pods": [
         (_col("Status", "", "status.phase"), lambda o: (o.get("status") or {}).get("phase", "")),
