@@ -26,6 +26,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import sim_crd  # noqa: E402
 import sim_discovery as disc  # noqa: E402
 import sim_errors as E  # noqa: E402
 from sim_admin import handle_admin  # noqa: E402
@@ -323,6 +324,8 @@ class ApiServer:
         req = Req(h, method)
         try:
             req.read_body()
+            sim_crd.begin_request(req.params.get("fieldValidation")
+                                  if method in ("POST", "PUT", "PATCH") else "Ignore", method)
             self._authenticate(req)
             if req.path.startswith("/_sim/"):
                 return handle_admin(self, req)
@@ -424,6 +427,8 @@ class ApiServer:
             h.send_header("X-Content-Type-Options", "nosniff")
         for k, v in (headers or {}).items():
             h.send_header(k, v)
+        for w in sim_crd.take_warnings() if code < 400 else ():
+            h.send_header("Warning", "299 - " + json.dumps(w))
         if len(data) <= CHUNK_THRESHOLD:
             h.send_header("Content-Length", str(len(data)))
             h.end_headers()
@@ -644,6 +649,9 @@ class ApiServer:
         return "as=Table" in req.h.headers.get("Accept", "")
 
     def _render_one(self, req, rt, version, obj):
+        if self._accept_table(req) and rt.crd is not None:
+            return sim_crd.table(rt.crd, version, [obj],
+                                 {"resourceVersion": obj["metadata"]["resourceVersion"]})
         if self._accept_table(req):
             return table(rt, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]})
         if self._accept_meta(req):
@@ -652,6 +660,8 @@ class ApiServer:
         return rt.render(obj, version)
 
     def _render_list(self, req, rt, version, items, md):
+        if self._accept_table(req) and rt.crd is not None:
+            return sim_crd.table(rt.crd, version, items, md)
         if self._accept_table(req):
             return table(rt, items, md)
         if self._accept_meta(req):

@@ -5,6 +5,7 @@ selectors, hooks for defaulting/validation/conversion.
 """
 
 import sim_convert as conv
+import sim_crd
 import sim_validation as val
 
 RESOURCE_GROUP = "resource.k8s.io"
@@ -60,6 +61,7 @@ class ResourceType:
         self.crd_uid = crd_uid
         self.list_kind = list_kind or kind + "List"
         self.initial_status = initial_status
+        self.crd = None            # the CustomResourceDefinition object of a custom resource
         self.verbs = verbs or ["create", "delete", "deletecollection", "get", "list", "patch",
                                "update", "watch"]
 
@@ -223,8 +225,9 @@ def builtin_types(resource_versions):
         ResourceType("apiextensions.k8s.io", "customresourcedefinitions",
                      "CustomResourceDefinition", False, subresources=("status",),
                      generation=True, short_names=["crd", "crds"], categories=["api-extensions"],
-                     storage_hash="jfWCUB31mvA=", validate_create=val.validate_crd,
-                     validate_update=lambda o, n: val.validate_crd(n),
+                     storage_hash="jfWCUB31mvA=",
+                     validate_create=lambda o: val.validate_crd(o) + sim_crd.crd_problems(o),
+                     validate_update=lambda o, n: val.validate_crd(n) + sim_crd.crd_problems(n),
                      bookmark_extra={"spec": {"group": "", "names": {"plural": "", "kind": ""},
                                               "scope": "", "versions": None},
                                      "status": {"conditions": None,
@@ -247,15 +250,17 @@ def crd_types(crd):
             p = sf.get("jsonPath", "").lstrip(".")
             if p and p not in selectable:
                 selectable.append(p)
-    return ResourceType(spec.get("group"), names.get("plural"), names.get("kind"),
-                        spec.get("scope") == "Namespaced", versions=versions,
-                        singular=names.get("singular") or names.get("kind", "").lower(),
-                        subresources=("status",) if has_status else (), generation=True,
-                        fields=selectable, short_names=names.get("shortNames") or [],
-                        categories=names.get("categories") or [],
-                        crd_uid=crd["metadata"]["uid"],
-                        list_kind=names.get("listKind") or names.get("kind", "") + "List",
-                        validate_create=lambda o: val.validate_object_name(
-                            o["metadata"].get("name")),
-                        validate_update=lambda o, n: val.validate_object_name(
-                            n["metadata"].get("name")))
+    hooks = sim_crd.CustomResourceHooks(crd)
+    rt = ResourceType(spec.get("group"), names.get("plural"), names.get("kind"),
+                      spec.get("scope") == "Namespaced", versions=versions,
+                      singular=names.get("singular") or names.get("kind", "").lower(),
+                      subresources=("status",) if has_status else (), generation=True,
+                      fields=selectable, short_names=names.get("shortNames") or [],
+                      categories=names.get("categories") or [],
+                      crd_uid=crd["metadata"]["uid"],
+                      list_kind=names.get("listKind") or names.get("kind", "") + "List",
+                      decode=hooks.decode, validate_create=hooks.validate_create,
+                      validate_update=hooks.validate_update,
+                      validate_status=hooks.validate_status)
+    rt.crd = hooks.crd
+    return rt

@@ -424,7 +424,9 @@ def _crd(scope="Namespaced"):
                      "names": {"plural": "ledgers", "singular": "ledger", "kind": "Ledger",
                                "listKind": "LedgerList"},
                      "versions": [{"name": "v1alpha1", "served": True, "storage": True,
-                                   "schema": {"openAPIV3Schema": {"type": "object"}},
+                                   "schema": {"openAPIV3Schema": {
+                                       "type": "object",
+                                       "x-kubernetes-preserve-unknown-fields": True}},
                                    "subresources": {"status": {}}}]}}
 
 
