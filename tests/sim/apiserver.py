@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import sim_crd  # noqa: E402
 import sim_discovery as disc  # noqa: E402
+import sim_openapi  # noqa: E402
 import sim_errors as E  # noqa: E402
 from sim_admin import handle_admin  # noqa: E402
 from sim_http import Req, Server, go_json_error  # noqa: E402
@@ -36,6 +37,7 @@ from sim_rbac import RbacAuthorizer  # noqa: E402
 from sim_store import Store, now_rfc3339  # noqa: E402
 from sim_table import table  # noqa: E402
 from sim_types import builtin_types, crd_types  # noqa: E402
+from sim_types_extra import extra_types  # noqa: E402
 from sim_watch import serve_watch  # noqa: E402
 
 PUBLIC_PATHS = ("/version", "/version/", "/healthz", "/livez", "/readyz")
@@ -71,7 +73,7 @@ class ApiServer:
         self._log_file = None
         self.store = Store(compaction_window, log=self.log)
         self.types = {}
-        for rt in builtin_types(self.resource_versions):
+        for rt in builtin_types(self.resource_versions) + extra_types():
             self._register(rt)
         self.bookmark_interval = bookmark_interval
         self.bookmark_min_timeout = bookmark_min_timeout
@@ -565,6 +567,8 @@ class ApiServer:
                     "Vary": "Accept"}, "application/json;g=apidiscovery.k8s.io;v=v2;"
                                        "as=APIGroupDiscoveryList")
             return self.send_json(req, 200, disc.api_group_list(types))
+        if p.startswith("/openapi/") and sim_openapi.handle(self, req, p):
+            return None
         parts = p.strip("/").split("/")
         if parts[0] == "apis" and len(parts) == 2:
             d = disc.api_group(types, parts[1])
