@@ -31,6 +31,7 @@ import sim_discovery as disc  # noqa: E402
 import sim_openapi  # noqa: E402
 import sim_errors as E  # noqa: E402
 from sim_admin import handle_admin  # noqa: E402
+from sim_gc import GarbageCollector  # noqa: E402
 from sim_http import Req, Server, go_json_error  # noqa: E402
 from sim_pki import atomic_write, make_certs  # noqa: E402
 from sim_rbac import RbacAuthorizer  # noqa: E402
@@ -72,6 +73,7 @@ class ApiServer:
         self._log_lock = threading.Lock()
         self._log_file = None
         self.store = Store(compaction_window, log=self.log)
+        self.gc = GarbageCollector(self.store, self._kind_served, log=self.log)
         self.types = {}
         for rt in builtin_types(self.resource_versions) + extra_types():
             self._register(rt)
@@ -144,6 +146,7 @@ class ApiServer:
                                         kwargs={"poll_interval": 0.05}, daemon=True,
                                         name="apiserver-sim")
         self._thread.start()
+        self.gc.start()
         self.log(f"serving on {self.url} resource.k8s.io versions {self.resource_versions}")
         return self
 
@@ -151,6 +154,7 @@ class ApiServer:
         if self._httpd is None:
             return
         self._watch_stop.set()
+        self.gc.stop()
         self.store.close_all_watches()
         self._httpd.shutdown()
         self._httpd.server_close()
@@ -296,6 +300,15 @@ class ApiServer:
         return None
 
     # -- convenience for tests ------------------------------------------------------------
+    def _kind_served(self, api_version, kind):
+        group, _, version = api_version.rpartition("/")
+        return any(rt.group == group and rt.kind == kind and version in rt.versions
+                   for rt in list(self.types.values()))
+
+    def wait_gc_idle(self, timeout=5.0):
+        """True once the garbage collector has handled every pending owner deletion."""
+        return self.gc.wait_idle(timeout)
+
     def _type_by_plural(self, plural, group=None):
         for (g, p), rt in self.types.items():
             if p == plural and (group is None or g == group):

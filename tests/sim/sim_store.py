@@ -87,6 +87,8 @@ class Store:
         self.types = {}                                  # store_key -> ResourceType (any)
         self.log = log or (lambda msg: None)
         self.on_change = []                              # callbacks(rt, etype, obj, old)
+        self.background_gc = False       # True: sim_gc collects dependents, not _delete_locked
+        self.orphaned_uids = set()       # owners deleted with propagationPolicy=Orphan
 
     # -- basics ---------------------------------------------------------------------------
     def register(self, rt):
@@ -617,6 +619,8 @@ class Store:
                 self._commit(rt, "MODIFIED", new, old)
                 return copy.deepcopy(new), False
             orphan = options.get("propagationPolicy") == "Orphan"
+            if orphan and self.background_gc:
+                self.orphaned_uids.add(md["uid"])
             return self._delete_locked(rt, key, copy.deepcopy(old), gc=gc and not orphan), True
 
     def _delete_locked(self, rt, key, last, gc=True):
@@ -625,7 +629,8 @@ class Store:
         last["metadata"]["resourceVersion"] = str(self._next_rv())
         self._commit(rt, "DELETED", last, old)
         if gc:
-            self._collect_garbage(old["metadata"]["uid"])
+            if not self.background_gc:
+                self._collect_garbage(old["metadata"]["uid"])
             if rt.group == "" and rt.plural == "namespaces":
                 self._delete_namespace_contents(key[1])
         return copy.deepcopy(last)

@@ -315,21 +315,23 @@ def test_delete_collection_by_field_selector(kube):
     assert names(obj) == ["l1"]
 
 
-def test_node_delete_garbage_collects_owned_slices(kube):
+def test_node_delete_garbage_collects_owned_slices(apiserver, kube):
     node = kube.create("/api/v1/nodes", {"metadata": {"name": "n1"}})
     owner = {"apiVersion": "v1", "kind": "Node", "name": "n1", "uid": node["metadata"]["uid"],
              "controller": True}
     kube.create(SLICES, slice_body("owned-1", node="n1", owner=owner))
     kube.create(SLICES, slice_body("owned-2", node="n1", owner=owner))
     kube.create(SLICES, slice_body("free", node="n1"))
-    other = dict(owner, uid="00000000-0000-0000-0000-00000000dead")
+    n2 = kube.create("/api/v1/nodes", {"metadata": {"name": "n2"}})
+    other = dict(owner, name="n2", uid=n2["metadata"]["uid"])
     kube.create(SLICES, slice_body("other-owner", node="n1", owner=other))
     obj = kube.delete("/api/v1/nodes/n1")
     assert obj["kind"] == "Status" and obj["status"] == "Success"
+    assert apiserver.wait_gc_idle()
     assert names(kube.list(SLICES)) == ["free", "other-owner"]
 
 
-def test_pod_graceful_delete_and_claim_gc(kube):
+def test_pod_graceful_delete_and_claim_gc(apiserver, kube):
     pod = kube.create(PODS, {"metadata": {"name": "p1"}, "spec": {
         "containers": [{"name": "c", "image": "busybox:1"}],
         "resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": "t"}]}})
@@ -356,6 +358,7 @@ def test_pod_graceful_delete_and_claim_gc(kube):
     assert kube.get(PODS + "/p1")["metadata"]["deletionTimestamp"]
     kube.delete(PODS + "/p1", params={"gracePeriodSeconds": 0})
     assert kube.request("GET", PODS + "/p1")[0] == 404
+    assert apiserver.wait_gc_idle()
     assert kube.list(CLAIMS)["items"] == []
 
 
