@@ -143,6 +143,29 @@ static size_t report_empty_groups(const struct dm_config *c, const struct dm_inv
         return bad;
 }
 
+/* Resolve every device's edits and each group's common edits as a prepare would, so a mount
+ * source or hook missing here is reported now, not by the first claim. Returns the number of
+ * groups that fail. */
+static size_t report_unresolvable(const struct opts *o, const struct dm_config *c,
+                                  const struct dm_inventory *inv)
+{
+        size_t bad = 0;
+        for (size_t i = 0; i < c->n_groups; i++) {
+                const struct dm_group *g = &c->groups[i];
+                struct cdi_spec *spec _cleanup_cdi_spec_ = NULL;
+                struct hd_error e = HD_ERROR_INIT;
+                if (group_devices(inv, g) == 0)
+                        continue;
+                if (dm_group_spec_build(inv, g, o->driver, &spec, &e) < 0) {
+                        fprintf(stderr, "hostdevctl: %s: group '%s': %s\n", c->file, g->name,
+                                hd_error_message(&e));
+                        bad++;
+                }
+                hd_error_done(&e);
+        }
+        return bad;
+}
+
 static int run_validate(const struct opts *o)
 {
         struct dm_config *c = NULL;
@@ -158,7 +181,9 @@ static int run_validate(const struct opts *o)
         if (load_inventory(o->args[0], o->host_root, &c, &inv, false) < 0)
                 return EXIT_FAILURE;
         warn_left_out(inv);
-        int status = report_empty_groups(c, inv) > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        size_t bad = report_empty_groups(c, inv);
+        bad += report_unresolvable(o, c, inv);
+        int status = bad > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         if (status == EXIT_SUCCESS)
                 printf("%s: valid (%zu group%s, %zu device%s on this host)\n", o->args[0],
                        c->n_groups, c->n_groups == 1 ? "" : "s", inv->n_devices,
@@ -389,9 +414,9 @@ static int run_deviceclasses(const struct opts *o)
 
 static const struct command commands[] = {
         {"validate", "validate CONFIG [--offline] [--host-root DIR]",
-         "Check a device config (errors name file:line:column and the fix) and that every "
-         "group matches a device on this host; a group marked optional only warns. With "
-         "--offline, check the file alone.",
+         "Check a device config (errors name file:line:column and the fix), that every group "
+         "matches a device on this host (a group marked optional only warns) and that the "
+         "devices' mount sources and hooks exist. With --offline, check the file alone.",
          "Hf", run_validate, 1, 1},
         {"discover", "discover CONFIG [--node N] [--driver D] [--json] [--host-root DIR]",
          "List this node's devices, or with --json print the ResourceSlices that would be "

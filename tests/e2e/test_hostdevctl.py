@@ -342,6 +342,20 @@ def test_validate_checks_the_groups_match_on_this_host(tmp_path):
     assert p.stdout == "%s: valid (2 groups; devices not checked)\n" % cfg
 
 
+def test_validate_reports_missing_mount_sources(tmp_path):
+    """What every prepare would fail on (the first real-cluster run: a mount source the plugin
+    cannot see) is reported by validate, naming the device and the path."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("apiVersion: hostdev.example.com/v1alpha1\nkind: DeviceConfig\ngroups:\n"
+                   "  - name: mem\n    match: {paths: [/dev/null]}\n"
+                   "    deviceEdits:\n      mounts: [{hostPath: /nonexistent/lib.so}]\n")
+    p = run_ctl("validate", str(cfg), check=1)
+    assert p.stderr == ("hostdevctl: %s: group 'mem': device 'null': mount source "
+                        "'/nonexistent/lib.so': No such file or directory\n" % cfg)
+    cfg.write_text(cfg.read_text().replace("lib.so}", "lib.so, optional: true}"))
+    run_ctl("validate", str(cfg), check=0)
+
+
 def test_validate_under_host_root(tmp_path):
     """--host-root: the paths are looked up under the directory, not on this file system."""
     if os.geteuid() != 0:
