@@ -30,8 +30,9 @@ def test_generated_classes_allocate_their_group(env):
                           env.driver], capture_output=True, text=True, check=True).stdout
     names = [d["metadata"]["name"] for d in yaml.safe_load_all(out)]
     assert names == ["gpu." + env.driver, "mem." + env.driver]
-    # The simulator serves no OpenAPI document for client-side validation.
-    r = kubectl(env, "create", "--validate=false", "-f", "-", stdin=out)
+    # As an admin would: kubectl apply, with its client-side validation against the OpenAPI
+    # document the API server serves.
+    r = kubectl(env, "apply", "-f", "-", stdin=out)
     assert r.returncode == 0, r.stdout + r.stderr
     env.class_names.extend(names)  # deleted at teardown
 
