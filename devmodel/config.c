@@ -69,6 +69,7 @@ struct dm_config *dm_config_free(struct dm_config *c)
                 free(g->device_name);
                 free(g->container_path);
                 free(g->permissions);
+                free(g->resource_name);
                 for (size_t j = 0; j < g->n_attrs; j++) {
                         free(g->attrs[j].name);
                         free(g->attrs[j].value);

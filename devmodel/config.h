@@ -92,6 +92,7 @@ struct dm_group {
         char *device_name;    /* template; NULL = derived from the host path */
         char *container_path; /* template for the matched node in the container; NULL = {path} */
         char *permissions;    /* for the matched node; NULL = runtime default */
+        char *resource_name;  /* device-plugin mode's extended resource; NULL = <driver>/<name> */
         struct dm_attr_spec *attrs;
         size_t n_attrs;
         struct dm_edits_spec device_edits;
@@ -100,6 +101,7 @@ struct dm_group {
         size_t n_captures;   /* glob captures every match provides ({1}..{n}) */
         struct dm_mark mark; /* the group's mapping */
         struct dm_mark name_mark, device_name_mark, container_path_mark, permissions_mark;
+        struct dm_mark resource_name_mark;
         struct dm_mark *path_marks, *glob_marks; /* one per entry of paths / globs */
 };
 

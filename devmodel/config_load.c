@@ -256,6 +256,10 @@ static int check_group(struct checker *k, struct dm_group *g)
         r = check_permissions(k, g->permissions_mark, g->permissions);
         if (r < 0)
                 return r;
+        if (g->resource_name && dm_resource_name_check(g->resource_name, k->err) < 0) {
+                _cleanup_free_ char *ctx = hd_asprintf("group '%s'", g->name);
+                return cwrap(k, g->resource_name_mark, ctx);
+        }
         r = check_attrs(k, g);
         if (r < 0)
                 return r;
@@ -339,6 +343,13 @@ static int config_check(const struct dm_config *c, struct hd_error *reterr)
                 r = check_group(&k, &c->groups[i]);
                 if (r < 0)
                         return r;
+                for (size_t j = 0; j < i && c->groups[i].resource_name; j++)
+                        if (hd_streq(c->groups[i].resource_name, c->groups[j].resource_name))
+                                return cerr(&k, c->groups[i].resource_name_mark,
+                                            "group '%s': resourceName '%s' is already used by "
+                                            "group '%s'; each group needs its own resource",
+                                            c->groups[i].name, c->groups[i].resource_name,
+                                            c->groups[j].name);
         }
         return check_static_names(&k);
 }

@@ -496,6 +496,7 @@ static const struct yfield group_fields[] = {
         FM("deviceName", dec_string, struct dm_group, device_name, device_name_mark),
         FM("containerPath", dec_string, struct dm_group, container_path, container_path_mark),
         FM("permissions", dec_string, struct dm_group, permissions, permissions_mark),
+        FM("resourceName", dec_string, struct dm_group, resource_name, resource_name_mark),
         F("attributes", dec_attrs, struct dm_group, attrs),
         F("deviceEdits", dec_edits, struct dm_group, device_edits),
         F("commonEdits", dec_edits, struct dm_group, common_edits),

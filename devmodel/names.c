@@ -205,3 +205,46 @@ char *dm_device_name_from_path(const char *path)
         }
         return hd_strbuf_take(&b);
 }
+
+/* The name part of a qualified name: [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?, at most 63. */
+static bool qualified_part_ok(const char *s)
+{
+        size_t n = strlen(s);
+        if (n == 0 || n > DM_DNS_LABEL_MAX)
+                return false;
+        if (!isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)s[i] > 127 ||
+                    !(isalnum((unsigned char)s[i]) || strchr("-_.", s[i])))
+                        return false;
+        return true;
+}
+
+int dm_resource_name_check(const char *name, struct hd_error *reterr)
+{
+        const char *slash = name ? strchr(name, '/') : NULL;
+        if (!slash)
+                return hd_error_setf(reterr, EINVAL,
+                                     "resourceName '%s' must be domain-qualified, e.g. "
+                                     "'example.com/gpu'",
+                                     name ? name : "");
+        _cleanup_free_ char *domain = hd_strndup(name, (size_t)(slash - name));
+        if (!dm_is_dns_subdomain(domain))
+                return hd_error_setf(reterr, EINVAL,
+                                     "resourceName '%s': the domain '%s' is not a lowercase DNS "
+                                     "subdomain",
+                                     name, domain);
+        if (hd_streq(domain, "kubernetes.io") || hd_endswith(domain, ".kubernetes.io"))
+                return hd_error_setf(reterr, EINVAL,
+                                     "resourceName '%s': the kubernetes.io domain is reserved "
+                                     "for Kubernetes; use your own domain",
+                                     name);
+        if (!qualified_part_ok(slash + 1))
+                return hd_error_setf(reterr, EINVAL,
+                                     "resourceName '%s': the name after '/' must be 1-63 "
+                                     "characters of a-z, A-Z, 0-9, '-', '_', '.', starting and "
+                                     "ending with a letter or digit",
+                                     name);
+        return 0;
+}

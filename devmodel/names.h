@@ -33,6 +33,13 @@ bool dm_is_semver(const char *s);
  * with what is wrong and how to fix it; returns 0 or -EINVAL. */
 int dm_attr_name_check(const char *name, struct hd_error *reterr);
 
+/* Check an extended resource name for the device-plugin API the way the kubelet and the API
+ * server do: "<domain>/<name>" where the domain is a DNS subdomain (at most 253) outside
+ * kubernetes.io and *.kubernetes.io, and the name part is at most 63 characters of
+ * [A-Za-z0-9._-] starting and ending alphanumeric. RETERR reads "resourceName '...': ...".
+ * Returns 0 or -EINVAL. */
+int dm_resource_name_check(const char *name, struct hd_error *reterr);
+
 /* Derive a device name (DNS label) from a host path: drop a leading "/dev/", lowercase, turn every
  * run of other characters into one '-', trim '-' at both ends ("/dev/mock/device_0" →
  * "mock-device-0"). Names longer than 63 are cut to 54 characters plus '-' and 8 hex digits of
