@@ -130,6 +130,10 @@ static int prepare_one(struct kp_dra_binding *b, const claim_t *c, struct claim_
 
         k8s__io__kubelet__pkg__apis__dra__v1__node_prepare_resource_response__init(&a->prep);
         r = check_claim_ref(c, &err);
+        if (r >= 0 && b->svc->unprepare_only)
+                r = hd_error_setf(&err, EOPNOTSUPP,
+                                  "this node serves its devices through the device-plugin API; "
+                                  "DRA claims are only unprepared here");
         if (r >= 0)
                 r = kp_driver_prepare(b->svc->driver, &ref, &a->prepared, &err);
         if (r < 0) {

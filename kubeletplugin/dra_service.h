@@ -4,6 +4,7 @@
  * share_id), and the plugin registration service the kubelet's plugin watcher calls. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "rpc/server.h"
@@ -29,8 +30,9 @@ struct kp_dra_binding {
 };
 
 struct kp_dra_service {
-        struct kp_driver *driver;          /* borrowed */
-        struct kp_metrics *metrics;        /* borrowed; may be NULL */
+        struct kp_driver *driver;   /* borrowed */
+        struct kp_metrics *metrics; /* borrowed; may be NULL */
+        bool unprepare_only;        /* device-plugin mode draining old claims: prepare fails each */
         struct kp_dra_binding bindings[2]; /* filled by kp_dra_service_methods() */
 };
 

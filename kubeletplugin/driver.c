@@ -158,6 +158,21 @@ void kp_driver_prepared_refs(struct kp_driver *d, struct dm_prepared_claim **ret
         *ret_n = n;
 }
 
+char **kp_driver_held_devices(struct kp_driver *d)
+{
+        char **out = NULL;
+        pthread_mutex_lock(&d->lock);
+        for (size_t i = 0; d->ckpt && i < d->ckpt->n_claims; i++) {
+                const struct dm_prepared_claim *c = &d->ckpt->claims[i].prepared;
+                for (size_t j = 0; j < c->n_devices; j++)
+                        if (hd_streq(c->devices[j].pool, d->node) &&
+                            !hd_strv_contains(out, c->devices[j].device))
+                                hd_strv_push(&out, c->devices[j].device);
+        }
+        pthread_mutex_unlock(&d->lock);
+        return out;
+}
+
 size_t kp_driver_prepared_claims(struct kp_driver *d)
 {
         pthread_mutex_lock(&d->lock);

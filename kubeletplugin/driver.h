@@ -85,5 +85,10 @@ bool kp_driver_holds_claim(struct kp_driver *d, const char *uid);
  * free the array). */
 void kp_driver_prepared_refs(struct kp_driver *d, struct dm_prepared_claim **ret, size_t *ret_n);
 
+/* Names of the devices of this node's pool that checkpointed claims (prepared or being
+ * prepared) hold, adminAccess ones included: device-plugin mode keeps them out of the kubelet's
+ * hands until the claims are unprepared. New strv (NULL when none). */
+char **kp_driver_held_devices(struct kp_driver *d);
+
 /* Number of claims currently recorded as prepared. */
 size_t kp_driver_prepared_claims(struct kp_driver *d);

@@ -45,6 +45,8 @@ struct kp_health {
         struct kp_publisher *publisher;
         struct kp_metrics *metrics;
         int rescan_ms;
+        void (*changed_cb)(void *userdata);
+        void *changed_userdata;
         int inotify_fd, wake_fd[2];
         pthread_t thread;
         bool started;
@@ -154,6 +156,28 @@ void kp_health_counts(struct kp_health *h, size_t *ret_total, size_t *ret_health
         *ret_total = h->n_devices;
         *ret_healthy = healthy;
         pthread_mutex_unlock(&h->lock);
+}
+
+void kp_health_snapshot(struct kp_health *h, struct kp_health_device **ret, size_t *ret_n)
+{
+        pthread_mutex_lock(&h->lock);
+        struct kp_health_device *v = hd_new0(struct kp_health_device, h->n_devices + 1);
+        for (size_t i = 0; i < h->n_devices; i++)
+                v[i] = (struct kp_health_device){hd_strdup(h->devices[i].name),
+                                                 h->devices[i].healthy,
+                                                 hd_strdup(h->devices[i].reason)};
+        *ret_n = h->n_devices;
+        pthread_mutex_unlock(&h->lock);
+        *ret = v;
+}
+
+void kp_health_devices_free(struct kp_health_device *v, size_t n)
+{
+        for (size_t i = 0; v && i < n; i++) {
+                free(v[i].name);
+                free(v[i].reason);
+        }
+        free(v);
 }
 
 /* --- health stream -------------------------------------------------------------------------- */
@@ -311,6 +335,8 @@ static void rescan(struct kp_health *h, bool force_publish)
                 dm_inventory_free(inv);
         if ((changed || force_publish) && h->publisher)
                 kp_publisher_set_devices(h->publisher, kp_health_published_devices(h));
+        if (changed && h->changed_cb)
+                h->changed_cb(h->changed_userdata);
 }
 
 /* Directory to watch for a match pattern: the part before the first wildcard, or the parent of
@@ -392,6 +418,8 @@ struct kp_health *kp_health_new(const struct kp_health_options *o,
         h->kdriver = o->kdriver;
         h->publisher = o->publisher;
         h->metrics = o->metrics;
+        h->changed_cb = o->changed_cb;
+        h->changed_userdata = o->changed_userdata;
         h->rescan_ms = o->rescan_ms > 0 ? o->rescan_ms : 5000;
         h->inotify_fd = -1;
         h->wake_fd[0] = h->wake_fd[1] = -1;

@@ -7,6 +7,7 @@
  * every open v1alpha1.DRAResourceHealth/NodeWatchResources stream gets the full list. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/cleanup-json.h"
@@ -29,6 +30,10 @@ struct kp_health_options {
         struct kp_publisher *publisher; /* may be NULL */
         struct kp_metrics *metrics;     /* may be NULL */
         int rescan_ms;                  /* periodic rescan and stream refresh; 0 = 5000 */
+        /* Called on the monitor thread, with no lock held, after a rescan changed the device
+         * view (the driver already has the new inventory). May be NULL. */
+        void (*changed_cb)(void *userdata);
+        void *changed_userdata;
 };
 
 /* Create the monitor with the devices of INITIAL (borrowed; read now). */
@@ -46,6 +51,18 @@ json_t *kp_health_published_devices(struct kp_health *h);
 
 /* Fill METHODS (room for 1) with NodeWatchResources bound to H. */
 size_t kp_health_methods(struct kp_health *h, struct rpc_method *methods);
+
+/* One known device as the monitor sees it. */
+struct kp_health_device {
+        char *name;
+        bool healthy;
+        char *reason; /* why unhealthy; NULL when healthy */
+};
+
+/* Copy of the known devices in inventory order (vanished ones after). *RET is a new array of
+ * *RET_N entries; release it with kp_health_devices_free(). */
+void kp_health_snapshot(struct kp_health *h, struct kp_health_device **ret, size_t *ret_n);
+void kp_health_devices_free(struct kp_health_device *v, size_t n);
 
 /* Devices known and how many are healthy. */
 void kp_health_counts(struct kp_health *h, size_t *ret_total, size_t *ret_healthy);

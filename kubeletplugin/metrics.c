@@ -19,6 +19,18 @@ struct histogram {
         double sum;
 };
 
+/* Allocate answers in well under a millisecond: finer buckets. */
+static const double dp_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                    0.01,   0.025,   0.1,    0.5,   1};
+#define N_DP_BUCKETS (sizeof(dp_buckets) / sizeof(dp_buckets[0]))
+
+struct dp_metrics {
+        unsigned long allocate[2]; /* [ok] */
+        unsigned long counts[N_DP_BUCKETS];
+        double sum;
+        unsigned long registrations[2]; /* [ok] */
+};
+
 struct kp_metrics {
         char *driver;
         pthread_mutex_t lock;      /* guards everything below */
@@ -28,6 +40,7 @@ struct kp_metrics {
         bool registered;
         unsigned healthy, unhealthy, prepared;
         unsigned long publish_ok, publish_errors;
+        struct dp_metrics dp;
 };
 
 struct kp_metrics *kp_metrics_new(const char *driver)
@@ -97,6 +110,53 @@ void kp_metrics_slice_publish(struct kp_metrics *m, bool ok)
         SETTER(if (ok) m->publish_ok++; else m->publish_errors++);
 }
 
+void kp_metrics_dp_allocate(struct kp_metrics *m, bool ok, double seconds)
+{
+        SETTER(m->dp.allocate[ok]++; m->dp.sum += seconds;
+               for (size_t i = 0; i < N_DP_BUCKETS; i++) m->dp.counts[i] +=
+               seconds <= dp_buckets[i]);
+}
+
+void kp_metrics_dp_register(struct kp_metrics *m, bool ok)
+{
+        SETTER(m->dp.registrations[ok]++);
+}
+
+/* The device-plugin block. Call with m->lock held. */
+static void render_dp(struct kp_metrics *m, struct hd_strbuf *b)
+{
+        const struct dp_metrics *d = &m->dp;
+        const char *drv = m->driver;
+        hd_strbuf_printf(b,
+                         "# HELP hostdev_dp_allocate_total Device-plugin Allocate calls, by "
+                         "result.\n"
+                         "# TYPE hostdev_dp_allocate_total counter\n"
+                         "hostdev_dp_allocate_total{driver=\"%s\",result=\"success\"} %lu\n"
+                         "hostdev_dp_allocate_total{driver=\"%s\",result=\"error\"} %lu\n"
+                         "# HELP hostdev_dp_allocate_duration_seconds Time to answer one "
+                         "Allocate call.\n"
+                         "# TYPE hostdev_dp_allocate_duration_seconds histogram\n",
+                         drv, d->allocate[1], drv, d->allocate[0]);
+        for (size_t i = 0; i < N_DP_BUCKETS; i++)
+                hd_strbuf_printf(b,
+                                 "hostdev_dp_allocate_duration_seconds_bucket{driver=\"%s\","
+                                 "le=\"%g\"} %lu\n",
+                                 drv, dp_buckets[i], d->counts[i]);
+        unsigned long n = d->allocate[0] + d->allocate[1];
+        hd_strbuf_printf(b,
+                         "hostdev_dp_allocate_duration_seconds_bucket{driver=\"%s\",le=\"+Inf\"} "
+                         "%lu\n"
+                         "hostdev_dp_allocate_duration_seconds_sum{driver=\"%s\"} %.6f\n"
+                         "hostdev_dp_allocate_duration_seconds_count{driver=\"%s\"} %lu\n"
+                         "# HELP hostdev_dp_registrations_total Register calls to the kubelet, "
+                         "by result.\n"
+                         "# TYPE hostdev_dp_registrations_total counter\n"
+                         "hostdev_dp_registrations_total{driver=\"%s\",result=\"success\"} %lu\n"
+                         "hostdev_dp_registrations_total{driver=\"%s\",result=\"error\"} %lu\n",
+                         drv, n, drv, d->sum, drv, n, drv, d->registrations[1], drv,
+                         d->registrations[0]);
+}
+
 char *kp_metrics_render(struct kp_metrics *m)
 {
         static const char *const ops[2] = {"prepare", "unprepare"};
@@ -156,6 +216,7 @@ char *kp_metrics_render(struct kp_metrics *m)
                          m->driver, m->unhealthy, m->driver, m->publish_ok, m->driver,
                          m->publish_errors, m->driver, m->publish_errors, m->driver,
                          m->registered ? 1 : 0);
+        render_dp(m, &b);
         pthread_mutex_unlock(&m->lock);
         return hd_strbuf_take(&b);
 }

@@ -21,5 +21,10 @@ void kp_metrics_set_devices(struct kp_metrics *m, unsigned healthy, unsigned unh
 void kp_metrics_set_prepared_claims(struct kp_metrics *m, unsigned n);
 void kp_metrics_slice_publish(struct kp_metrics *m, bool ok);
 
+/* Device-plugin mode: one Allocate call answered (OK or not) after SECONDS. */
+void kp_metrics_dp_allocate(struct kp_metrics *m, bool ok, double seconds);
+/* Device-plugin mode: one Registration/Register call to the kubelet, accepted or not. */
+void kp_metrics_dp_register(struct kp_metrics *m, bool ok);
+
 /* The exposition text. Caller frees. */
 char *kp_metrics_render(struct kp_metrics *m);
