@@ -41,6 +41,9 @@ static void usage(FILE *f)
                 "  --host-root DIR              the host's / is mounted at DIR: host paths are\n"
                 "                               checked and watched there (default /)\n"
                 "  --mode auto|dra|device-plugin  default auto\n"
+                "  --device-plugin-edits cdi|legacy  device-plugin Allocate answers: CDI IDs\n"
+                "                               (default) or devices/mounts/envs\n"
+                "  --sysfs-root DIR             where sysfs is (NUMA nodes; default /sys)\n"
                 "  --metrics-addr HOST:PORT     serve /metrics and /healthz (default off)\n"
                 "  --health-interval-ms MS      device rescan period (default 5000)\n"
                 "  --kube-api-qps N             API requests per second (default 50)\n"
@@ -90,6 +93,8 @@ static const struct flag flags[] = {
         {"cdi-root", F_STRING, OPT(cdi_root), 0, NULL},
         {"host-root", F_STRING, OPT(host_root), 0, NULL},
         {"mode", F_STRING, OPT(mode), 0, NULL},
+        {"device-plugin-edits", F_STRING, OPT(device_plugin_edits), 0, NULL},
+        {"sysfs-root", F_STRING, OPT(sysfs_root), 0, NULL},
         {"metrics-addr", F_STRING, OPT(metrics_addr), 0, NULL},
         {"health-interval-ms", F_INT, OPT(rescan_ms), 49, "a number of milliseconds >= 50"},
         {"kube-api-qps", F_DOUBLE, OPT(kube_qps), 0, "a number > 0"},

@@ -14,6 +14,7 @@
 #include "kube/kube.h"
 #include "devmodel/config.h"
 #include "devmodel/discovery.h"
+#include "kubeletplugin/dp_plugin.h"
 #include "kubeletplugin/dra_service.h"
 #include "kubeletplugin/driver.h"
 #include "kubeletplugin/health.h"
@@ -56,12 +57,50 @@ int kp_plugin_check_options(const struct kp_plugin_options *o, struct hd_error *
                 if (!dirs[i][1] || dirs[i][1][0] != '/')
                         return hd_error_setf(reterr, EINVAL, "%s '%s': must be an absolute path",
                                              dirs[i][0], dirs[i][1] ? dirs[i][1] : "");
-        if (!hd_streq(o->mode, "auto") && !hd_streq(o->mode, "dra") &&
-            !hd_streq(o->mode, "device-plugin"))
+        enum kp_mode mode;
+        if (kp_mode_parse(o->mode, &mode) < 0)
                 return hd_error_setf(reterr, EINVAL,
                                      "--mode '%s': expected auto, dra or device-plugin",
                                      o->mode ? o->mode : "");
+        if (o->device_plugin_edits && !hd_streq(o->device_plugin_edits, "cdi") &&
+            !hd_streq(o->device_plugin_edits, "legacy"))
+                return hd_error_setf(reterr, EINVAL,
+                                     "--device-plugin-edits '%s': expected cdi or legacy",
+                                     o->device_plugin_edits);
+        if (mode != KP_MODE_DRA && (!o->device_plugins_dir || o->device_plugins_dir[0] != '/'))
+                return hd_error_setf(reterr, EINVAL,
+                                     "--device-plugins-dir '%s': must be an absolute path",
+                                     o->device_plugins_dir ? o->device_plugins_dir : "");
         return 0;
+}
+
+static const char *const mode_names[] = {
+        [KP_MODE_AUTO] = "auto",
+        [KP_MODE_DRA] = "dra",
+        [KP_MODE_DEVICE_PLUGIN] = "device-plugin",
+};
+
+int kp_mode_parse(const char *s, enum kp_mode *ret)
+{
+        for (size_t i = 0; i < HD_ARRAY_SIZE(mode_names); i++)
+                if (hd_streq(s, mode_names[i])) {
+                        *ret = (enum kp_mode)i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+const char *kp_mode_name(enum kp_mode m)
+{
+        return (size_t)m < HD_ARRAY_SIZE(mode_names) ? mode_names[m] : "?";
+}
+
+/* --mode auto: which mode this node gets. The decision (API server, kubelet version, registry
+ * dir) belongs to kubeletplugin/mode.c; until it is there auto means DRA, as before. */
+static enum kp_mode kp_mode_decide(const struct kp_plugin_options *o)
+{
+        (void)o;
+        return KP_MODE_DRA;
 }
 
 /* --- claim source: GET from the API server ---------------------------------------------------- */
@@ -182,8 +221,7 @@ static int start_api(struct plugin *p, const struct kp_plugin_options *o, struct
         if (r < 0) {
                 if (hd_streq(o->mode, "dra") || r == -ENOENT)
                         hd_error_wrap(reterr, "the API server does not serve DRA "
-                                              "(resource.k8s.io); device-plugin mode is not "
-                                              "available in this version");
+                                              "(resource.k8s.io); use --mode device-plugin");
                 return r;
         }
         hd_log_info("using resource.k8s.io", "version", p->api_version);
@@ -326,25 +364,32 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
         return r;
 }
 
+void kp_plugin_wait_for_stop(void)
+{
+        sigset_t sigs;
+        sigemptyset(&sigs);
+        sigaddset(&sigs, SIGTERM);
+        sigaddset(&sigs, SIGINT);
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        hd_log_info("stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
 int kp_plugin_run(const struct kp_plugin_options *o, struct hd_error *reterr)
 {
         int r = kp_plugin_check_options(o, reterr);
         if (r < 0)
                 return r;
-        if (hd_streq(o->mode, "device-plugin"))
-                return hd_error_setf(reterr, ENOTSUP,
-                                     "--mode device-plugin is not available in this version");
+        enum kp_mode mode = KP_MODE_AUTO;
+        kp_mode_parse(o->mode, &mode);
+        if (mode == KP_MODE_AUTO)
+                mode = kp_mode_decide(o);
+        if (mode == KP_MODE_DEVICE_PLUGIN)
+                return kp_dp_plugin_run(o, reterr);
         struct plugin p = {0};
         r = plugin_start(&p, o, reterr);
-        if (r >= 0) {
-                sigset_t sigs;
-                sigemptyset(&sigs);
-                sigaddset(&sigs, SIGTERM);
-                sigaddset(&sigs, SIGINT);
-                int sig = 0;
-                sigwait(&sigs, &sig);
-                hd_log_info("stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        }
+        if (r >= 0)
+                kp_plugin_wait_for_stop();
         plugin_done(&p);
         return r < 0 ? r : 0;
 }

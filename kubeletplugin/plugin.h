@@ -6,26 +6,42 @@
 
 struct hd_error;
 
+/* --mode: which kubelet API the node daemon serves. */
+enum kp_mode {
+        KP_MODE_AUTO,          /* decide at start (kp_mode_decide) */
+        KP_MODE_DRA,           /* ResourceSlices + DRA gRPC (plugin.c) */
+        KP_MODE_DEVICE_PLUGIN, /* device-plugin API v1beta1 (dp_plugin.c) */
+};
+
+/* "auto", "dra" or "device-plugin" → *RET. Returns 0 or -EINVAL. */
+int kp_mode_parse(const char *s, enum kp_mode *ret);
+const char *kp_mode_name(enum kp_mode m);
+
 struct kp_plugin_options {
-        const char *config_path;        /* --config */
-        const char *driver;             /* --driver-name */
-        const char *node;               /* --node-name / NODE_NAME */
-        const char *pod_uid;            /* --pod-uid / POD_UID; NULL = no suffix */
-        const char *kubeconfig;         /* --kubeconfig; NULL = in-cluster */
-        const char *registry_dir;       /* --kubelet-registry-dir */
-        const char *plugins_dir;        /* --kubelet-plugins-dir */
-        const char *device_plugins_dir; /* --device-plugins-dir */
-        const char *cdi_root;           /* --cdi-root */
-        const char *host_root;          /* --host-root: the host's / seen here; NULL = "/" */
-        const char *mode;               /* auto | dra | device-plugin */
-        const char *metrics_addr;       /* --metrics-addr; NULL = off */
-        int rescan_ms;                  /* --health-interval-ms */
-        double kube_qps;                /* --kube-api-qps; 0 = 50 (as the kubelet) */
-        int kube_burst;                 /* --kube-api-burst; 0 = 100 */
+        const char *config_path;         /* --config */
+        const char *driver;              /* --driver-name */
+        const char *node;                /* --node-name / NODE_NAME */
+        const char *pod_uid;             /* --pod-uid / POD_UID; NULL = no suffix */
+        const char *kubeconfig;          /* --kubeconfig; NULL = in-cluster */
+        const char *registry_dir;        /* --kubelet-registry-dir */
+        const char *plugins_dir;         /* --kubelet-plugins-dir */
+        const char *device_plugins_dir;  /* --device-plugins-dir */
+        const char *cdi_root;            /* --cdi-root */
+        const char *host_root;           /* --host-root: the host's / seen here; NULL = "/" */
+        const char *mode;                /* auto | dra | device-plugin */
+        const char *device_plugin_edits; /* --device-plugin-edits cdi | legacy; NULL = cdi */
+        const char *sysfs_root;          /* --sysfs-root (NUMA nodes; tests); NULL = /sys */
+        const char *metrics_addr;        /* --metrics-addr; NULL = off */
+        int rescan_ms;                   /* --health-interval-ms */
+        double kube_qps;                 /* --kube-api-qps; 0 = 50 (as the kubelet) */
+        int kube_burst;                  /* --kube-api-burst; 0 = 100 */
 };
 
 /* Validate OPTS and the names that become paths. Returns 0 or -EINVAL naming the flag. */
 int kp_plugin_check_options(const struct kp_plugin_options *opts, struct hd_error *reterr);
+
+/* Wait for SIGTERM or SIGINT (blocked by the caller in every thread) and log it. */
+void kp_plugin_wait_for_stop(void);
 
 /* Run until SIGTERM/SIGINT (which the caller must have blocked in every thread). Returns 0 on a
  * clean stop, -errno when start-up failed (RETERR says why). */
