@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ struct dp_plugin {
         struct kp_registration reg;
         pthread_t drain_thread;
         bool drain_started;
+        bool slices_deleted;
         int stop_fd[2];
 };
 
@@ -171,8 +173,8 @@ static bool nap(struct dp_plugin *p, int ms)
 static void *drain_main(void *arg)
 {
         struct dp_plugin *p = arg;
-        bool slices_done = false, draining = p->dra_server != NULL;
-        int64_t slice_wait = 0;
+        bool slices_done = p->slices_deleted, draining = p->dra_server != NULL;
+        int64_t slice_wait = SLICE_RETRY_MS;
         _cleanup_strv_ char **last = kp_driver_held_devices(p->driver);
         do {
                 if (!slices_done && slice_wait <= 0) {
@@ -250,6 +252,7 @@ static int start_devices(struct dp_plugin *p, struct dm_inventory *inv, struct h
                                           .kdriver = p->driver,
                                           .metrics = p->metrics,
                                           .rescan_ms = o->rescan_ms,
+                                          .settle_ms = KP_DP_SETTLE_MS,
                                           .changed_cb = kp_dp_changed_cb,
                                           .changed_userdata = p->dp};
         p->health = kp_health_new(&hopts, inv); /* INV is the driver's: read now */
@@ -292,8 +295,17 @@ static int dp_start(struct dp_plugin *p, struct hd_error *reterr)
         r = start_devices(p, inv, reterr);
         if (r >= 0 && has_held(p->driver))
                 r = start_dra_drain(p, reterr);
-        if (r >= 0)
-                r = kp_dp_start(p->dp, reterr);
+        if (r < 0)
+                return r;
+        /* Before the kubelet hears of a device: no device may be offered in both worlds. */
+        struct hd_error e = HD_ERROR_INIT;
+        p->slices_deleted = delete_stale_slices(p, &e) >= 0;
+        if (!p->slices_deleted)
+                hd_log_warn("cannot delete stale ResourceSlices; retrying in the background "
+                            "(prepares stay refused meanwhile)",
+                            "err", hd_error_message(&e));
+        hd_error_done(&e);
+        r = kp_dp_start(p->dp, reterr);
         if (r >= 0)
                 r = kp_health_start(p->health, reterr);
         if (r < 0)
@@ -346,12 +358,24 @@ static void dp_done(struct dp_plugin *p)
         hd_strv_free(p->versions);
 }
 
+/* SIGTERM/SIGINT are blocked in every thread (main() did it before any thread started). */
+static void wait_for_stop(void)
+{
+        sigset_t sigs;
+        sigemptyset(&sigs);
+        sigaddset(&sigs, SIGTERM);
+        sigaddset(&sigs, SIGINT);
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        hd_log_info("stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
 int kp_dp_plugin_run(const struct kp_plugin_options *o, struct hd_error *reterr)
 {
         struct dp_plugin p = {.o = o, .stop_fd = {-1, -1}};
         int r = dp_start(&p, reterr);
         if (r >= 0)
-                kp_plugin_wait_for_stop();
+                wait_for_stop();
         dp_done(&p);
         return r < 0 ? r : 0;
 }

@@ -29,13 +29,21 @@
 /* How often sockets are checked when no event comes (a missed inotify event costs this). */
 #define RECHECK_MS 1000
 
+/* Which kubelet.sock: a new kubelet makes a new file. */
+struct kubelet_id {
+        dev_t dev;
+        ino_t ino;
+        struct timespec ctime; /* inode numbers are reused; with the change time they are not */
+};
+
 struct entry_state {
         char *path;  /* <dir>/<endpoint> */
         bool served; /* our socket was there at the last check */
         bool need_register;
         int64_t next_try; /* monotonic ms */
         int backoff_ms;
-        char *last_error; /* last Register failure logged, to log changes only */
+        struct kubelet_id registered_with; /* kubelet.sock at the last accepted Register */
+        char *last_error;                  /* last Register failure logged, to log changes only */
 };
 
 struct kp_dp_reg {
@@ -78,9 +86,28 @@ static int do_register(struct kp_dp_reg *r, size_t i, struct hd_error *reterr)
                                 reterr);
 }
 
+static struct kubelet_id kubelet_id_of(const char *path)
+{
+        struct stat st;
+        if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+                return (struct kubelet_id){0};
+        return (struct kubelet_id){st.st_dev, st.st_ino, st.st_ctim};
+}
+
+static bool kubelet_id_equal(const struct kubelet_id *a, const struct kubelet_id *b)
+{
+        return a->ino && a->dev == b->dev && a->ino == b->ino &&
+               a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+/* A kubelet.sock was created: register every entry not yet registered with that one (the
+ * event may come after a registration its deletion already caused). */
 static void register_all_soon(struct kp_dp_reg *r)
 {
+        struct kubelet_id now = kubelet_id_of(r->kubelet_sock);
         for (size_t i = 0; i < r->o.n_entries; i++) {
+                if (kubelet_id_equal(&now, &r->st[i].registered_with) && !r->st[i].need_register)
+                        continue;
                 r->st[i].need_register = true;
                 r->st[i].next_try = 0;
                 r->st[i].backoff_ms = KP_DP_REGISTER_BACKOFF_MIN_MS;
@@ -120,10 +147,12 @@ static void try_register(struct kp_dp_reg *r, size_t i, int64_t now)
                 return;
         struct hd_error e = HD_ERROR_INIT;
         int64_t t0 = now_ms();
+        struct kubelet_id kid = kubelet_id_of(r->kubelet_sock);
         int rc = do_register(r, i, &e);
         kp_metrics_dp_register(r->o.metrics, rc >= 0);
         if (rc >= 0) {
                 s->need_register = false;
+                s->registered_with = kid;
                 free(s->last_error);
                 s->last_error = NULL;
                 hd_log_info("registered with the kubelet", "resource", r->o.entries[i].resource,

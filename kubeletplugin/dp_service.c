@@ -55,6 +55,9 @@ struct dp_resource {
         size_t n_streams;
 
         /* under dp->refresh_lock */
+        bool spec_known;            /* the file is as last_spec says (written or removed) */
+        struct cdi_spec *last_spec; /* as last written; NULL = none */
+        char *last_text;
         char **skipped;   /* devices left out of the spec, as "device 'x': why" */
         char *spec_error; /* the spec could not be written: every device is unhealthy */
 };
@@ -178,6 +181,55 @@ struct refresh {
         bool write_specs;
 };
 
+static int cmp_cdi_device(const void *a, const void *b)
+{
+        return strcmp((*(struct cdi_device *const *)a)->name,
+                      (*(struct cdi_device *const *)b)->name);
+}
+
+/* Keep in SPEC the entries of LAST for devices R still lists that vanished from the inventory
+ * (they are Unhealthy, so nobody gets them): when such a node comes back unchanged the spec is
+ * the same and needs no write before the kubelet hears of it. Devices are sorted by name so
+ * equal specs serialize equally. */
+static void carry_vanished(struct dp_resource *r, struct cdi_spec *spec,
+                           const struct cdi_spec *last)
+{
+        pthread_mutex_lock(&r->dp->lock);
+        for (size_t i = 0; last && i < r->n_devices; i++) {
+                const char *id = r->devices[i].id;
+                const struct cdi_device *old = cdi_spec_find_device(last, id);
+                if (old && !cdi_spec_find_device(spec, id))
+                        cdi_edits_copy(&cdi_spec_add_device(spec, id)->edits, &old->edits);
+        }
+        pthread_mutex_unlock(&r->dp->lock);
+        qsort(spec->devices, spec->n_devices, sizeof(*spec->devices), cmp_cdi_device);
+}
+
+/* Write SPEC (taken; NULL = remove the file) unless it is what was written last. */
+static int put_spec(struct dp_resource *r, struct cdi_spec *spec, struct hd_error *reterr)
+{
+        struct kp_dp *dp = r->dp;
+        _cleanup_free_ char *text = spec ? cdi_spec_to_json(spec) : NULL;
+        if (r->spec_known && hd_streq(text, r->last_text)) {
+                cdi_spec_free(spec);
+                return 0;
+        }
+        int rc = spec ? cdi_spec_write(dp->cdi_root, r->spec_file, spec, reterr)
+                      : cdi_spec_remove(dp->cdi_root, r->spec_file, reterr);
+        if (rc < 0) {
+                cdi_spec_free(spec);
+                return rc;
+        }
+        hd_log_v(2, "static CDI spec written", "resource", r->name, "file", r->spec_file, "devices",
+                 HD_INT(spec ? spec->n_devices : 0));
+        cdi_spec_free(r->last_spec);
+        free(r->last_text);
+        r->last_spec = spec;
+        r->last_text = TAKE_PTR(text);
+        r->spec_known = true;
+        return 0;
+}
+
 /* Write R's static spec from INV (CDI mode only); remember what was left out. */
 static void write_spec(struct dp_resource *r, const struct dm_inventory *inv)
 {
@@ -187,14 +239,14 @@ static void write_spec(struct dp_resource *r, const struct dm_inventory *inv)
         r->spec_error = NULL;
         if (dp->o.legacy)
                 return;
-        struct cdi_spec *spec _cleanup_cdi_spec_ = NULL;
+        struct cdi_spec *spec = NULL;
         struct hd_error e = HD_ERROR_INIT;
         int rc = dm_dp_spec_build(inv, r->group, dp->driver, &spec, &r->skipped, &e);
-        if (rc == -ENODEV) {
+        if (rc >= 0)
+                carry_vanished(r, spec, r->last_spec);
+        if (rc >= 0 || rc == -ENODEV) {
                 hd_error_done(&e);
-                rc = cdi_spec_remove(dp->cdi_root, r->spec_file, &e);
-        } else if (rc >= 0) {
-                rc = cdi_spec_write(dp->cdi_root, r->spec_file, spec, &e);
+                rc = put_spec(r, spec, &e);
         }
         if (rc < 0) {
                 r->spec_error = hd_asprintf("CDI spec '%s/%s': %s", dp->cdi_root, r->spec_file,
@@ -202,9 +254,6 @@ static void write_spec(struct dp_resource *r, const struct dm_inventory *inv)
                 hd_log_error("cannot write the static CDI spec; the group's devices are "
                              "unhealthy until it can",
                              "resource", r->name, "err", r->spec_error);
-        } else if (spec) {
-                hd_log_v(2, "static CDI spec written", "resource", r->name, "file", r->spec_file,
-                         "devices", HD_INT(spec->n_devices));
         }
         for (char **s = r->skipped; s && *s; s++)
                 hd_log_warn("device left out of the static CDI spec", "resource", r->name,
@@ -255,27 +304,64 @@ static struct dp_device *build_list(struct dp_resource *r, const struct refresh 
         return v;
 }
 
+/* Make LIST (taken) R's device list and tell every stream if it differs. Call with dp->lock
+ * held. Returns true when it changed. */
+static bool publish_locked(struct dp_resource *r, struct dp_device *list, size_t n)
+{
+        if (same_devices(r->devices, r->n_devices, list, n)) {
+                devices_free(list, n);
+                return false;
+        }
+        devices_free(r->devices, r->n_devices);
+        r->devices = list;
+        r->n_devices = n;
+        for (size_t s = 0; s < r->n_streams; s++)
+                send_list_locked(r, r->streams[s]);
+        return true;
+}
+
+/* FRESH without what needs the new spec first: a new device is left out and a device that
+ * turned healthy stays unhealthy. Call with dp->lock held. */
+static struct dp_device *safe_list_locked(struct dp_resource *r, const struct dp_device *fresh,
+                                          size_t n, size_t *ret_n)
+{
+        struct dp_device *v = hd_new0(struct dp_device, n + 1);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                const struct dp_device *old = device_find(r->devices, r->n_devices, fresh[i].id);
+                if (!old)
+                        continue;
+                bool healthy = fresh[i].healthy && old->healthy;
+                v[k++] = (struct dp_device){
+                        hd_strdup(fresh[i].id), healthy,
+                        hd_strdup(fresh[i].healthy ? old->reason : fresh[i].reason), fresh[i].numa};
+        }
+        *ret_n = k;
+        return v;
+}
+
 static void refresh_with_inventory(const struct dm_inventory *inv, void *userdata)
 {
         struct refresh *f = userdata;
         struct kp_dp *dp = f->dp;
         for (size_t i = 0; i < dp->n_res; i++) {
                 struct dp_resource *r = &dp->res[i];
-                if (f->write_specs)
-                        write_spec(r, inv);
                 size_t n = 0;
-                struct dp_device *fresh = build_list(r, f, inv, &n);
-                pthread_mutex_lock(&dp->lock);
-                bool changed = !same_devices(r->devices, r->n_devices, fresh, n);
-                if (changed) {
-                        devices_free(r->devices, r->n_devices);
-                        r->devices = fresh;
-                        r->n_devices = n;
-                        for (size_t s = 0; s < r->n_streams; s++)
-                                send_list_locked(r, r->streams[s]);
-                } else {
+                struct dp_device *fresh = NULL;
+                if (f->write_specs) {
+                        /* Bad news first: writing the spec (fsync) must not delay it. */
+                        fresh = build_list(r, f, inv, &n);
+                        pthread_mutex_lock(&dp->lock);
+                        size_t ns = 0;
+                        struct dp_device *safe = safe_list_locked(r, fresh, n, &ns);
+                        publish_locked(r, safe, ns);
+                        pthread_mutex_unlock(&dp->lock);
                         devices_free(fresh, n);
+                        write_spec(r, inv);
                 }
+                fresh = build_list(r, f, inv, &n);
+                pthread_mutex_lock(&dp->lock);
+                bool changed = publish_locked(r, fresh, n);
                 pthread_mutex_unlock(&dp->lock);
                 if (changed)
                         hd_log_v(1, "device list changed", "resource", r->name, "devices",
@@ -393,7 +479,7 @@ static int check_ids(struct dp_resource *r, const V1beta1__ContainerAllocateRequ
                 const char *id = c->devices_ids[i];
                 const struct dp_device *d = device_find(r->devices, r->n_devices, id);
                 if (!d)
-                        rc = hd_error_setf(reterr, ENOENT,
+                        rc = hd_error_setf(reterr, EINVAL,
                                            "device '%s' is not a device of %s on this node", id,
                                            r->name);
                 else if (!d->healthy)
@@ -536,8 +622,8 @@ static void allocate(struct rpc_call *call, const ProtobufCMessage *msg, void *u
         } else {
                 hd_log_warn("Allocate refused", "resource", r->name, "err", hd_error_message(&e));
                 rpc_call_fail(call,
-                              rc == -ENOENT || rc == -EINVAL ? GRPC_STATUS_INVALID_ARGUMENT
-                                                             : GRPC_STATUS_FAILED_PRECONDITION,
+                              rc == -EINVAL ? GRPC_STATUS_INVALID_ARGUMENT
+                                            : GRPC_STATUS_FAILED_PRECONDITION,
                               "Allocate %s: %s", r->name, hd_error_message(&e));
         }
         protobuf_c_message_free_unpacked(&resp->base, NULL);
@@ -712,6 +798,8 @@ struct kp_dp *kp_dp_free(struct kp_dp *dp)
                 free(r->spec_file);
                 hd_strv_free(r->skipped);
                 free(r->spec_error);
+                cdi_spec_free(r->last_spec);
+                free(r->last_text);
         }
         free(dp->res);
         free(dp->entries);

@@ -24,6 +24,9 @@ struct kp_dp;
  * most ListAndWatch streams open at once per resource. */
 #define KP_DP_MAX_IDS 4096
 #define KP_DP_MAX_STREAMS 16
+/* The health monitor's settling time after a device-directory event in this mode: the kubelet
+ * is to hear of a change within 100 ms. */
+#define KP_DP_SETTLE_MS 10
 
 struct kp_dp_options {
         const char *driver;             /* driver name */

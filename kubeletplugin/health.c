@@ -44,7 +44,7 @@ struct kp_health {
         struct kp_driver *kdriver;
         struct kp_publisher *publisher;
         struct kp_metrics *metrics;
-        int rescan_ms;
+        int rescan_ms, settle_ms;
         void (*changed_cb)(void *userdata);
         void *changed_userdata;
         int inotify_fd, wake_fd[2];
@@ -398,7 +398,7 @@ static void *health_main(void *arg)
                 if (n > 0 && fds[0].revents) {
                         /* Let a burst of events (udev creating several nodes) settle. */
                         struct pollfd settle = {h->wake_fd[0], POLLIN, 0};
-                        if (poll(&settle, 1, 50) > 0)
+                        if (poll(&settle, 1, h->settle_ms) > 0)
                                 break;
                         while (read(h->inotify_fd, buf, sizeof(buf)) > 0)
                                 ;
@@ -421,6 +421,7 @@ struct kp_health *kp_health_new(const struct kp_health_options *o,
         h->changed_cb = o->changed_cb;
         h->changed_userdata = o->changed_userdata;
         h->rescan_ms = o->rescan_ms > 0 ? o->rescan_ms : 5000;
+        h->settle_ms = o->settle_ms > 0 ? o->settle_ms : 50;
         h->inotify_fd = -1;
         h->wake_fd[0] = h->wake_fd[1] = -1;
         pthread_mutex_init(&h->lock, NULL);

@@ -30,6 +30,7 @@ struct kp_health_options {
         struct kp_publisher *publisher; /* may be NULL */
         struct kp_metrics *metrics;     /* may be NULL */
         int rescan_ms;                  /* periodic rescan and stream refresh; 0 = 5000 */
+        int settle_ms; /* after an inotify event, wait this long for more; 0 = 50 */
         /* Called on the monitor thread, with no lock held, after a rescan changed the device
          * view (the driver already has the new inventory). May be NULL. */
         void (*changed_cb)(void *userdata);

@@ -364,17 +364,6 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
         return r;
 }
 
-void kp_plugin_wait_for_stop(void)
-{
-        sigset_t sigs;
-        sigemptyset(&sigs);
-        sigaddset(&sigs, SIGTERM);
-        sigaddset(&sigs, SIGINT);
-        int sig = 0;
-        sigwait(&sigs, &sig);
-        hd_log_info("stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-}
-
 int kp_plugin_run(const struct kp_plugin_options *o, struct hd_error *reterr)
 {
         int r = kp_plugin_check_options(o, reterr);
@@ -388,8 +377,15 @@ int kp_plugin_run(const struct kp_plugin_options *o, struct hd_error *reterr)
                 return kp_dp_plugin_run(o, reterr);
         struct plugin p = {0};
         r = plugin_start(&p, o, reterr);
-        if (r >= 0)
-                kp_plugin_wait_for_stop();
+        if (r >= 0) {
+                sigset_t sigs;
+                sigemptyset(&sigs);
+                sigaddset(&sigs, SIGTERM);
+                sigaddset(&sigs, SIGINT);
+                int sig = 0;
+                sigwait(&sigs, &sig);
+                hd_log_info("stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        }
         plugin_done(&p);
         return r < 0 ? r : 0;
 }

@@ -40,9 +40,6 @@ struct kp_plugin_options {
 /* Validate OPTS and the names that become paths. Returns 0 or -EINVAL naming the flag. */
 int kp_plugin_check_options(const struct kp_plugin_options *opts, struct hd_error *reterr);
 
-/* Wait for SIGTERM or SIGINT (blocked by the caller in every thread) and log it. */
-void kp_plugin_wait_for_stop(void);
-
 /* Run until SIGTERM/SIGINT (which the caller must have blocked in every thread). Returns 0 on a
  * clean stop, -errno when start-up failed (RETERR says why). */
 int kp_plugin_run(const struct kp_plugin_options *opts, struct hd_error *reterr);
