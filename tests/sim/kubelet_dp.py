@@ -10,6 +10,9 @@ and envs as -e. restart_cleanup() deletes every socket in the dir, like a new ku
 
 API: DevicePluginManager(kubelet, dir).start() / .stop() / .restart_cleanup()
      .resources() -> {resource: (capacity, allocatable)}; .endpoints -> {resource: Endpoint}
+     (Endpoint.history: (time, {id: health}) per ListAndWatch message; .topology: {id: [numa]})
+     .register_log: [(time, resource, accepted, endpoint or error)]; .started_at: when
+     kubelet.sock began to serve (re-registration time = next register_log time - started_at)
      .allocate_container(pod, ctr) -> {"cdi_devices", "devices", "mounts", "envs"}
      .release_pod(pod uid); .allocations -> {(pod uid, ctr): {resource: [ids]}}
 """
@@ -40,6 +43,8 @@ class Endpoint:
         self.path = os.path.join(mgr.dir, endpoint)
         self.options = options
         self.devices = {}   # id -> health
+        self.topology = {}  # id -> [NUMA node IDs] (empty: the plugin sent no topology)
+        self.history = []   # (time.time(), {id: health}) per ListAndWatch message
         self.channel = grpc.insecure_channel("unix://" + self.path)
         p = protos()
         self.pb = p.deviceplugin_v1beta1_pb2
@@ -55,6 +60,8 @@ class Endpoint:
             self._call = self.stub.ListAndWatch(self.pb.Empty())
             for resp in self._call:
                 self.devices = {d.ID: d.health for d in resp.devices}
+                self.topology = {d.ID: [n.ID for n in d.topology.nodes] for d in resp.devices}
+                self.history.append((time.time(), dict(self.devices)))
                 self.updates += 1
                 log.info("device plugin %s: ListAndWatch %s", self.resource,
                          sorted(self.devices.items()))
@@ -87,6 +94,7 @@ class DevicePluginManager:
         self.endpoints = {}
         self.allocations = {}  # (pod uid, ctr name) -> {resource: [ids]}
         self.register_log = []
+        self.started_at = None  # time.time() when kubelet.sock last began to serve
         self._lock = threading.RLock()
         self._server = None
 
@@ -113,6 +121,7 @@ class DevicePluginManager:
         p.deviceplugin_v1beta1_pb2_grpc.add_RegistrationServicer_to_server(Reg(), self._server)
         self._server.add_insecure_port("unix://" + sock)
         self._server.start()
+        self.started_at = time.time()
         self.log.info("device-plugin registration serving on %s", sock)
 
     def stop(self):
