@@ -146,6 +146,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default=os.path.join(SRC, "build"))
     ap.add_argument("--log-dir", help="where the plugin's log is kept (default BUILD_DIR/demo)")
+    ap.add_argument("--mode", choices=("dra", "device-plugin"), default="dra",
+                    help="device-plugin: the same devices through the device-plugin API "
+                         "(scripts/demo_dp.py)")
     args = ap.parse_args()
     plugin_bin = os.path.join(os.path.abspath(args.build_dir), "cmd",
                               "hostdev-kubelet-plugin")
@@ -153,6 +156,9 @@ def main():
         sys.exit("demo: %s is not built" % plugin_bin)
     if os.geteuid() != 0:
         sys.exit("demo: must run as root (it creates device nodes and runs podman)")
+    if args.mode == "device-plugin":
+        import demo_dp
+        return demo_dp.run(plugin_bin)
 
     start = time.monotonic()
     work = tempfile.mkdtemp(prefix="hd-demo-", dir="/tmp")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's main job: install dependencies, build everything, then run the demo of the
 # whole DRA flow on the simulated control plane with the seed's mock devices (scripts/demo.py).
+# `scripts/demo.sh --mode device-plugin` shows the same devices through the device-plugin API.
 # apt's and the build's output go to a log file whose path is printed; the terminal gets one
 # line per phase, and the end of the log when a phase fails.
 set -euo pipefail
@@ -27,4 +28,4 @@ phase() {
 
 phase "installing dependencies (scripts/install-deps.sh)" scripts/install-deps.sh
 phase "building (scripts/build.sh normal, into build/)" scripts/build.sh normal
-exec /usr/bin/python3 scripts/demo.py --build-dir build
+exec /usr/bin/python3 scripts/demo.py --build-dir build "$@"
