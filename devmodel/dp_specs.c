@@ -9,6 +9,12 @@
 #include "base/strutil.h"
 #include "devmodel/cdi_specs.h"
 
+char *dm_dp_resource_name(const struct dm_group *group, const char *driver)
+{
+        return group->resource_name ? hd_strdup(group->resource_name)
+                                    : hd_asprintf("%s/%s", driver, group->name);
+}
+
 int dm_dp_device_edits(const struct dm_device *dev, struct dm_edits *dst, struct hd_error *reterr)
 {
         struct dm_edits resolved = {0};

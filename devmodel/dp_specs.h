@@ -9,6 +9,10 @@
 
 struct hd_error;
 
+/* The extended resource GROUP is advertised as: its resourceName, else "<DRIVER>/<group>".
+ * New string. */
+char *dm_dp_resource_name(const struct dm_group *group, const char *driver);
+
 /* Build the device-plugin spec of GROUP: kind "k8s.<driver>/<group>", one CDI device per
  * device of GROUP in INV named by its device name (each of a count: N device's N names, with
  * the same edits), every node checked and stat-ed now, the group's commonEdits at spec level.

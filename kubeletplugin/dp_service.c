@@ -617,6 +617,8 @@ static void allocate(struct rpc_call *call, const ProtobufCMessage *msg, void *u
                 resp->container_responses[resp->n_container_responses++] = out;
                 rc = allocate_container(r, req->container_requests[i], out, &e);
         }
+        /* Counted before the answer goes out: whoever got it sees it in /metrics. */
+        kp_metrics_dp_allocate(r->dp->o.metrics, rc >= 0, seconds_since(&t0));
         if (rc >= 0) {
                 rpc_call_reply(call, &resp->base);
         } else {
@@ -628,7 +630,6 @@ static void allocate(struct rpc_call *call, const ProtobufCMessage *msg, void *u
         }
         protobuf_c_message_free_unpacked(&resp->base, NULL);
         hd_error_done(&e);
-        kp_metrics_dp_allocate(r->dp->o.metrics, rc >= 0, seconds_since(&t0));
 }
 
 /* --- serving ---------------------------------------------------------------------------------- */
@@ -694,8 +695,7 @@ static int resource_init(struct kp_dp *dp, struct dp_resource *r, const struct d
 {
         r->dp = dp;
         r->group = g;
-        r->name = g->resource_name ? hd_strdup(g->resource_name)
-                                   : hd_asprintf("%s/%s", dp->driver, g->name);
+        r->name = dm_dp_resource_name(g, dp->driver);
         r->endpoint = hd_asprintf("%s-%s.sock", dp->driver, g->name);
         r->socket = hd_asprintf("%s/%s", dp->dir, r->endpoint);
         r->kind = cdi_group_spec_kind(dp->driver, g->name);

@@ -282,3 +282,22 @@ def test_static_spec_is_valid_by_the_cdi_schema(dpenv):
     assert d3["mounts"][0]["containerPath"] == "/mock/so/device_3.so"
     assert spec["containerEdits"]["mounts"][0]["containerPath"] == "/usr/local/bin/list_device.sh"
     assert stat.S_IMODE(os.stat(os.path.join(CDI_DIR, f"k8s.{e.driver}-gpu.json")).st_mode) & 0o022 == 0
+
+
+def test_refused_registration_is_logged_and_retried(dpenv):
+    """The kubelet refuses twice: the plugin logs the kubelet's message and tries again with
+    backoff until it is taken."""
+    e = dpenv
+    dp = e.kubelet.dp
+    dp.refuse = 2
+    p = e.start_dp(wait=False)
+    e.wait_registered_dp(p)
+    log = [r for r in dp.register_log if r[1] == e.resource]
+    assert [r[2] for r in log[-3:]] == [False, False, True], log
+    gaps = [b[0] - a[0] for a, b in zip(log[-3:], log[-2:])]
+    assert gaps[1] > gaps[0], gaps  # backoff grows
+    text = p.log(since_start=True)
+    assert "the kubelet did not take the registration; retrying" in text
+    assert f"registration of {e.resource} refused by the test" in text
+    assert text.count("refused by the test") == 1  # the same message is logged once
+    assert p.metric("hostdev_dp_registrations_total", result="error") == 2

@@ -11,7 +11,8 @@ and envs as -e. restart_cleanup() deletes every socket in the dir, like a new ku
 API: DevicePluginManager(kubelet, dir).start() / .stop() / .restart_cleanup()
      .resources() -> {resource: (capacity, allocatable)}; .endpoints -> {resource: Endpoint}
      (Endpoint.history: (time, {id: health}) per ListAndWatch message; .topology: {id: [numa]})
-     .register_log: [(time, resource, accepted, endpoint or error)]; .started_at: when
+     .register_log: [(time, resource, accepted, endpoint or error)]; .refuse: refuse the next
+     n Register calls; .started_at: when
      kubelet.sock began to serve (re-registration time = next register_log time - started_at)
      .allocate_container(pod, ctr) -> {"cdi_devices", "devices", "mounts", "envs"}
      .release_pod(pod uid); .allocations -> {(pod uid, ctr): {resource: [ids]}}
@@ -95,6 +96,7 @@ class DevicePluginManager:
         self.allocations = {}  # (pod uid, ctr name) -> {resource: [ids]}
         self.register_log = []
         self.started_at = None  # time.time() when kubelet.sock last began to serve
+        self.refuse = 0  # tests: refuse this many more Register calls (INVALID_ARGUMENT)
         self._lock = threading.RLock()
         self._server = None
 
@@ -147,6 +149,9 @@ class DevicePluginManager:
                 pass
 
     def _register(self, req):
+        if self.refuse > 0:
+            self.refuse -= 1
+            raise DeviceAllocateError(f"registration of {req.resource_name} refused by the test")
         if req.version != "v1beta1":
             raise DeviceAllocateError(f"version {req.version!r} not supported (want v1beta1)")
         if "/" not in req.resource_name or not req.endpoint or "/" in req.endpoint:
