@@ -15,10 +15,11 @@ char *dm_dp_resource_name(const struct dm_group *group, const char *driver)
                                     : hd_asprintf("%s/%s", driver, group->name);
 }
 
-int dm_dp_device_edits(const struct dm_device *dev, struct dm_edits *dst, struct hd_error *reterr)
+int dm_dp_device_edits(const struct dm_device *dev, const char *root, struct dm_edits *dst,
+                       struct hd_error *reterr)
 {
         struct dm_edits resolved = {0};
-        int r = dm_edits_resolve(&dev->edits, &resolved, reterr);
+        int r = dm_edits_resolve(&dev->edits, root, &resolved, reterr);
         if (r >= 0)
                 dm_edits_merge(dst, &resolved);
         dm_edits_done(&resolved);
@@ -41,7 +42,7 @@ int dm_dp_spec_build(const struct dm_inventory *inv, const struct dm_group *grou
                         continue;
                 struct dm_edits edits = {0};
                 struct hd_error e = HD_ERROR_INIT;
-                int r = dm_dp_device_edits(d, &edits, &e);
+                int r = dm_dp_device_edits(d, dm_inventory_host_root(inv), &edits, &e);
                 if (r >= 0)
                         dm_edits_to_cdi(&edits, &cdi_spec_add_device(spec, d->name)->edits);
                 else if (ret_skipped)
@@ -55,7 +56,7 @@ int dm_dp_spec_build(const struct dm_inventory *inv, const struct dm_group *grou
                                      "needs at least one",
                                      group->name);
         struct dm_edits common = {0};
-        int r = dm_group_common_edits(group, &common, reterr);
+        int r = dm_group_common_edits(group, dm_inventory_host_root(inv), &common, reterr);
         if (r >= 0)
                 dm_edits_to_cdi(&common, &spec->edits);
         dm_edits_done(&common);

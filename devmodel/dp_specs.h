@@ -27,6 +27,7 @@ int dm_dp_spec_build(const struct dm_inventory *inv, const struct dm_group *grou
  * in the device-plugin API's devices/mounts/envs. Returns 0 or -EINVAL naming the group. */
 int dm_dp_legacy_check(const struct dm_group *group, struct hd_error *reterr);
 
-/* Append DEV's edits, resolved against the host now, to *DST (dm_edits_merge() rules). Returns
- * 0 or -errno naming the device. */
-int dm_dp_device_edits(const struct dm_device *dev, struct dm_edits *dst, struct hd_error *reterr);
+/* Append DEV's edits, resolved against the host (seen under ROOT, NULL = "/") now, to *DST
+ * (dm_edits_merge() rules). Returns 0 or -errno naming the device. */
+int dm_dp_device_edits(const struct dm_device *dev, const char *root, struct dm_edits *dst,
+                       struct hd_error *reterr);

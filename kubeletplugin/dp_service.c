@@ -552,14 +552,16 @@ static void allocate_with_inventory(const struct dm_inventory *inv, void *userda
                         a->rc = hd_error_setf(a->err, ENODEV,
                                               "device '%s' of %s is gone from this node", id,
                                               r->name);
-                else if ((a->rc = dm_device_check(dev, a->err)) < 0)
+                else if ((a->rc = dm_device_check(dev, dm_inventory_host_root(inv), a->err)) < 0)
                         hd_error_wrap(a->err, "device '%s' of %s", id, r->name);
                 else if (r->dp->o.legacy)
-                        a->rc = dm_dp_device_edits(dev, &edits, a->err);
+                        a->rc = dm_dp_device_edits(dev, dm_inventory_host_root(inv), &edits,
+                                                   a->err);
         }
         if (a->rc >= 0 && r->dp->o.legacy) {
                 struct dm_edits common = {0};
-                a->rc = dm_group_common_edits(r->group, &common, a->err);
+                a->rc = dm_group_common_edits(r->group, dm_inventory_host_root(inv), &common,
+                                              a->err);
                 dm_edits_merge(&edits, &common);
                 dm_edits_done(&common);
                 if (a->rc >= 0)
