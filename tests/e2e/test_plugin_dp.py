@@ -100,12 +100,18 @@ def wait_update(q, pred, t0, what, timeout=5.0):
     raise AssertionError(f"no ListAndWatch update: {what}")
 
 
+# The goal is 100 ms (bench/bench_dp.py measures it: ~12 ms median on an idle machine). The
+# suite runs beside other work on two cores, so the test allows 3x; the periodic rescan is set
+# to 5 s, so only the inotify path can pass.
+LAW_LIMIT = 0.3
+
+
 def test_list_and_watch_follows_health_and_hotplug(dpenv):
     """A device node that vanishes turns Unhealthy, comes back Healthy, and a new node appears
-    as a new ID: each within 100 ms on the plugin's own stream; the kubelet's allocatable
-    follows."""
+    as a new ID, each within LAW_LIMIT on the plugin's own stream (printed); the kubelet's
+    allocatable follows."""
     e = dpenv
-    e.start_dp()
+    e.start_dp(extra=["--health-interval-ms", "5000"])
     e.wait_node_resource(("8", "8"))
     _, q = e.watch()
     _, first = wait_update(q, lambda d: len(d) == 8, time.monotonic(), "initial list")
@@ -131,7 +137,7 @@ def test_list_and_watch_follows_health_and_hotplug(dpenv):
     assert devs["mock-device-8"][0] == "Healthy" and len(devs) == 9
     e.wait_node_resource(("9", "9"))
     print("ListAndWatch latency (ms):", {k: round(v * 1000, 1) for k, v in lat.items()})
-    assert all(v <= 0.1 * SLOW for v in lat.values()), lat
+    assert all(v <= LAW_LIMIT * SLOW for v in lat.values()), lat
     # The static spec already holds the hot-plugged device when it is advertised.
     with open(os.path.join(CDI_DIR, f"k8s.{e.driver}-gpu.json")) as f:
         spec = json.load(f)
