@@ -344,10 +344,7 @@ static void apply_outcome(struct ctl_lease *l, int r, int64_t start)
 {
         pthread_mutex_lock(&l->lock);
         if (r > 0) {
-                if (!l->leading || mono_ms() >= l->valid_until_ms) {
-                        l->leading = true;
-                        l->stats.acquired++;
-                }
+                l->leading = true;
                 l->valid_until_ms = start + l->deadline_ms;
         } else if (l->leading) {
                 if (r < 0)
@@ -355,7 +352,6 @@ static void apply_outcome(struct ctl_lease *l, int r, int64_t start)
                 if (r == 0 || mono_ms() >= l->valid_until_ms) {
                         l->leading = false;
                         l->valid_until_ms = 0;
-                        l->stats.lost++;
                 }
         }
         pthread_cond_broadcast(&l->cond);
@@ -374,6 +370,10 @@ static void *notifier_main(void *arg)
                 bool leading = l->leading && now < l->valid_until_ms;
                 if (leading != l->told_leading) {
                         l->told_leading = leading;
+                        if (leading)
+                                l->stats.acquired++;
+                        else
+                                l->stats.lost++;
                         pthread_mutex_unlock(&l->lock);
                         hd_log_info(leading ? "Leading" : "Stopped leading", "lease", l->name,
                                     "identity", l->identity);
@@ -504,11 +504,8 @@ void ctl_lease_stop(struct ctl_lease *l)
         /* stop leading before the release write, so no writer overlaps a successor */
         pthread_mutex_lock(&l->lock);
         bool was_leading = l->leading;
-        if (was_leading) {
-                l->leading = false;
-                l->valid_until_ms = 0;
-                l->stats.lost++;
-        }
+        l->leading = false;
+        l->valid_until_ms = 0;
         l->notifier_quit = true;
         pthread_cond_broadcast(&l->cond);
         pthread_mutex_unlock(&l->lock);

@@ -55,8 +55,8 @@ struct ctl_lease_options {
 /* Counters for /metrics and tests. */
 struct ctl_lease_stats {
         bool leader;               /* ctl_lease_is_leader() */
-        uint64_t acquired;         /* times this process became leader */
-        uint64_t lost;             /* times it stopped leading (deadline, takeover or stop) */
+        uint64_t acquired;         /* times the callback was told "leading" */
+        uint64_t lost;             /* times it was told "stopped" (deadline, take-over, stop) */
         uint64_t renew_failures;   /* failed attempts while leading */
         int64_t lease_transitions; /* spec.leaseTransitions last seen, -1 before any read */
         char holder[CTL_LEASE_IDENTITY_MAX + 1]; /* holderIdentity last seen, "" = none */
