@@ -45,6 +45,8 @@ PACKAGES=(
         clang libclang-rt-14-dev libfuzzer-14-dev
         # real container runtime peer for the end-to-end tests and the demo
         podman runc busybox-static
+        # scripts/image.sh: a local debian:12 base when no registry is reachable
+        debootstrap
 )
 
 missing=()
