@@ -1,85 +1,386 @@
-"""deploy/ and crds/: the kustomize base renders with the real kubectl, carries what a node
-daemon needs, its device config is the seed example, the HostDeviceConfig schema agrees with the
-plugin's rules, and the ClusterRole allows every API call the real plugin makes (checked against
-the simulated API server's request log while the plugin runs as its service account)."""
+"""deploy/ and crds/: every kustomize overlay renders with the real kubectl and carries what it
+promises (the driver alone in the base, the seed scenario, device-plugin mode, extended
+resources, MicroK8s and Talos paths, the local image), the objects the simulated API server
+serves are accepted by it through `kubectl apply`, the HostDeviceConfig schema agrees with the
+plugin's rules, and each ClusterRole allows every API call its component makes (checked against
+the simulated API server's request log while the component runs as its service account)."""
+import functools
 import os
+import re
 import shutil
 import subprocess
+import tempfile
 
 import jsonschema
 import pytest
 import yaml
 
 from conftest import SOURCE_DIR, find_binary
-from plugin_env import NODE, claim_spec, env, sim  # noqa: F401 (fixtures)
+from plugin_env import NODE, SIM_DIR, claim_spec, env, sim  # noqa: F401 (fixtures)
 
 DEPLOY = os.path.join(SOURCE_DIR, "deploy")
 # The one prerequisite scripts/install-deps.sh cannot install on Debian 12: Debian's
 # kubernetes-client is kubectl 1.20, whose kustomize v2 rejects deploy/base ("labels").
 KUBECTL_NEEDED = ("rendering deploy/ needs kubectl 1.27 or newer (built-in kustomize v5) on PATH; "
                   "see README, Set-up")
+NS = "hostdev-system"
+DRIVER = "hostdev.example.com"
+OVERLAYS = ["base", "overlays/examples/mock-gpus", "overlays/device-plugin",
+            "overlays/extended-resource", "overlays/microk8s", "overlays/talos",
+            "overlays/local-image"]
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy",
+                  "ValidatingAdmissionPolicyBinding", "CustomResourceDefinition", "DeviceClass"}
+KUBELET_DIRS = {"plugins-registry": "plugins_registry", "plugins": "plugins",
+                "device-plugins": "device-plugins"}
+KUBELET_FLAGS = {"plugins-registry": "--kubelet-registry-dir", "plugins": "--kubelet-plugins-dir",
+                 "device-plugins": "--device-plugins-dir"}
+MICROK8S_KUBELET = "/var/snap/microk8s/common/var/lib/kubelet"
 
 
-@pytest.fixture(scope="module")
-def rendered():
-    kubectl = shutil.which("kubectl")
-    if not kubectl:
+def kubectl():
+    path = shutil.which("kubectl")
+    if not path:
         pytest.fail(KUBECTL_NEEDED + " (none on PATH)", pytrace=False)
-    r = subprocess.run([kubectl, "kustomize", os.path.join(DEPLOY, "base")], capture_output=True,
-                       text=True, timeout=60)
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def _render(overlay):
+    r = subprocess.run([kubectl(), "kustomize", os.path.join(DEPLOY, overlay)],
+                       capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, "%s: %s" % (KUBECTL_NEEDED, r.stderr)
-    return [d for d in yaml.safe_load_all(r.stdout) if d]
+    return r.stdout
+
+
+def render(overlay):
+    return [d for d in yaml.safe_load_all(_render(overlay)) if d]
 
 
 def by_kind(docs, kind):
     return [d for d in docs if d["kind"] == kind]
 
 
-def test_base_renders_a_node_daemon(rendered):
-    kinds = sorted(d["kind"] for d in rendered)
-    assert kinds == sorted(["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-                            "ConfigMap", "ValidatingAdmissionPolicy",
-                            "ValidatingAdmissionPolicyBinding", "DaemonSet", "DeviceClass"])
-    ds = by_kind(rendered, "DaemonSet")[0]
-    assert ds["metadata"]["namespace"] == "hostdev-system"
-    pod = ds["spec"]["template"]["spec"]
+def one(docs, kind, name=None):
+    found = [d for d in by_kind(docs, kind) if name is None or d["metadata"]["name"] == name]
+    assert len(found) == 1, "%d %s %s" % (len(found), kind, name or "")
+    return found[0]
+
+
+def plugin_pod(docs):
+    return one(docs, "DaemonSet", "hostdev-kubelet-plugin")["spec"]["template"]["spec"]
+
+
+def controller_pod(docs):
+    return one(docs, "Deployment", "hostdev-controller")["spec"]["template"]["spec"]
+
+
+def args_of(pod):
+    return dict(a.split("=", 1) if "=" in a else (a, "") for a in pod["containers"][0]["args"])
+
+
+def mounts_of(pod):
+    return {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+
+
+def volumes_of(pod):
+    return {v["name"]: v for v in pod["volumes"]}
+
+
+def project_version():
+    with open(os.path.join(SOURCE_DIR, "CMakeLists.txt")) as f:
+        return re.search(r"^project\(dra-driver-hostdev VERSION ([0-9.]+)", f.read(), re.M).group(1)
+
+
+def help_text(program):
+    r = subprocess.run([find_binary(program), "--help"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def seed_config():
+    with open(os.path.join(DEPLOY, "examples", "mock-gpus.yaml")) as f:
+        return f.read()
+
+
+# --- every overlay ---------------------------------------------------------------------------
+
+def test_every_overlay_is_tested():
+    found = []
+    for root, _dirs, files in os.walk(os.path.join(DEPLOY, "overlays")):
+        if "kustomization.yaml" in files:
+            found.append(os.path.relpath(root, DEPLOY))
+    assert sorted(found) == sorted(o for o in OVERLAYS if o != "base")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders_the_driver(overlay):
+    docs = render(overlay)
+    for d in docs:
+        md = d["metadata"]
+        if d["kind"] in CLUSTER_SCOPED:
+            assert "namespace" not in md, "%s %s is cluster-scoped" % (d["kind"], md["name"])
+        elif md.get("namespace") != NS:
+            # Only the example workloads live elsewhere.
+            assert d["kind"] in ("Pod", "ResourceClaimTemplate"), (d["kind"], md)
+            assert md.get("namespace") == "default"
+    for kind, name in (("DaemonSet", "hostdev-kubelet-plugin"),
+                       ("Deployment", "hostdev-controller"),
+                       ("ClusterRole", "hostdev-kubelet-plugin"),
+                       ("ClusterRole", "hostdev-controller"),
+                       ("ValidatingAdmissionPolicy", "hostdev-resourceslices-own-node")):
+        d = one(docs, kind, name)
+        assert d["metadata"]["labels"]["app.kubernetes.io/part-of"] == "dra-driver-hostdev"
+    # The config the DaemonSet mounts is in the overlay, except in the driver-only ones.
+    cm = volumes_of(plugin_pod(docs))["devices-config"]["configMap"]["name"]
+    cms = [c for c in by_kind(docs, "ConfigMap") if c["metadata"]["name"] == cm]
+    if overlay in ("base", "overlays/local-image"):
+        assert cm == "hostdev-devices" and not cms
+    else:
+        assert len(cms) == 1 and cms[0]["metadata"]["namespace"] == NS
+        assert cms[0]["data"]["devices.yaml"] == seed_config()
+    # Every flag given to a program exists in it.
+    plugin_help = help_text("hostdev-kubelet-plugin")
+    for flag in args_of(plugin_pod(docs)):
+        assert re.search(r"^\s+%s\b" % re.escape(flag), plugin_help, re.M), flag
+    if os.path.exists(os.path.join(SOURCE_DIR, "cmd", "hostdev-controller.c")):
+        controller_help = help_text("hostdev-controller")
+        for flag in args_of(controller_pod(docs)):
+            assert re.search(r"^\s+%s\b" % re.escape(flag), controller_help, re.M), flag
+
+
+# --- base: the driver, no device config, no DeviceClass --------------------------------------
+
+def test_base_is_the_driver_only():
+    docs = render("base")
+    kinds = sorted(d["kind"] for d in docs)
+    want = ["Namespace", "ServiceAccount", "ServiceAccount", "ClusterRole", "ClusterRole",
+            "ClusterRoleBinding", "ClusterRoleBinding", "Role", "RoleBinding",
+            "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "DaemonSet",
+            "Deployment"]
+    crds = [d for d in docs if d["kind"] == "CustomResourceDefinition"]
+    assert sorted(k for k in kinds if k != "CustomResourceDefinition") == sorted(want)
+    with open(os.path.join(SOURCE_DIR, "crds", "kustomization.yaml")) as f:
+        assert len(crds) == len(yaml.safe_load(f)["resources"])
+    image = "registry.example.com/dra-driver-hostdev:" + project_version()
+    assert plugin_pod(docs)["containers"][0]["image"] == image
+    assert controller_pod(docs)["containers"][0]["image"] == image
+
+
+def test_base_plugin_daemonset():
+    docs = render("base")
+    ds = one(docs, "DaemonSet", "hostdev-kubelet-plugin")
+    pod = plugin_pod(docs)
     ctr = pod["containers"][0]
+    assert pod["serviceAccountName"] == "hostdev-kubelet-plugin"
     assert ctr["securityContext"]["privileged"] is True
+    assert ctr["securityContext"]["runAsUser"] == 0
     assert pod["priorityClassName"] == "system-node-critical"
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in ctr["env"]}
     assert env == {"NODE_NAME": "spec.nodeName", "POD_UID": "metadata.uid"}
-    mounts = {m["mountPath"] for m in ctr["volumeMounts"]}
-    assert {"/var/lib/kubelet/plugins_registry", "/var/lib/kubelet/plugins", "/var/run/cdi",
-            "/dev", "/etc/hostdev"} <= mounts
-    hostpaths = {v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
-    assert {"/var/lib/kubelet/plugins_registry", "/var/lib/kubelet/plugins",
-            "/var/run/cdi"} <= hostpaths
+    # The kubelet's dirs are mounted where the kubelet has them: the plugin hands the kubelet
+    # socket paths.
+    mounts, vols = mounts_of(pod), volumes_of(pod)
+    for name, sub in KUBELET_DIRS.items():
+        assert vols[name]["hostPath"]["path"] == "/var/lib/kubelet/" + sub
+        assert mounts[name]["mountPath"] == vols[name]["hostPath"]["path"]
+    assert vols["cdi"]["hostPath"]["path"] == mounts["cdi"]["mountPath"] == "/var/run/cdi"
+    # The host's / read-only at /host, new mounts propagated, and the plugin told so.
+    assert vols["host-root"]["hostPath"]["path"] == "/"
+    assert mounts["host-root"] == {"name": "host-root", "mountPath": "/host", "readOnly": True,
+                                   "mountPropagation": "HostToContainer"}
+    args = args_of(pod)
+    # (--host-root=/host comes with the flag.)
+    assert args["--config"] == "/etc/hostdev/devices.yaml"
+    assert mounts["devices-config"]["mountPath"] == "/etc/hostdev"
     # Pod-UID socket names make a surge rollout safe.
     assert ds["spec"]["updateStrategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     assert ctr["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    # The flags exist in the binary.
-    help_text = subprocess.run([find_binary("hostdev-kubelet-plugin"), "--help"],
-                               capture_output=True, text=True).stdout
-    for arg in ctr["args"]:
-        assert arg.split("=")[0] in help_text
-    # The ConfigMap the DaemonSet mounts is generated from the seed config.
-    cm_name = [v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v][0]
-    cm = [c for c in by_kind(rendered, "ConfigMap") if c["metadata"]["name"] == cm_name][0]
-    with open(os.path.join(DEPLOY, "examples", "mock-gpus.yaml")) as f:
-        assert cm["data"]["devices.yaml"] == f.read()
+    port = ctr["livenessProbe"]["httpGet"]["port"]
+    (p,) = [p for p in ctr["ports"] if p["name"] == port]
+    assert args["--metrics-addr"] == ":%d" % p["containerPort"]
+    # Sized from the measured RSS (~44 MB with 1,000 devices, ~240 MB with 10,000).
+    res = ctr["resources"]
+    assert mebibytes(res["requests"]["memory"]) >= 64
+    assert mebibytes(res["limits"]["memory"]) >= 256
 
 
-def test_device_config_in_base_validates():
-    r = subprocess.run([find_binary("hostdevctl"), "validate", "--offline",
-                        os.path.join(DEPLOY, "base", "devices.yaml")],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
+def mebibytes(q):
+    m = re.fullmatch(r"(\d+)(Mi|Gi)", q)
+    assert m, q
+    return int(m.group(1)) * (1024 if m.group(2) == "Gi" else 1)
 
 
-def test_deviceclass_selects_our_driver(rendered):
-    dc = by_kind(rendered, "DeviceClass")[0]
+def test_base_controller_deployment():
+    docs = render("base")
+    dep = one(docs, "Deployment", "hostdev-controller")
+    assert dep["spec"]["replicas"] == 2
+    pod = controller_pod(docs)
+    assert pod["serviceAccountName"] == "hostdev-controller"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    ctr = pod["containers"][0]
+    assert ctr["command"] == ["/usr/bin/hostdev-controller"]
+    sc = ctr["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert "privileged" not in sc and not pod.get("volumes")
+    args = args_of(pod)
+    assert "--leader-elect" in args
+    assert args["--namespace"] == "$(POD_NAMESPACE)"
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in ctr["env"]}
+    assert env["POD_NAMESPACE"] == "metadata.namespace"
+    assert ctr["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_policy_pins_slice_writes_to_the_plugins_node():
+    docs = render("base")
+    vap = one(docs, "ValidatingAdmissionPolicy")
+    binding = one(docs, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"]["policyName"] == vap["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    cond = vap["spec"]["matchConditions"][0]["expression"]
+    assert "system:serviceaccount:%s:hostdev-kubelet-plugin" % NS in cond
+    sa = one(docs, "ServiceAccount", "hostdev-kubelet-plugin")
+    assert sa["metadata"]["namespace"] == NS
+    assert "authentication.kubernetes.io/node-name" in yaml.safe_dump(vap["spec"]["variables"])
+
+
+# --- the overlays ----------------------------------------------------------------------------
+
+def test_local_image_overlay():
+    image = "localhost/dra-driver-hostdev:" + project_version()
+    for overlay in OVERLAYS[1:]:
+        docs = render(overlay)
+        for pod in (plugin_pod(docs), controller_pod(docs)):
+            ctr = pod["containers"][0]
+            assert ctr["image"] == image, overlay
+            assert ctr["imagePullPolicy"] == "Never", overlay
+
+
+def test_mock_gpus_overlay_is_the_seed_scenario():
+    docs = render("overlays/examples/mock-gpus")
+    dc = one(docs, "DeviceClass", "mock-gpu")
     expr = dc["spec"]["selectors"][0]["cel"]["expression"]
-    assert 'device.driver == "hostdev.example.com"' in expr
+    assert 'device.driver == "%s"' % DRIVER in expr
+    assert 'device.attributes["%s"].group == "gpu"' % DRIVER in expr
+    counts = {}
+    for t in by_kind(docs, "ResourceClaimTemplate"):
+        (req,) = t["spec"]["spec"]["devices"]["requests"]
+        assert req["exactly"]["deviceClassName"] == "mock-gpu"
+        counts[t["metadata"]["name"]] = req["exactly"]["count"]
+    assert counts == {"four-gpus": 4, "three-gpus": 3}
+    pods = {p["metadata"]["name"]: p["spec"] for p in by_kind(docs, "Pod")}
+    assert {n: s["resourceClaims"][0]["resourceClaimTemplateName"] for n, s in pods.items()} == \
+        {"pod-a": "four-gpus", "pod-b": "three-gpus"}
+    for s in pods.values():
+        assert s["containers"][0]["resources"]["claims"] == [{"name": "gpus"}]
+    assert "--mode" not in args_of(plugin_pod(docs))
+
+
+def seed_group_resource():
+    """The device-plugin resource of the seed config's one group: <driver>/<group>."""
+    (group,) = yaml.safe_load(seed_config())["groups"]
+    return "%s/%s" % (DRIVER, group["name"])
+
+
+def limits_of(docs):
+    return {p["metadata"]["name"]: p["spec"]["containers"][0]["resources"]["limits"]
+            for p in by_kind(docs, "Pod")}
+
+
+def test_device_plugin_overlay():
+    docs = render("overlays/device-plugin")
+    assert args_of(plugin_pod(docs))["--mode"] == "device-plugin"
+    assert "device-plugin" in re.search(r"--mode (\S+)", help_text("hostdev-kubelet-plugin"))[1]
+    res = seed_group_resource()
+    assert limits_of(docs) == {"pod-a": {res: 4}, "pod-b": {res: 3}}
+    assert not by_kind(docs, "DeviceClass") and not by_kind(docs, "ResourceClaimTemplate")
+    for p in by_kind(docs, "Pod"):
+        assert "resourceClaims" not in p["spec"]
+
+
+def test_extended_resource_overlay():
+    docs = render("overlays/extended-resource")
+    dc = one(docs, "DeviceClass", "mock-gpu")
+    res = dc["spec"]["extendedResourceName"]
+    assert res == seed_group_resource()
+    assert limits_of(docs) == {"pod-a": {res: 4}, "pod-b": {res: 3}}
+    assert "--mode" not in args_of(plugin_pod(docs))  # DRA serves them
+
+
+def test_microk8s_overlay():
+    docs = render("overlays/microk8s")
+    pod = plugin_pod(docs)
+    mounts, vols, args = mounts_of(pod), volumes_of(pod), args_of(pod)
+    for name, sub in KUBELET_DIRS.items():
+        path = "%s/%s" % (MICROK8S_KUBELET, sub)
+        assert vols[name]["hostPath"]["path"] == path
+        assert mounts[name]["mountPath"] == path
+        assert args[KUBELET_FLAGS[name]] == path
+    assert not re.search(r"[\s=]/var/lib/kubelet/", yaml.safe_dump(pod))
+    # Otherwise the seed scenario.
+    assert len(by_kind(docs, "Pod")) == 2 and one(docs, "DeviceClass", "mock-gpu")
+
+
+def test_talos_overlay():
+    docs = render("overlays/talos")
+    pod = plugin_pod(docs)
+    mounts, vols = mounts_of(pod), volumes_of(pod)
+    # Talos' containerd reads CDI specs from /var/cdi/{static,dynamic}.
+    assert vols["cdi"]["hostPath"]["path"] == "/var/cdi/dynamic"
+    # The plugin writes to its default --cdi-root, where that dir is mounted.
+    assert "--cdi-root" not in args_of(pod)
+    default = re.search(r"--cdi-root DIR\s+default (\S+)", help_text("hostdev-kubelet-plugin"))[1]
+    assert mounts["cdi"]["mountPath"] == default
+    for name, sub in KUBELET_DIRS.items():
+        assert vols[name]["hostPath"]["path"] == "/var/lib/kubelet/" + sub
+
+
+def test_seed_config_copy_is_the_example():
+    # kustomize reads files only below a kustomization: the component holds a copy.
+    with open(os.path.join(DEPLOY, "components", "mock-gpus-config", "devices.yaml")) as f:
+        assert f.read() == seed_config()
+
+
+# --- the simulated API server accepts them ---------------------------------------------------
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_applies_to_the_simulated_api_server(overlay, tmp_path):
+    import sys
+    if SIM_DIR not in sys.path:
+        sys.path.insert(0, SIM_DIR)
+    from apiserver import ApiServer
+    wd = tempfile.mkdtemp(prefix="hdd-", dir="/tmp")
+    srv = ApiServer(wd)
+    try:
+        srv.start()
+        r = subprocess.run([kubectl(), "--kubeconfig", srv.kubeconfig_path, "api-resources",
+                            "--no-headers"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        served = {(line.split()[-3], line.split()[-1]) for line in r.stdout.splitlines()}
+        docs = render(overlay)
+        applied = [d for d in docs if (d["apiVersion"], d["kind"]) in served]
+        unserved = sorted({d["kind"] for d in docs} - {d["kind"] for d in applied})
+        print("not served by the simulator:", unserved)
+        # What the simulator cannot take is checked above, field by field.
+        assert set(unserved) <= {"ServiceAccount", "ConfigMap", "DaemonSet", "Deployment",
+                                 "ValidatingAdmissionPolicy",
+                                 "ValidatingAdmissionPolicyBinding"}, unserved
+        manifest = tmp_path / "applied.yaml"
+        manifest.write_text(yaml.safe_dump_all(applied))
+        r = subprocess.run([kubectl(), "--kubeconfig", srv.kubeconfig_path, "apply",
+                            "--validate=false", "-f", str(manifest)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        # Every object is there afterwards.
+        r = subprocess.run([kubectl(), "--kubeconfig", srv.kubeconfig_path, "get", "-f",
+                            str(manifest), "-o", "name"], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert len(r.stdout.split()) == len(applied)
+    finally:
+        srv.stop()
+        shutil.rmtree(wd, ignore_errors=True)
 
 
 def load_schema():
@@ -115,8 +416,8 @@ def rbac_allows(rules, verb, group, resource):
     return False
 
 
-def test_clusterrole_covers_every_plugin_call(rendered, env):
-    rules = by_kind(rendered, "ClusterRole")[0]["rules"]
+def test_clusterrole_covers_every_plugin_call(env):
+    rules = one(render("base"), "ClusterRole", "hostdev-kubelet-plugin")["rules"]
     # The plugin runs as the DaemonSet's service account.
     user = "system:serviceaccount:hostdev-system:hostdev-kubelet-plugin"
     token = "sa-" + os.urandom(8).hex()
