@@ -6,7 +6,8 @@ with the seed's mock devices and real podman containers.
      /mock/so/device_N.so libraries and /mock/bin/list_device.sh)
   2. start the simulated API server, scheduler and kubelet (tests/sim)
   3. start hostdev-kubelet-plugin with the seed config
-  4. apply a DeviceClass and two pods using ResourceClaimTemplates for 4 and 3 mock GPUs
+  4. apply a DeviceClass and two pods using ResourceClaimTemplates for 4 and 3 mock GPUs: the
+     objects of deploy/overlays/examples/mock-gpus, which installs the same on a cluster
   5. print the ResourceSlices, the claims (as kubectl prints them) and their allocations, the
      CDI spec files, the CDI device IDs the plugin returned and what each container sees, then
      the one device left free
@@ -29,6 +30,8 @@ import sys
 import tempfile
 import time
 
+import yaml
+
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
 sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
@@ -39,6 +42,7 @@ DRIVER = "hostdev.example.com"
 NODE = "demo-node"
 CDI_ROOT = "/var/run/cdi"
 CONFIG = os.path.join(SRC, "deploy", "examples", "mock-gpus.yaml")
+EXAMPLE = os.path.join(SRC, "deploy", "overlays", "examples", "mock-gpus")
 
 
 # Bold headings on a terminal only; NO_COLOR (https://no-color.org) turns them off.
@@ -131,6 +135,16 @@ def our_slices(client):
     return [s for s in items if s["spec"]["driver"] == DRIVER and s["spec"].get("nodeName") == NODE]
 
 
+def example_objects(kind):
+    """The objects of KIND of the seed scenario as deploy/overlays/examples/mock-gpus has them
+    (the DeviceClass, the two ResourceClaimTemplates, the two pods): the demo applies those."""
+    found = []
+    for name in ("deviceclass.yaml", "resourceclaimtemplates.yaml", "pods.yaml"):
+        with open(os.path.join(EXAMPLE, name)) as f:
+            found += [d for d in yaml.safe_load_all(f) if d and d["kind"] == kind]
+    return found
+
+
 def print_slices(client):
     print("%-36s %-10s %-20s %-4s %s" % ("NAME", "NODE", "DRIVER", "GEN", "DEVICES"))
     for s in our_slices(client):
@@ -194,28 +208,17 @@ def main():
         wait_for("slices", lambda: our_slices(client))
         print_slices(client)
 
-        say("4. Applying a DeviceClass and two pods (4 and 3 mock GPUs)")
-        client.create("/apis/resource.k8s.io/v1/deviceclasses", {
-            "apiVersion": "resource.k8s.io/v1", "kind": "DeviceClass",
-            "metadata": {"name": "mock-gpu"},
-            "spec": {"selectors": [{"cel": {"expression": 'device.driver == "%s"' % DRIVER}}]}})
-        for name, count in (("four-gpus", 4), ("three-gpus", 3)):
-            client.create("/apis/resource.k8s.io/v1/namespaces/default/resourceclaimtemplates", {
-                "apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaimTemplate",
-                "metadata": {"name": name, "namespace": "default"},
-                "spec": {"spec": {"devices": {"requests": [{"name": "gpus", "exactly": {
-                    "deviceClassName": "mock-gpu", "count": count}}]}}}})
-        for pod, tmpl in (("pod-a", "four-gpus"), ("pod-b", "three-gpus")):
-            client.create("/api/v1/namespaces/default/pods", {
-                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod, "namespace": "default"},
-                "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
-                         "resourceClaims": [{"name": "gpus", "resourceClaimTemplateName": tmpl}],
-                         "containers": [{"name": "ctr", "image": "busybox",
-                                         "command": ["/bin/sh", "-c",
-                                                     "ls /dev/mock /mock/so /usr/local/bin; "
-                                                     "sleep 600"],
-                                         "resources": {"claims": [{"name": "gpus"}]}}]}})
-            print("pod/%s created (claim from template %s)" % (pod, tmpl))
+        say("4. Applying a DeviceClass and two pods (4 and 3 mock GPUs) from "
+            "deploy/overlays/examples/mock-gpus")
+        for dc in example_objects("DeviceClass"):
+            client.create("/apis/resource.k8s.io/v1/deviceclasses", dc)
+        for t in example_objects("ResourceClaimTemplate"):
+            client.create("/apis/resource.k8s.io/v1/namespaces/%s/resourceclaimtemplates"
+                          % t["metadata"]["namespace"], t)
+        for p in example_objects("Pod"):
+            client.create("/api/v1/namespaces/%s/pods" % p["metadata"]["namespace"], p)
+            print("pod/%s created (claim from template %s)" % (
+                p["metadata"]["name"], p["spec"]["resourceClaims"][0]["resourceClaimTemplateName"]))
 
         def running(pod):
             st = client.get("/api/v1/namespaces/default/pods/" + pod).get("status", {})
