@@ -137,7 +137,7 @@ def test_overlay_renders_the_driver(overlay):
         assert cm == "hostdev-devices" and not cms
     else:
         assert len(cms) == 1 and cms[0]["metadata"]["namespace"] == NS
-        assert cms[0]["data"]["devices.yaml"] == seed_config()
+        assert cms[0]["data"]["config.yaml"] == seed_config()
     # Every flag given to a program exists in it.
     plugin_help = help_text("hostdev-kubelet-plugin")
     for flag in args_of(plugin_pod(docs)):
@@ -189,9 +189,11 @@ def test_base_plugin_daemonset():
     assert mounts["host-root"] == {"name": "host-root", "mountPath": "/host", "readOnly": True,
                                    "mountPropagation": "HostToContainer"}
     args = args_of(pod)
-    # (--host-root=/host comes with the flag.)
-    assert args["--config"] == "/etc/hostdev/devices.yaml"
-    assert mounts["devices-config"]["mountPath"] == "/etc/hostdev"
+    assert args["--host-root"] == "/host"
+    # The config (ConfigMap key config.yaml) is where the plugin looks by default.
+    assert "--config" not in args
+    default = re.search(r"--config FILE .*default (/\S+)\)", help_text("hostdev-kubelet-plugin"))[1]
+    assert mounts["devices-config"]["mountPath"] + "/config.yaml" == default
     # Pod-UID socket names make a surge rollout safe.
     assert ds["spec"]["updateStrategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     assert ctr["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -338,7 +340,7 @@ def test_talos_overlay():
 
 def test_seed_config_copy_is_the_example():
     # kustomize reads files only below a kustomization: the component holds a copy.
-    with open(os.path.join(DEPLOY, "components", "mock-gpus-config", "devices.yaml")) as f:
+    with open(os.path.join(DEPLOY, "components", "mock-gpus-config", "config.yaml")) as f:
         assert f.read() == seed_config()
 
 

@@ -11,7 +11,7 @@ import tarfile
 import pytest
 
 from conftest import SOURCE_DIR, require_root, require_tool
-from podman_util import EXAMPLES, PODMAN_OPTS
+from podman_util import EXAMPLES, PODMAN_OPTS, make_mock_tree
 
 # The issue's goal for what the runtime stage adds above debian:12 (uncompressed); measured
 # 35 MB with the kubelet plugin and hostdevctl.
@@ -93,11 +93,26 @@ def test_programs_run_as_the_controllers_user(image):
 
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_example_config_validates_in_image(image, example):
+    # --offline: the file alone; the image has none of the examples' devices.
     examples = os.path.join(SOURCE_DIR, "deploy", "examples")
-    r = run_in(image[0], "hostdevctl", "validate", "/examples/%s.yaml" % example,
+    r = run_in(image[0], "hostdevctl", "validate", "--offline", "/examples/%s.yaml" % example,
                volumes=["%s:/examples:ro" % examples])
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.startswith("/examples/%s.yaml: valid" % example), r.stdout + r.stderr
+
+
+def test_validate_sees_the_host_under_host_root_in_image(image, tmp_path):
+    """As in the DaemonSet: the host's / at /host, the config names host paths. The seed's
+    devices exist only in the mounted tree, so validate finds them there or nowhere."""
+    examples = os.path.join(SOURCE_DIR, "deploy", "examples")
+    argv = ["hostdevctl", "validate", "--host-root", "/host", "/examples/mock-gpus.yaml"]
+    vols = ["%s:/examples:ro" % examples, "%s:/host:ro" % tmp_path]
+    r = run_in(image[0], *argv, volumes=vols)
+    assert r.returncode != 0, "validate found the devices in an empty host root: " + r.stdout
+    make_mock_tree(str(tmp_path))
+    r = run_in(image[0], *argv, volumes=vols)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("/examples/mock-gpus.yaml: valid"), r.stdout + r.stderr
 
 
 def test_runtime_layers_are_small(image):
