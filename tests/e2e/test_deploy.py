@@ -338,6 +338,19 @@ def test_talos_overlay():
         assert vols[name]["hostPath"]["path"] == "/var/lib/kubelet/" + sub
 
 
+@pytest.mark.parametrize("overlay,flags", [("overlays/examples/mock-gpus", []),
+                                           ("overlays/extended-resource",
+                                            ["--extended-resource"])])
+def test_deviceclass_is_what_hostdevctl_generates(overlay, flags):
+    r = subprocess.run([find_binary("hostdevctl"), "deviceclasses", *flags,
+                        os.path.join(DEPLOY, "examples", "mock-gpus.yaml")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    (generated,) = [d for d in yaml.safe_load_all(r.stdout) if d]
+    # Same selection; the seed's class keeps its own name, mock-gpu.
+    assert one(render(overlay), "DeviceClass", "mock-gpu")["spec"] == generated["spec"]
+
+
 def test_seed_config_copy_is_the_example():
     # kustomize reads files only below a kustomization: the component holds a copy.
     with open(os.path.join(DEPLOY, "components", "mock-gpus-config", "config.yaml")) as f:
