@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/cleanup.h"
 #include "base/error.h"
@@ -315,7 +316,13 @@ int dm_prepare_record(const struct dm_inventory *inv, const struct dm_prepare_pa
         if (spec->n_devices == 0)
                 return 0; /* nothing allocated to us here: no spec (CDI needs a device) */
 
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         r = cdi_spec_write(params->cdi_root, file, spec, reterr);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (params->spec_write_seconds)
+                *params->spec_write_seconds =
+                        (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         if (r < 0)
                 return hd_error_wrap(reterr, "prepare claim %s", rec->uid);
         free(rec->spec_file);

@@ -30,6 +30,8 @@ struct dm_prepare_params {
          * (a NULL array or NULL entry adds nothing). They go into that device's CDI edits; the
          * daemon fills them from the claim's opaque HostDeviceConfig. */
         char **const *result_env;
+        /* Optional: set to the seconds the spec's render and atomic write took. */
+        double *spec_write_seconds;
 };
 
 /* One device of ours in a prepared claim. */

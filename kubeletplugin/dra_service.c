@@ -5,7 +5,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/cleanup.h"
 #include "base/error.h"
@@ -28,13 +27,6 @@ typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__NodeUnprepareResourceResponse unpr
 typedef K8s__Io__Kubelet__Pkg__Apis__Dra__V1__Claim claim_t;
 
 enum api_version { API_V1, API_V1BETA1 };
-
-static double now_seconds(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The request name without a "/<subrequest>" suffix: the kubelet matches on the base name. */
 static char *base_request(const char *request)
@@ -220,9 +212,9 @@ static void serve_claims(struct rpc_call *call, struct kp_dra_binding *b, const 
 
         kp_metrics_inflight(b->svc->metrics, +1);
         for (size_t i = 0; i < n; i++) {
-                double start = now_seconds();
+                double start = kp_metrics_now();
                 int r = op->one(b, claims[i], &answers[i]);
-                kp_metrics_observe(b->svc->metrics, op->metric, r >= 0, now_seconds() - start);
+                kp_metrics_observe(b->svc->metrics, op->metric, r >= 0, kp_metrics_now() - start);
                 values[i] = (ProtobufCMessage *)((char *)&answers[i] + op->value_offset);
         }
         kp_metrics_inflight(b->svc->metrics, -1);

@@ -17,6 +17,7 @@
 #include "devmodel/claim.h"
 #include "devmodel/opaque.h"
 #include "devmodel/prepare.h"
+#include "kubeletplugin/metrics.h"
 
 struct busy_claim {
         char *uid;
@@ -34,6 +35,7 @@ struct kp_driver {
         char *driver, *node, *cdi_root, *checkpoint_path;
         kp_claim_fetch_cb fetch;
         void *fetch_userdata;
+        struct kp_metrics *metrics;
         const struct dm_config *config;
 
         pthread_mutex_t inv_lock; /* guards inv and every snapshot's refs */
@@ -82,6 +84,7 @@ struct kp_driver *kp_driver_new(const struct kp_driver_options *o, const struct 
         d->checkpoint_path = hd_strdup(o->checkpoint_path);
         d->fetch = o->fetch;
         d->fetch_userdata = o->fetch_userdata;
+        d->metrics = o->metrics;
         d->config = config;
         d->inv = hd_malloc0(sizeof(*d->inv));
         *d->inv = (struct inv_snapshot){.refs = 1, .inv = inv};
@@ -269,14 +272,18 @@ static const struct dm_prepared_claim *holder_locked(struct kp_driver *d, const 
         return NULL;
 }
 
-/* Fetch and decode the claim, checking it is the one the kubelet means and is allocated. */
+/* Fetch and decode the claim, checking it is the one the kubelet means and is allocated.
+ * *GET_SECONDS is what the fetch itself took (the API server's share). */
 static int fetch_claim(struct kp_driver *d, const struct kp_claim_ref *ref, struct dm_claim **ret,
-                       struct hd_error *reterr)
+                       double *get_seconds, struct hd_error *reterr)
 {
         if (!d->fetch)
                 return hd_error_setf(reterr, ENOTCONN, "no API server connection configured");
         _cleanup_json_ json_t *obj = NULL;
+        double t0 = kp_metrics_now();
         int r = d->fetch(d->fetch_userdata, ref->namespace, ref->name, &obj, reterr);
+        *get_seconds = kp_metrics_now() - t0;
+        kp_metrics_phase(d->metrics, KP_PHASE_CLAIM_GET, *get_seconds);
         if (r == -ENOENT)
                 return hd_error_setf(reterr, ENOENT, "ResourceClaim %s/%s not found",
                                      ref->namespace, ref->name);
@@ -308,11 +315,13 @@ static int fetch_claim(struct kp_driver *d, const struct kp_claim_ref *ref, stru
 /* The record of what the API server allocated to us for REF: our results with the env their
  * opaque configs give them, no CDI IDs yet. */
 static int record_from_api(struct kp_driver *d, const struct kp_claim_ref *ref,
-                           struct dm_prepared_claim *rec, struct hd_error *reterr)
+                           struct dm_prepared_claim *rec, double *get_seconds,
+                           struct hd_error *reterr)
 {
         struct dm_claim *claim = NULL;
         char ***env = NULL;
-        int r = fetch_claim(d, ref, &claim, reterr);
+        double t0 = kp_metrics_now();
+        int r = fetch_claim(d, ref, &claim, get_seconds, reterr);
         if (r < 0)
                 return r;
         r = dm_opaque_env(claim, d->driver, &env, reterr);
@@ -320,6 +329,7 @@ static int record_from_api(struct kp_driver *d, const struct kp_claim_ref *ref,
                 dm_prepared_claim_init(rec, claim, d->driver, d->node, (char **const *)env);
         dm_opaque_env_free(env, claim->n_results);
         dm_claim_free(claim);
+        kp_metrics_phase(d->metrics, KP_PHASE_CLAIM_DECODE, kp_metrics_now() - t0 - *get_seconds);
         return r;
 }
 
@@ -342,6 +352,7 @@ static int reserve(struct kp_driver *d, const struct kp_ckpt_claim *e, bool *ret
 {
         const struct dm_prepared_claim *rec = &e->prepared;
         int r = 0;
+        double t0 = kp_metrics_now();
         pthread_mutex_lock(&d->lock);
         for (size_t i = 0; i < rec->n_devices && r >= 0; i++) {
                 if (rec->devices[i].admin_access)
@@ -363,17 +374,24 @@ static int reserve(struct kp_driver *d, const struct kp_ckpt_claim *e, bool *ret
                 r = save_locked(d, reterr);
         }
         pthread_mutex_unlock(&d->lock);
+        kp_metrics_phase(d->metrics, KP_PHASE_CKPT_STARTED, kp_metrics_now() - t0);
         return r;
 }
 
 /* Build: write the CDI spec from the current inventory, filling REC's CDI IDs in place. */
 static int build(struct kp_driver *d, struct dm_prepared_claim *rec, struct hd_error *reterr)
 {
-        struct dm_prepare_params p = {
-                .driver = d->driver, .pool = d->node, .cdi_root = d->cdi_root};
+        double write = 0, t0 = kp_metrics_now();
+        struct dm_prepare_params p = {.driver = d->driver,
+                                      .pool = d->node,
+                                      .cdi_root = d->cdi_root,
+                                      .spec_write_seconds = &write};
         struct inv_snapshot *s = inv_get(d);
         int r = dm_prepare_record(s->inv, &p, rec, reterr);
         inv_put(d, s);
+        kp_metrics_phase(d->metrics, KP_PHASE_SPEC_BUILD, kp_metrics_now() - t0 - write);
+        if (write > 0) /* a spec was written */
+                kp_metrics_phase(d->metrics, KP_PHASE_SPEC_WRITE, write);
         return r;
 }
 
@@ -381,6 +399,7 @@ static int build(struct kp_driver *d, struct dm_prepared_claim *rec, struct hd_e
 static int commit(struct kp_driver *d, struct kp_ckpt_claim *e, struct dm_prepared_claim *ret,
                   struct hd_error *reterr)
 {
+        double t0 = kp_metrics_now();
         e->state = KP_PREPARE_COMPLETED;
         struct kp_ckpt_claim completed = {0};
         kp_ckpt_claim_copy(&completed, e);
@@ -388,6 +407,7 @@ static int commit(struct kp_driver *d, struct kp_ckpt_claim *e, struct dm_prepar
         kp_checkpoint_put(d->ckpt, &completed);
         int r = save_locked(d, reterr);
         pthread_mutex_unlock(&d->lock);
+        kp_metrics_phase(d->metrics, KP_PHASE_CKPT_COMMIT, kp_metrics_now() - t0);
         if (r >= 0) {
                 *ret = e->prepared;
                 e->prepared = (struct dm_prepared_claim){0};
@@ -419,13 +439,12 @@ static void undo_build(struct kp_driver *d, const char *uid)
         hd_error_done(&undo);
 }
 
-int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
-                      struct dm_prepared_claim *ret, struct hd_error *reterr)
+/* kp_driver_prepare() once the UID is checked; *GET_SECONDS is the claim GET's share. */
+static int prepare_locked_claim(struct kp_driver *d, const struct kp_claim_ref *ref,
+                                struct dm_prepared_claim *ret, double *get_seconds,
+                                struct hd_error *reterr)
 {
-        int r = cdi_validate_claim_uid(ref->uid, reterr);
-        if (r < 0)
-                return r;
-        claim_lock(d, ref->uid);
+        int r;
         struct kp_ckpt_claim entry = {.state = KP_PREPARE_STARTED};
         bool put = false;
         if (answer_if_prepared(d, ref->uid, ret)) {
@@ -433,7 +452,7 @@ int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
                 goto out;
         }
 
-        r = record_from_api(d, ref, &entry.prepared, reterr);
+        r = record_from_api(d, ref, &entry.prepared, get_seconds, reterr);
         if (r >= 0) /* before anything is written for it */
                 r = dm_prepared_claim_check_size(&entry.prepared, reterr);
         if (r < 0)
@@ -460,7 +479,20 @@ fail_reserve:
                 undo_reserve(d, ref->uid);
 out:
         kp_ckpt_claim_done(&entry);
+        return r;
+}
+
+int kp_driver_prepare(struct kp_driver *d, const struct kp_claim_ref *ref,
+                      struct dm_prepared_claim *ret, struct hd_error *reterr)
+{
+        int r = cdi_validate_claim_uid(ref->uid, reterr);
+        if (r < 0)
+                return r;
+        double get = 0, t0 = kp_metrics_now();
+        claim_lock(d, ref->uid);
+        r = prepare_locked_claim(d, ref, ret, &get, reterr);
         claim_unlock(d, ref->uid);
+        kp_metrics_phase(d->metrics, KP_PHASE_PREPARE_OWN, kp_metrics_now() - t0 - get);
         return r;
 }
 
@@ -471,15 +503,21 @@ int kp_driver_unprepare(struct kp_driver *d, const struct kp_claim_ref *ref,
         if (r < 0)
                 return r;
         claim_lock(d, ref->uid);
+        double t0 = kp_metrics_now();
         r = dm_unprepare_claim(d->driver, ref->uid, d->cdi_root, reterr);
+        double t1 = kp_metrics_now();
+        kp_metrics_phase(d->metrics, KP_PHASE_SPEC_REMOVE, t1 - t0);
         if (r >= 0) {
                 hd_failpoint("unprepare-after-spec-removed");
                 pthread_mutex_lock(&d->lock);
                 /* Also save when an earlier write failed: a retry of an unprepare whose entry
                  * is gone from memory but not from disk must not answer success. */
-                if (kp_checkpoint_remove(d->ckpt, ref->uid) || d->saved_gen < d->change_gen)
+                bool save = kp_checkpoint_remove(d->ckpt, ref->uid) || d->saved_gen < d->change_gen;
+                if (save)
                         r = save_locked(d, reterr);
                 pthread_mutex_unlock(&d->lock);
+                if (save)
+                        kp_metrics_phase(d->metrics, KP_PHASE_CKPT_REMOVE, kp_metrics_now() - t1);
         }
         claim_unlock(d, ref->uid);
         return r;

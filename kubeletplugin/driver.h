@@ -19,6 +19,7 @@
 
 struct hd_error;
 struct kp_driver;
+struct kp_metrics;
 
 /* Fetch ResourceClaim NAMESPACE/NAME (e.g. GET from the API server). Returns 0 with a new JSON
  * reference, -ENOENT when it does not exist, or another -errno with RETERR set. */
@@ -32,6 +33,7 @@ struct kp_driver_options {
         const char *checkpoint_path; /* <plugins-dir>/<driver>/checkpoint.json */
         kp_claim_fetch_cb fetch;
         void *fetch_userdata;
+        struct kp_metrics *metrics; /* per-phase durations; may be NULL */
 };
 
 struct kp_claim_ref {

@@ -9,11 +9,32 @@ struct kp_metrics;
 
 enum kp_metric_op { KP_METRIC_PREPARE, KP_METRIC_UNPREPARE };
 
+/* The steps of one prepare or unprepare, each its own histogram
+ * (hostdev_phase_duration_seconds{phase=...}): the API server's share (claim_get) is apart from
+ * the plugin's own (prepare_own = the whole prepare less claim_get). */
+enum kp_phase {
+        KP_PHASE_CLAIM_GET,    /* GET of the ResourceClaim (API server, rate limiter) */
+        KP_PHASE_CLAIM_DECODE, /* decode it and its opaque configs */
+        KP_PHASE_CKPT_STARTED, /* reserve: PrepareStarted saved (fsync) */
+        KP_PHASE_SPEC_BUILD,   /* CDI spec built from the inventory */
+        KP_PHASE_SPEC_WRITE,   /* CDI spec rendered and written (temp, fsync, rename) */
+        KP_PHASE_CKPT_COMMIT,  /* PrepareCompleted saved (fsync) */
+        KP_PHASE_PREPARE_OWN,  /* the whole prepare less claim_get */
+        KP_PHASE_SPEC_REMOVE,  /* unprepare: CDI spec removed */
+        KP_PHASE_CKPT_REMOVE,  /* unprepare: entry removed and saved */
+        KP_PHASE_COUNT
+};
+
 struct kp_metrics *kp_metrics_new(const char *driver);
 struct kp_metrics *kp_metrics_free(struct kp_metrics *m);
 
 /* One claim prepared/unprepared (OK or not) in SECONDS. */
 void kp_metrics_observe(struct kp_metrics *m, enum kp_metric_op op, bool ok, double seconds);
+/* Monotonic clock in seconds, for the durations recorded here. */
+double kp_metrics_now(void);
+
+/* One step of a prepare or unprepare took SECONDS. */
+void kp_metrics_phase(struct kp_metrics *m, enum kp_phase phase, double seconds);
 /* A DRA call started (+1) or finished (-1). */
 void kp_metrics_inflight(struct kp_metrics *m, int delta);
 void kp_metrics_registered(struct kp_metrics *m, bool registered);

@@ -250,7 +250,8 @@ static int start_driver(struct plugin *p, const struct kp_plugin_options *o,
                                           .cdi_root = o->cdi_root,
                                           .checkpoint_path = p->checkpoint,
                                           .fetch = fetch_claim,
-                                          .fetch_userdata = &p->source};
+                                          .fetch_userdata = &p->source,
+                                          .metrics = p->metrics};
         p->driver = kp_driver_new(&dopts, p->config, inv); /* takes inv */
         struct kp_publisher_options popts = {.driver = o->driver,
                                              .node = o->node,

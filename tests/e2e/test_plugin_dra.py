@@ -201,6 +201,14 @@ def test_bad_claims_fail_alone_and_metrics_count_them(env):
     assert p.metric("hostdev_devices", health="healthy") == 8
     assert p.metric("hostdev_registered") == 1
     assert p.metric("hostdev_prepare_duration_seconds_count") == 5
+    # per-phase histograms: every call GETs its claim; only the good one reaches the spec
+    # write and the commit
+    phase = "hostdev_phase_duration_seconds_count"
+    assert p.metric(phase, phase="claim_get") == 5
+    assert p.metric(phase, phase="prepare_own") == 5
+    assert p.metric(phase, phase="spec_write") == 1
+    assert p.metric(phase, phase="checkpoint_commit") == 1
+    assert p.metric("hostdev_phase_duration_seconds_bucket", phase="claim_get", le="+Inf") == 5
     status, body = p.http("/healthz")
     assert status == 200 and "ok" in body.lower()
     # unprepare: the good claim and one never prepared both succeed
@@ -208,6 +216,8 @@ def test_bad_claims_fail_alone_and_metrics_count_them(env):
     assert all(v.error == "" for v in un.values()) and len(un) == 2
     assert env.cdi_files() == []
     assert p.read_checkpoint()["data"]["claims"] == []
+    assert p.metric(phase, phase="spec_remove") == 2
+    assert p.metric(phase, phase="checkpoint_remove") == 1
 
 
 def test_prepared_claims_gauge_follows_prepare_and_unprepare(env):
