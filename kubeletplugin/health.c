@@ -75,12 +75,50 @@ static void known_free_all(struct known_device *v, size_t n)
         free(v);
 }
 
-static struct known_device *known_find(struct known_device *v, size_t n, const char *name)
+/* Name lookup over a known-device array: positions sorted by name, so a rescan of 10,000
+ * devices compares O(n log n) names instead of O(n^2). */
+struct known_index {
+        const struct known_device *v;
+        size_t *order;
+        size_t n;
+};
+
+static int order_cmp(const void *a, const void *b, void *base)
 {
+        const struct known_device *v = base;
+        return strcmp(v[*(const size_t *)a].name, v[*(const size_t *)b].name);
+}
+
+/* V must not move while the index is used. */
+static struct known_index known_index_new(const struct known_device *v, size_t n)
+{
+        struct known_index ix = {v, hd_new0(size_t, n ? n : 1), n};
         for (size_t i = 0; i < n; i++)
-                if (hd_streq(v[i].name, name))
-                        return &v[i];
-        return NULL;
+                ix.order[i] = i;
+        qsort_r(ix.order, n, sizeof(size_t), order_cmp, (void *)v);
+        return ix;
+}
+
+static void known_index_done(struct known_index *ix)
+{
+        free(ix->order);
+}
+
+/* Position of NAME in IX's array, or -1. */
+static ssize_t known_find(const struct known_index *ix, const char *name)
+{
+        size_t lo = 0, hi = ix->n;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(ix->v[ix->order[mid]].name, name);
+                if (c == 0)
+                        return (ssize_t)ix->order[mid];
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return -1;
 }
 
 /* The devices of INV that the API server would accept, as known devices. The others go to
@@ -135,12 +173,15 @@ json_t *kp_health_published_devices(struct kp_health *h)
         pthread_mutex_lock(&h->lock);
         for (size_t i = 0; i < h->n_devices; i++) {
                 struct known_device *k = &h->devices[i];
+                if (k->healthy) { /* shared, never changed: one tree per device, not two */
+                        json_array_append(out, k->json);
+                        continue;
+                }
                 json_t *d = json_deep_copy(k->json);
-                if (!k->healthy)
-                        json_object_set_new(d, "taints",
-                                            json_pack("[{s:s,s:s,s:s}]", "key", key, "value",
-                                                      k->reason ? k->reason : "unhealthy", "effect",
-                                                      "NoSchedule"));
+                json_object_set_new(d, "taints",
+                                    json_pack("[{s:s,s:s,s:s}]", "key", key, "value",
+                                              k->reason ? k->reason : "unhealthy", "effect",
+                                              "NoSchedule"));
                 json_array_append_new(out, d);
         }
         pthread_mutex_unlock(&h->lock);
@@ -288,12 +329,16 @@ static void rescan(struct kp_health *h, bool force_publish)
 
         pthread_mutex_lock(&h->lock);
         note_problems_locked(h, inv->problems, dropped);
+        /* Indexes of what was found now and what was known; FOUND covers only the devices
+         * discovered now, not the missing ones appended below. */
+        fresh = hd_realloc_array(fresh, n_new + h->n_devices + 1, sizeof(*fresh)); /* no moves */
+        struct known_index found = known_index_new(fresh, n_new);
+        struct known_index known = known_index_new(h->devices, h->n_devices);
         /* Devices we knew that are gone now: tainted unless their group is optional. */
         for (size_t i = 0; i < h->n_devices; i++) {
                 struct known_device *old = &h->devices[i];
-                if (known_find(fresh, n_new, old->name) || old->optional)
+                if (known_find(&found, old->name) >= 0 || old->optional)
                         continue;
-                fresh = hd_realloc_array(fresh, n_new + 1, sizeof(*fresh));
                 fresh[n_new++] = (struct known_device){.name = hd_strdup(old->name),
                                                        .healthy = false,
                                                        .reason = hd_strdup("missing"),
@@ -303,15 +348,23 @@ static void rescan(struct kp_health *h, bool force_publish)
                                      old->name);
         }
         for (size_t i = 0; i < n_new; i++) {
-                struct known_device *old = known_find(h->devices, h->n_devices, fresh[i].name);
+                ssize_t at = known_find(&known, fresh[i].name);
+                struct known_device *old = at >= 0 ? &h->devices[at] : NULL;
+                if (old && old->json != fresh[i].json && json_equal(old->json, fresh[i].json)) {
+                        /* Keep the tree the published list shares, not an equal new one. */
+                        json_decref(fresh[i].json);
+                        fresh[i].json = json_incref(old->json);
+                }
                 if (fresh[i].healthy && old && !old->healthy)
                         hd_log_info("device is back", "device", fresh[i].name);
                 else if (!old)
                         hd_log_v(h->checked_at ? 0 : 2, "device found", "device", fresh[i].name);
         }
         for (size_t i = 0; i < h->n_devices; i++)
-                if (!known_find(fresh, n_new, h->devices[i].name))
+                if (h->devices[i].optional && known_find(&found, h->devices[i].name) < 0)
                         hd_log_info("optional device removed", "device", h->devices[i].name);
+        known_index_done(&found);
+        known_index_done(&known);
 
         bool changed = !same_devices(h->devices, h->n_devices, fresh, n_new);
         known_free_all(h->devices, h->n_devices);
@@ -387,6 +440,7 @@ static void *health_main(void *arg)
 {
         struct kp_health *h = arg;
         char buf[16 * (sizeof(struct inotify_event) + NAME_MAX + 1)];
+        pthread_setname_np(pthread_self(), "device-health");
         for (;;) {
                 add_watches(h);
                 struct pollfd fds[2] = {{h->inotify_fd, POLLIN, 0}, {h->wake_fd[0], POLLIN, 0}};

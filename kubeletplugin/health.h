@@ -47,7 +47,8 @@ int kp_health_start(struct kp_health *h, struct hd_error *reterr);
 /* Stop and free. Open streams are left to the RPC server's shutdown. Takes NULL; returns NULL. */
 struct kp_health *kp_health_free(struct kp_health *h);
 
-/* The device list to publish right now (v1 shape, taints on unhealthy devices). New array. */
+/* The device list to publish right now (v1 shape, taints on unhealthy devices). New array;
+ * the device objects in it may be shared with the monitor: never change them. */
 json_t *kp_health_published_devices(struct kp_health *h);
 
 /* Fill METHODS (room for 1) with NodeWatchResources bound to H. */
