@@ -277,6 +277,7 @@ static void *informer_thread(void *arg)
 {
         struct kube_informer *inf = arg;
         bool need_list = true;
+        pthread_setname_np(pthread_self(), "kube-informer");
         int failures = 0;
         enum next n;
 

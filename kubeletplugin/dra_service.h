@@ -20,6 +20,9 @@ struct kp_metrics;
 /* Most claims one NodePrepareResources / NodeUnprepareResources call may carry (more than the
  * pods a node runs, each with a few claims); a bigger call fails INVALID_ARGUMENT as a whole. */
 #define KP_DRA_MAX_CLAIMS 1024
+/* Threads serving DRA calls: prepares that run at once (each claim's GET and writes; concurrent
+ * ones share checkpoint writes). Further calls queue in the gRPC server. */
+#define KP_DRA_WORKERS 4
 
 struct kp_dra_service;
 

@@ -2,6 +2,7 @@
 #include "kubeletplugin/plugin.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,11 +277,12 @@ static int start_driver(struct plugin *p, const struct kp_plugin_options *o,
         return 0;
 }
 
-/* Serve METHODS on SOCKET as *RET. */
-static int serve(const char *socket, const struct rpc_method *methods, size_t n,
+/* Serve METHODS on SOCKET as *RET with WORKERS handler threads. */
+static int serve(const char *socket, const struct rpc_method *methods, size_t n, unsigned workers,
                  struct rpc_server **ret, struct hd_error *reterr)
 {
-        int r = rpc_server_new(socket, methods, n, NULL, ret, reterr);
+        struct rpc_server_options opts = {.workers = workers};
+        int r = rpc_server_new(socket, methods, n, &opts, ret, reterr);
         if (r < 0)
                 return r;
         return rpc_server_start(*ret, reterr);
@@ -302,7 +304,7 @@ static int start_servers(struct plugin *p, const struct kp_plugin_options *o,
         struct rpc_method dra_methods[5];
         size_t n = kp_dra_service_methods(&p->dra, dra_methods);
         n += kp_health_methods(p->health, dra_methods + n);
-        int r = serve(p->dra_socket, dra_methods, n, &p->dra_server, reterr);
+        int r = serve(p->dra_socket, dra_methods, n, KP_DRA_WORKERS, &p->dra_server, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "serve DRA socket");
 
@@ -315,7 +317,9 @@ static int start_servers(struct plugin *p, const struct kp_plugin_options *o,
                                           .metrics = p->metrics};
         struct rpc_method reg_methods[2];
         size_t nr = kp_registration_methods(&p->reg, reg_methods);
-        r = serve(p->reg_socket, reg_methods, nr, &p->reg_server, reterr);
+        /* The kubelet calls GetInfo and NotifyRegistrationStatus once per registration (and
+         * /healthz GetInfo): one thread answers them all. */
+        r = serve(p->reg_socket, reg_methods, nr, 1, &p->reg_server, reterr);
         if (r < 0)
                 return hd_error_wrap(reterr, "serve registration socket");
 
@@ -365,11 +369,22 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
         return r;
 }
 
+/* glibc gives each thread that allocates its own arena (up to 8 per core), and freed memory
+ * stays in the arena it came from: the informer's list and watch decoding, the publisher's
+ * slice building and the DRA workers would each keep their own high-water mark. Two arenas
+ * are enough for a daemon whose threads mostly wait. MALLOC_ARENA_MAX, when set, wins. */
+static void tune_malloc(void)
+{
+        if (!getenv("MALLOC_ARENA_MAX"))
+                mallopt(M_ARENA_MAX, KP_MALLOC_ARENAS);
+}
+
 int kp_plugin_run(const struct kp_plugin_options *o, struct hd_error *reterr)
 {
         int r = kp_plugin_check_options(o, reterr);
         if (r < 0)
                 return r;
+        tune_malloc();
         enum kp_mode mode = KP_MODE_AUTO;
         kp_mode_parse(o->mode, &mode);
         if (mode == KP_MODE_AUTO)

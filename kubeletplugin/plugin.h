@@ -4,6 +4,9 @@
 
 #include <stdbool.h>
 
+/* malloc arenas the daemon uses (kp_plugin_run(); MALLOC_ARENA_MAX overrides). */
+#define KP_MALLOC_ARENAS 2
+
 struct hd_error;
 
 /* --mode: which kubelet API the node daemon serves. */

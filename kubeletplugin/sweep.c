@@ -97,6 +97,7 @@ static bool check_one(struct kp_sweep *s, const struct dm_prepared_claim *c)
 static void *worker(void *arg)
 {
         struct kp_sweep *s = arg;
+        pthread_setname_np(pthread_self(), "startup-sweep");
         pthread_mutex_lock(&s->lock);
         while (!s->stopping && s->next < s->n_claims) {
                 const struct dm_prepared_claim *c = &s->claims[s->next++];

@@ -545,6 +545,7 @@ static void on_send(struct rpc_call *c, bool ok)
 static void *cq_main(void *p)
 {
         struct rpc_server *srv = p;
+        pthread_setname_np(pthread_self(), "rpc-cq");
         for (;;) {
                 grpc_event ev = grpc_completion_queue_next(
                         srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);

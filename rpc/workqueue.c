@@ -28,6 +28,7 @@ struct rpc_workqueue {
 static void *worker_main(void *p)
 {
         struct rpc_workqueue *wq = p;
+        pthread_setname_np(pthread_self(), "rpc-worker");
         pthread_mutex_lock(&wq->lock);
         for (;;) {
                 while (!wq->head && !wq->stopping)
