@@ -45,6 +45,10 @@ import benchlib as B  # noqa: E402
 
 NODE = "bench-node"
 PY = sys.executable or "/usr/bin/python3"
+# For comparisons and profiles: another daemon binary (HDBENCH_PLUGIN=/path) and a wrapper
+# command (HDBENCH_WRAP="valgrind --tool=massif --massif-out-file=/path/massif.out").
+PLUGIN = os.environ.get("HDBENCH_PLUGIN")
+WRAP = os.environ.get("HDBENCH_WRAP", "").split()
 
 
 def log(*a):
@@ -263,7 +267,8 @@ class Rig:
         reg_dir = os.path.join(self.work, "reg")
         t0 = time.monotonic()
         self.plugin = subprocess.Popen(
-            [os.path.join(self.build_dir, "cmd", "hostdev-kubelet-plugin"), "--config", self.cfg,
+            WRAP + [PLUGIN or os.path.join(self.build_dir, "cmd", "hostdev-kubelet-plugin"),
+                    "--config", self.cfg,
              "--driver-name", self.driver, "--node-name", NODE, "--kubeconfig", self.kubeconfig,
              "--kubelet-registry-dir", reg_dir,
              "--kubelet-plugins-dir", self.plugins,
