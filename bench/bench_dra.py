@@ -291,6 +291,7 @@ class Rig:
             if time.monotonic() > deadline:
                 raise RuntimeError("slices not published: %s" % st)
             time.sleep(0.005)
+        self.publish_cpu_ms = B.cpu_ms(self.plugin.pid)
         published = (st["last_slice_write"] - t0) * 1000
         api_ms = st["upstream_seconds"] * 1000
         while self.metrics_port is None:
@@ -465,7 +466,7 @@ def bench_latency(args, work, cdi, tmpfs):
 
 def bench_scale(args, work, cdi, n):
     runs = 1 if args.smoke else (args.runs if n < 10000 else max(3, args.runs))
-    reg, pub, own, repub, anon, rss, thr = [], [], [], [], [], [], []
+    reg, pub, own, cpu, repub, anon, rss, thr = [], [], [], [], [], [], [], []
     names = None
     for i in range(runs):
         log("scale: %d devices, run %d/%d" % (n, i + 1, runs))
@@ -476,6 +477,7 @@ def bench_scale(args, work, cdi, n):
             reg.append(r_ms)
             pub.append(p_ms)
             own.append(p_ms - api_ms)
+            cpu.append(rig.publish_cpu_ms)
             time.sleep(1.0)  # idle: start-up work done
             st = B.proc_status(rig.plugin.pid)
             anon.append(st["RssAnon"] / 1024)
@@ -492,6 +494,8 @@ def bench_scale(args, work, cdi, n):
                   note="%d slices, API server time included" % ((n + 127) // 128)),
             B.row("  of which the daemon's own, %s" % tag, "ms", own,
                   note="less the time the API server took to answer"),
+            B.row("  CPU time start -> slices written, %s" % tag, "ms", cpu,
+                  note="user+system CPU of the daemon; steady under machine load"),
             B.row("republish after wipe, %s" % tag, "ms", repub),
             B.row("RssAnon idle, %s" % tag, "MiB", anon,
                   4 if n == 8 else None, "le" if n == 8 else None),

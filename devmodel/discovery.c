@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,28 +233,108 @@ static void replicate(struct dm_inventory *inv, struct dm_device *base, unsigned
         }
 }
 
+/* Device positions sorted by FIELD (offset of a char * in struct dm_device), ties by
+ * position: equal keys end up adjacent, earliest first. */
+struct by_field {
+        const struct dm_inventory *inv;
+        size_t field;
+};
+
+static const char *field_of(const struct by_field *f, size_t i)
+{
+        return *(const char *const *)((const char *)&f->inv->devices[i] + f->field);
+}
+
+static int by_field_cmp(const void *a, const void *b, void *arg)
+{
+        size_t i = *(const size_t *)a, j = *(const size_t *)b;
+        int c = strcmp(field_of(arg, i), field_of(arg, j));
+        return c ? c : (i > j) - (i < j);
+}
+
+static size_t *sorted_by(const struct dm_inventory *inv, size_t field)
+{
+        size_t n = inv->n_devices;
+        size_t *order = hd_new0(size_t, n ? n : 1);
+        for (size_t i = 0; i < n; i++)
+                order[i] = i;
+        struct by_field f = {inv, field};
+        qsort_r(order, n, sizeof(size_t), by_field_cmp, &f);
+        return order;
+}
+
+/* For every device I, the earliest J < I it conflicts with (NO_CONFLICT if none): the same
+ * path in another group (PATH_HIT set) or the same name. */
+#define NO_CONFLICT SIZE_MAX
+
+static void first_path_conflicts(const struct dm_inventory *inv, size_t *first, bool *path_hit)
+{
+        _cleanup_free_ size_t *o = sorted_by(inv, offsetof(struct dm_device, path));
+        size_t n = inv->n_devices;
+        for (size_t s = 0, e; s < n; s = e) {
+                const struct dm_device *lead = &inv->devices[o[s]];
+                size_t other = NO_CONFLICT; /* earliest of a group other than lead's */
+                for (e = s; e < n && hd_streq(inv->devices[o[e]].path, lead->path); e++)
+                        if (other == NO_CONFLICT && inv->devices[o[e]].group != lead->group)
+                                other = o[e];
+                for (size_t k = s; k < e; k++) {
+                        size_t i = o[k];
+                        size_t j = inv->devices[i].group != lead->group ? o[s] : other;
+                        if (j < i) {
+                                first[i] = j;
+                                path_hit[i] = true;
+                        }
+                }
+        }
+}
+
+static void first_name_conflicts(const struct dm_inventory *inv, size_t *first, bool *path_hit)
+{
+        _cleanup_free_ size_t *o = sorted_by(inv, offsetof(struct dm_device, name));
+        size_t s = 0; /* where the run of equal names starts: its earliest device */
+        for (size_t k = 1; k < inv->n_devices; k++) {
+                size_t i = o[k];
+                if (!hd_streq(inv->devices[i].name, inv->devices[o[k - 1]].name)) {
+                        s = k;
+                        continue;
+                }
+                size_t j = o[s];
+                if (j < first[i]) {
+                        first[i] = j;
+                        path_hit[i] = false;
+                }
+        }
+}
+
+/* Reports the conflict a scan of every pair (I ascending, J < I ascending, the path check
+ * before the name check) would meet first, in O(n log n): 10,000 devices are 50 M pairs. */
 static int check_unique(const struct dm_inventory *inv, struct hd_error *reterr)
 {
-        for (size_t i = 0; i < inv->n_devices; i++)
-                for (size_t j = 0; j < i; j++) {
-                        const struct dm_device *a = &inv->devices[j], *b = &inv->devices[i];
-                        /* One node offered by two groups could be allocated twice at once. */
-                        if (a->group != b->group && hd_streq(a->path, b->path))
-                                return hd_error_setf(reterr, EEXIST,
-                                                     "'%s' is matched by groups '%s' and '%s'; "
-                                                     "a device node may belong to one group "
-                                                     "only (use 'count' to share it)",
-                                                     a->path, a->group->name, b->group->name);
-                        if (!hd_streq(a->name, b->name))
-                                continue;
+        size_t n = inv->n_devices;
+        _cleanup_free_ size_t *first = hd_new0(size_t, n ? n : 1);
+        _cleanup_free_ bool *path_hit = hd_new0(bool, n ? n : 1);
+        for (size_t i = 0; i < n; i++)
+                first[i] = NO_CONFLICT;
+        first_path_conflicts(inv, first, path_hit);
+        first_name_conflicts(inv, first, path_hit);
+        for (size_t i = 0; i < n; i++) {
+                if (first[i] == NO_CONFLICT)
+                        continue;
+                const struct dm_device *a = &inv->devices[first[i]], *b = &inv->devices[i];
+                /* One node offered by two groups could be allocated twice at once. */
+                if (path_hit[i])
                         return hd_error_setf(reterr, EEXIST,
-                                             "device name '%s' is given to both '%s' (group "
-                                             "'%s') and '%s' (group '%s'); make the names "
-                                             "distinct with 'deviceName' (e.g. a template with "
-                                             "{index} or a glob capture) or remove one match",
-                                             a->name, a->path, a->group->name, b->path,
-                                             b->group->name);
-                }
+                                             "'%s' is matched by groups '%s' and '%s'; "
+                                             "a device node may belong to one group "
+                                             "only (use 'count' to share it)",
+                                             a->path, a->group->name, b->group->name);
+                return hd_error_setf(reterr, EEXIST,
+                                     "device name '%s' is given to both '%s' (group "
+                                     "'%s') and '%s' (group '%s'); make the names "
+                                     "distinct with 'deviceName' (e.g. a template with "
+                                     "{index} or a glob capture) or remove one match",
+                                     a->name, a->path, a->group->name, b->path, b->group->name);
+        }
         return 0;
 }
 

@@ -268,6 +268,73 @@ static void test_node_in_two_groups(void **state)
         hd_error_done(&e);
 }
 
+/* With several conflicts the one reported is the one a scan of every pair in discovery order
+ * meets first (the check sorts instead of comparing every pair). */
+static void test_first_conflict_is_reported(void **state)
+{
+        if (getuid() != 0)
+                fail_needs_root();
+        node("dev/mock/p1", S_IFCHR, 1, 3);
+        node("dev/mock/p2", S_IFCHR, 1, 3);
+        /* device 1 repeats device 0's name; device 2 takes device 0's node: the name wins */
+        struct dm_config *c = config(HDR "  - name: a\n"
+                                         "    match: {globs: [\"@R@/dev/mock/p1*\"]}\n"
+                                         "    deviceName: \"n{index}\"\n"
+                                         "  - name: b\n"
+                                         "    match: {globs: [\"@R@/dev/mock/p2*\"]}\n"
+                                         "    deviceName: \"n{index}\"\n"
+                                         "  - name: c\n"
+                                         "    match: {globs: [\"@R@/dev/mock/p1*\"]}\n"
+                                         "    deviceName: \"c{index}\"\n");
+        struct dm_inventory *inv = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(dm_discover(c, &inv, &e), -EEXIST);
+        char *want = hd_asprintf("device name 'n0' is given to both '%s/dev/mock/p1' (group 'a') "
+                                 "and '%s/dev/mock/p2' (group 'b')",
+                                 root, root);
+        if (!hd_startswith(e.message, want))
+                fail_msg("message '%s'", e.message);
+        free(want);
+        dm_config_free(c);
+        hd_error_done(&e);
+        /* the same pair with the same node and the same name: the node is named */
+        c = config(HDR "  - name: a\n"
+                       "    match: {globs: [\"@R@/dev/mock/p2*\"]}\n"
+                       "    deviceName: \"z{index}\"\n"
+                       "  - name: b\n"
+                       "    match: {globs: [\"@R@/dev/mock/p1*\"]}\n"
+                       "    deviceName: \"x{index}\"\n"
+                       "  - name: c\n"
+                       "    match: {globs: [\"@R@/dev/mock/p1*\"]}\n"
+                       "    deviceName: \"x{index}\"\n");
+        assert_int_equal(dm_discover(c, &inv, &e), -EEXIST);
+        want = hd_asprintf("'%s/dev/mock/p1' is matched by groups 'b' and 'c'", root);
+        if (!hd_startswith(e.message, want))
+                fail_msg("message '%s'", e.message);
+        free(want);
+        dm_config_free(c);
+        hd_error_done(&e);
+}
+
+/* Replicas of one node share its path within their group: not a conflict. */
+static void test_replicas_share_a_node(void **state)
+{
+        if (getuid() != 0)
+                fail_needs_root();
+        node("dev/mock/p1", S_IFCHR, 1, 3);
+        node("dev/mock/p2", S_IFCHR, 1, 3);
+        struct dm_config *c = config(HDR "  - name: a\n"
+                                         "    match: {globs: [\"@R@/dev/mock/p*\"]}\n"
+                                         "    count: 4\n");
+        struct dm_inventory *inv = NULL;
+        struct hd_error e = HD_ERROR_INIT;
+        assert_int_equal(dm_discover(c, &inv, &e), 0);
+        assert_int_equal(inv->n_devices, 8);
+        dm_inventory_free(inv);
+        dm_config_free(c);
+        hd_error_done(&e);
+}
+
 static void test_bad_rendered_name(void **state)
 {
         if (getuid() != 0)
@@ -300,6 +367,10 @@ int main(void)
                                                 tree_teardown),
                 cmocka_unit_test_setup_teardown(test_name_collision, tree_setup, tree_teardown),
                 cmocka_unit_test_setup_teardown(test_node_in_two_groups, tree_setup, tree_teardown),
+                cmocka_unit_test_setup_teardown(test_first_conflict_is_reported, tree_setup,
+                                                tree_teardown),
+                cmocka_unit_test_setup_teardown(test_replicas_share_a_node, tree_setup,
+                                                tree_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_rendered_name, tree_setup, tree_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
