@@ -10,9 +10,9 @@ VERSION_INFO = {
 }
 
 # Order of built-in groups in /apis (subset of the real server's order); CRD groups follow.
-BUILTIN_GROUP_ORDER = ["apps", "events.k8s.io", "rbac.authorization.k8s.io",
+BUILTIN_GROUP_ORDER = ["apps", "events.k8s.io", "policy", "rbac.authorization.k8s.io",
                        "admissionregistration.k8s.io", "apiextensions.k8s.io",
-                       "coordination.k8s.io", "resource.k8s.io"]
+                       "scheduling.k8s.io", "coordination.k8s.io", "resource.k8s.io"]
 
 _SUB_VERBS = {"status": ["get", "patch", "update"], "binding": ["create"],
               "finalize": ["update"], "log": ["get"]}

@@ -1,6 +1,6 @@
 """Built-in kinds served only so that kubectl can apply the project's manifests (deploy/,
-crds/) against the simulator: ServiceAccount, ConfigMap, Deployment, DaemonSet and the
-ValidatingAdmissionPolicy pair. They are stored and watched like everything else, with
+crds/) against the simulator: ServiceAccount, ConfigMap, Secret, Service, Deployment, DaemonSet,
+PodDisruptionBudget, PriorityClass and the ValidatingAdmissionPolicy pair. They are stored and watched like everything else, with
 generation/status-subresource semantics and discovery entries as in the 1.36 captures, but no
 controller acts on them (no pods are created for a Deployment or DaemonSet, no policy is
 enforced)."""
@@ -65,6 +65,20 @@ def extra_types():
                      bookmark_extra={}, **common),
         ResourceType("", "configmaps", "ConfigMap", True, short_names=["cm"],
                      bookmark_extra={}, **common),
+        ResourceType("", "secrets", "Secret", True, bookmark_extra={}, **common),
+        ResourceType("", "services", "Service", True, subresources=("status",),
+                     short_names=["svc"], categories=["all"], initial_status={"loadBalancer": {}},
+                     default=lambda o: o.setdefault("spec", {}).setdefault("type", "ClusterIP"),
+                     bookmark_extra={"spec": {}, "status": {"loadBalancer": {}}}, **common),
+        ResourceType("policy", "poddisruptionbudgets", "PodDisruptionBudget", True,
+                     subresources=("status",), generation=True, short_names=["pdb"],
+                     initial_status={"disruptionsAllowed": 0, "currentHealthy": 0,
+                                     "desiredHealthy": 0, "expectedPods": 0},
+                     bookmark_extra={"spec": {}, "status": {
+                         "disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0,
+                         "expectedPods": 0}}, **common),
+        ResourceType("scheduling.k8s.io", "priorityclasses", "PriorityClass", False,
+                     short_names=["pc"], bookmark_extra={"value": 0}, **common),
         ResourceType("apps", "deployments", "Deployment", True, subresources=("status",),
                      generation=True, short_names=["deploy"], categories=["all"],
                      default=_deployment_defaults, initial_status={},

@@ -19,7 +19,8 @@ CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 FIXTURE_KINDS = {"Namespace", "ServiceAccount", "ConfigMap", "ClusterRole", "ClusterRoleBinding",
                  "Role", "RoleBinding", "Deployment", "DaemonSet", "Pod", "DeviceClass",
                  "ResourceClaimTemplate", "ResourceClaim", "ValidatingAdmissionPolicy",
-                 "ValidatingAdmissionPolicyBinding"}
+                 "ValidatingAdmissionPolicyBinding", "Service", "Secret", "PodDisruptionBudget",
+                 "PriorityClass"}
 
 
 def kubectl(apiserver, *args, check=True):
@@ -141,13 +142,17 @@ def test_kubectl_apply_every_kind_with_validation(apiserver, kube):
     assert writes and all("fieldValidation=Strict" in e["query"] for e in writes)
     # the second apply changes nothing; a changed manifest is patched. kubectl 1.32 does not
     # know resource.k8s.io/v1, so its JSON merge patch re-sends the (atomic) request lists the
-    # server defaulted: "configured", but the stored object stays the same.
-    claim = kube.get("/apis/resource.k8s.io/v1/namespaces/simcrd-apply/resourceclaims/one")
+    # server defaulted, and a PodDisruptionBudget's selector has patch strategy "replace", so
+    # kubectl re-sends it: "configured", but the stored objects stay the same.
+    resent = {"/apis/resource.k8s.io/v1/namespaces/simcrd-apply/resourceclaims/one",
+              "/apis/resource.k8s.io/v1/namespaces/simcrd-apply/resourceclaimtemplates/one",
+              "/apis/policy/v1/namespaces/simcrd-apply/poddisruptionbudgets/web"}
+    rvs = {p: kube.get(p)["metadata"]["resourceVersion"] for p in resent}
     r = kubectl(apiserver, "apply", "-k", fixture)
     for ln in r.stdout.splitlines():
-        assert ln.endswith(" unchanged") or ln.startswith("resourceclaim"), r.stdout
-    assert kube.get("/apis/resource.k8s.io/v1/namespaces/simcrd-apply/resourceclaims/one")[
-        "metadata"]["resourceVersion"] == claim["metadata"]["resourceVersion"]
+        assert ln.endswith(" unchanged") or ln.startswith(
+            ("resourceclaim", "poddisruptionbudget")), r.stdout
+    assert {p: kube.get(p)["metadata"]["resourceVersion"] for p in resent} == rvs
     kube.patch("/apis/apps/v1/namespaces/simcrd-apply/deployments/web", {"spec": {"replicas": 3}})
     r = kubectl(apiserver, "apply", "-k", fixture)
     assert "deployment.apps/web configured" in r.stdout.splitlines()
