@@ -577,8 +577,9 @@ def main():
         args.runs = 1
     work = tempfile.mkdtemp(prefix="hdbench-", dir="/tmp")
     cdi = tempfile.mkdtemp(prefix="hdbench-cdi-", dir="/dev/shm")
-    proto = os.path.join(work, "proto")
-    os.environ["HOSTDEV_PYPROTO_DIR"] = proto  # callers share the generated modules
+    # Each caller process generates its own modules in a private directory: a shared one is
+    # rewritten by one process while another imports from it.
+    os.environ.pop("HOSTDEV_PYPROTO_DIR", None)
     only = args.only.split(",")
     try:
         if "sizes" in only:
