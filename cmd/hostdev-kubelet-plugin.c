@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* hostdev-kubelet-plugin: flags, logging set-up and signals; the work is in plugin.c. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,6 +11,7 @@
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/failpoint.h"
+#include "base/flags.h"
 #include "base/log.h"
 #include "base/strutil.h"
 #include "kubeletplugin/plugin.h"
@@ -69,134 +69,31 @@ struct cli {
         enum hd_log_format fmt;
 };
 
-enum flag_kind { F_STRING, F_INT, F_DOUBLE, F_LOG_FORMAT, F_VERSION, F_HELP };
-
-/* One flag: where its value goes and, for numbers, the bound a value must exceed. */
-struct flag {
-        const char *name;
-        enum flag_kind kind;
-        size_t offset; /* into struct cli */
-        double above;
-        const char *expect; /* "expected ..." for a bad value */
-};
-
 #define OPT(field) offsetof(struct cli, o.field)
-static const struct flag flags[] = {
-        {"config", F_STRING, OPT(config_path), 0, NULL},
-        {"driver-name", F_STRING, OPT(driver), 0, NULL},
-        {"node-name", F_STRING, OPT(node), 0, NULL},
-        {"pod-uid", F_STRING, OPT(pod_uid), 0, NULL},
-        {"kubeconfig", F_STRING, OPT(kubeconfig), 0, NULL},
-        {"kubelet-registry-dir", F_STRING, OPT(registry_dir), 0, NULL},
-        {"kubelet-plugins-dir", F_STRING, OPT(plugins_dir), 0, NULL},
-        {"device-plugins-dir", F_STRING, OPT(device_plugins_dir), 0, NULL},
-        {"cdi-root", F_STRING, OPT(cdi_root), 0, NULL},
-        {"host-root", F_STRING, OPT(host_root), 0, NULL},
-        {"mode", F_STRING, OPT(mode), 0, NULL},
-        {"device-plugin-edits", F_STRING, OPT(device_plugin_edits), 0, NULL},
-        {"sysfs-root", F_STRING, OPT(sysfs_root), 0, NULL},
-        {"metrics-addr", F_STRING, OPT(metrics_addr), 0, NULL},
-        {"health-interval-ms", F_INT, OPT(rescan_ms), 49, "a number of milliseconds >= 50"},
-        {"kube-api-qps", F_DOUBLE, OPT(kube_qps), 0, "a number > 0"},
-        {"kube-api-burst", F_INT, OPT(kube_burst), 0, "a number > 0"},
-        {"v", F_INT, offsetof(struct cli, verbosity), -1, "a level >= 0"},
-        {"log-format", F_LOG_FORMAT, offsetof(struct cli, fmt), 0, "text or json"},
-        {"version", F_VERSION, 0, 0, NULL},
-        {"help", F_HELP, 0, 0, NULL},
+static const struct hd_flag flags[] = {
+        {"config", HD_FLAG_STRING, OPT(config_path), 0, NULL},
+        {"driver-name", HD_FLAG_STRING, OPT(driver), 0, NULL},
+        {"node-name", HD_FLAG_STRING, OPT(node), 0, NULL},
+        {"pod-uid", HD_FLAG_STRING, OPT(pod_uid), 0, NULL},
+        {"kubeconfig", HD_FLAG_STRING, OPT(kubeconfig), 0, NULL},
+        {"kubelet-registry-dir", HD_FLAG_STRING, OPT(registry_dir), 0, NULL},
+        {"kubelet-plugins-dir", HD_FLAG_STRING, OPT(plugins_dir), 0, NULL},
+        {"device-plugins-dir", HD_FLAG_STRING, OPT(device_plugins_dir), 0, NULL},
+        {"cdi-root", HD_FLAG_STRING, OPT(cdi_root), 0, NULL},
+        {"host-root", HD_FLAG_STRING, OPT(host_root), 0, NULL},
+        {"mode", HD_FLAG_STRING, OPT(mode), 0, NULL},
+        {"device-plugin-edits", HD_FLAG_STRING, OPT(device_plugin_edits), 0, NULL},
+        {"sysfs-root", HD_FLAG_STRING, OPT(sysfs_root), 0, NULL},
+        {"metrics-addr", HD_FLAG_STRING, OPT(metrics_addr), 0, NULL},
+        {"health-interval-ms", HD_FLAG_INT, OPT(rescan_ms), 49, "a number of milliseconds >= 50"},
+        {"kube-api-qps", HD_FLAG_DOUBLE, OPT(kube_qps), 0, "a number > 0"},
+        {"kube-api-burst", HD_FLAG_INT, OPT(kube_burst), 0, "a number > 0"},
+        {"v", HD_FLAG_INT, offsetof(struct cli, verbosity), -1, "a level >= 0"},
+        {"log-format", HD_FLAG_LOG_FORMAT, offsetof(struct cli, fmt), 0, "text or json"},
+        {"version", HD_FLAG_VERSION, 0, 0, NULL},
+        {"help", HD_FLAG_HELP, 0, 0, NULL},
 };
 #undef OPT
-
-/* A usage error, in the daemon's log format like every other error line it writes. */
-#define bad_flags(msg, ...) \
-        hd_log_error("hostdev-kubelet-plugin: " msg "; see --help", ##__VA_ARGS__)
-
-/* Store ARG for flag F in CLI. Returns 0, or -EINVAL after printing what was expected. */
-static int set_flag(struct cli *cli, const struct flag *f, const char *arg)
-{
-        void *field = (char *)cli + f->offset;
-        char *end = NULL;
-        double num = 0;
-        switch (f->kind) {
-        case F_STRING:
-                *(const char **)field = arg;
-                return 0;
-        case F_LOG_FORMAT:
-                if (hd_log_parse_format(arg, field) >= 0)
-                        return 0;
-                break;
-        case F_INT:
-                num = (double)strtol(arg, &end, 10);
-                if (!*end && *arg && num > f->above && num <= 1e9) {
-                        *(int *)field = (int)num;
-                        return 0;
-                }
-                break;
-        case F_DOUBLE:
-                num = strtod(arg, &end);
-                if (!*end && *arg && num > f->above) {
-                        *(double *)field = num;
-                        return 0;
-                }
-                break;
-        default:
-                return 0;
-        }
-        _cleanup_free_ char *flag = hd_asprintf("%s%s", f->name[1] ? "--" : "-", f->name);
-        bad_flags("bad flag value", "flag", flag, "value", arg, "expected", f->expect);
-        return -EINVAL;
-}
-
-static const struct flag *flag_named(const char *name)
-{
-        for (size_t i = 0; i < HD_ARRAY_SIZE(flags); i++)
-                if (strcmp(flags[i].name, name) == 0)
-                        return &flags[i];
-        return NULL;
-}
-
-/* Parse ARGV into CLI. Returns 1 to go on, or an exit status (0 after --help/--version). */
-static int parse_flags(int argc, char **argv, struct cli *cli)
-{
-        struct option longopts[HD_ARRAY_SIZE(flags) + 1];
-        for (size_t i = 0; i < HD_ARRAY_SIZE(flags); i++) {
-                bool arg = flags[i].kind != F_VERSION && flags[i].kind != F_HELP;
-                longopts[i] = (struct option){flags[i].name, arg ? required_argument : no_argument,
-                                              NULL, (int)(256 + i)};
-        }
-        longopts[HD_ARRAY_SIZE(flags)] = (struct option){0};
-        int c;
-        opterr = 0; /* getopt's own messages are not in the log format */
-        while ((c = getopt_long(argc, argv, ":v:h", longopts, NULL)) != -1) {
-                const struct flag *f = NULL;
-                if (c >= 256 && c < 256 + (int)HD_ARRAY_SIZE(flags))
-                        f = &flags[c - 256];
-                else if (c == 'v')
-                        f = flag_named("v");
-                if (c == 'h' || (f && f->kind == F_HELP)) {
-                        usage(stdout);
-                        return 0;
-                }
-                if (f && f->kind == F_VERSION) {
-                        printf("hostdev-kubelet-plugin %s\n", HOSTDEV_VERSION);
-                        return 0;
-                }
-                if (c == ':') {
-                        bad_flags("flag needs a value", "flag", argv[optind - 1]);
-                        return 2;
-                }
-                if (!f) {
-                        bad_flags("unknown flag", "flag", argv[optind - 1]);
-                        return 2;
-                }
-                if (set_flag(cli, f, optarg) < 0)
-                        return 2;
-        }
-        if (optind != argc) {
-                bad_flags("unexpected argument", "arg", argv[optind]);
-                return 2;
-        }
-        return 1;
-}
 
 int main(int argc, char **argv)
 {
@@ -215,21 +112,16 @@ int main(int argc, char **argv)
                         },
                 .fmt = HD_LOG_TEXT,
         };
-        /* Flag errors are logged, so the format must be known first; -v is applied after. */
-        for (int i = 1; i < argc; i++)
-                if (hd_streq(argv[i], "--log-format") && i + 1 < argc)
-                        hd_log_parse_format(argv[i + 1], &cli.fmt);
-                else if (hd_startswith(argv[i], "--log-format="))
-                        hd_log_parse_format(argv[i] + strlen("--log-format="), &cli.fmt);
-        hd_log_setup(0, cli.fmt);
-        int r = parse_flags(argc, argv, &cli);
+        int r = hd_flags_parse(argc, argv, flags, HD_ARRAY_SIZE(flags), &cli,
+                               "hostdev-kubelet-plugin", usage);
         if (r != 1)
                 return r;
         hd_log_setup(cli.verbosity, cli.fmt);
 
         struct hd_error err = HD_ERROR_INIT;
         if (kp_plugin_check_options(&cli.o, &err) < 0) {
-                bad_flags("bad flags", "err", hd_error_message(&err));
+                hd_log_error("hostdev-kubelet-plugin: bad flags; see --help", "err",
+                             hd_error_message(&err));
                 hd_error_done(&err);
                 return 2;
         }
