@@ -25,6 +25,7 @@ struct kube_informer {
         char *group, *version, *resource, *ns, *label_selector, *field_selector;
         unsigned page_size;
         int watch_timeout_s, backoff_base_ms, backoff_max_ms;
+        bool metadata_only;
         struct kube_informer_callbacks cbs;
         void *userdata;
         struct kube_cancel *cancel;
@@ -60,6 +61,7 @@ int kube_informer_new(struct kube_client *c, const struct kube_informer_options 
         inf->watch_timeout_s = opts->watch_timeout_seconds > 0 ? opts->watch_timeout_seconds : 300;
         inf->backoff_base_ms = opts->backoff_base_ms > 0 ? opts->backoff_base_ms : 500;
         inf->backoff_max_ms = opts->backoff_max_ms > 0 ? opts->backoff_max_ms : 30000;
+        inf->metadata_only = opts->metadata_only;
         if (cbs)
                 inf->cbs = *cbs;
         inf->userdata = userdata;
@@ -91,6 +93,39 @@ static const char *object_rv(json_t *obj)
         const char *rv = NULL;
         hd_json_get_string(obj, "metadata.resourceVersion", false, &rv, NULL);
         return rv;
+}
+
+/* What the cache keeps of OBJ: OBJ itself, or (metadata_only) just its resourceVersion as a
+ * JSON string; the key holds namespace and name. New reference. */
+static json_t *cache_entry(struct kube_informer *inf, json_t *obj)
+{
+        if (!inf->metadata_only)
+                return json_incref(obj);
+        const char *rv = object_rv(obj);
+        return json_string(rv ? rv : "");
+}
+
+/* The resourceVersion of cached value V. */
+static const char *cached_rv(json_t *v)
+{
+        return json_is_string(v) ? json_string_value(v) : object_rv(v);
+}
+
+/* Cached value V under KEY as an object for callers: V itself, or a stub {"metadata": {name,
+ * namespace, resourceVersion}} rebuilt from the key. New reference. */
+static json_t *cached_object(const char *key, json_t *v)
+{
+        if (!json_is_string(v))
+                return json_incref(v);
+        const char *slash = strchr(key, '/');
+        json_t *meta = json_pack("{ss}", "resourceVersion", json_string_value(v));
+        if (slash) {
+                json_object_set_new(meta, "namespace", json_stringn(key, (size_t)(slash - key)));
+                json_object_set_new(meta, "name", json_string(slash + 1));
+        } else {
+                json_object_set_new(meta, "name", json_string(key));
+        }
+        return json_pack("{so}", "metadata", meta);
 }
 
 static void set_rv_locked(struct kube_informer *inf, const char *rv)
@@ -127,13 +162,16 @@ static int apply_list(struct kube_informer *inf, json_t *items, const char *rv)
                 json_t *old = json_object_get(inf->cache, key);
                 if (!old)
                         json_array_append(added, obj);
-                else if (!hd_streq(object_rv(old), object_rv(obj)))
-                        json_array_append_new(updated, json_pack("[OO]", old, obj));
+                else if (!hd_streq(cached_rv(old), object_rv(obj)))
+                        json_array_append_new(updated,
+                                              json_pack("[oO]", cached_object(key, old), obj));
         }
         json_object_foreach(inf->cache, key, obj) if (!json_object_get(fresh, key))
-                json_array_append(deleted, obj);
+                json_array_append_new(deleted, cached_object(key, obj));
         old_cache = inf->cache;
-        inf->cache = json_incref(fresh);
+        inf->cache = json_object();
+        json_object_foreach(fresh, key, obj)
+                json_object_set_new(inf->cache, key, cache_entry(inf, obj));
         set_rv_locked(inf, rv);
         inf->synced = true;
         pthread_cond_broadcast(&inf->changed);
@@ -199,11 +237,12 @@ static int informer_event_cb(enum kube_event_type type, json_t *obj, void *userd
                 return 0; /* nameless objects cannot be cached; skip them */
 
         pthread_mutex_lock(&inf->lock);
-        old = json_incref(json_object_get(inf->cache, key));
+        json_t *cached = json_object_get(inf->cache, key);
+        old = cached ? cached_object(key, cached) : NULL;
         if (type == KUBE_EVENT_DELETED)
                 json_object_del(inf->cache, key);
         else
-                json_object_set(inf->cache, key, obj);
+                json_object_set_new(inf->cache, key, cache_entry(inf, obj));
         set_rv_locked(inf, object_rv(obj));
         pthread_mutex_unlock(&inf->lock);
 
@@ -444,9 +483,11 @@ json_t *kube_informer_get(struct kube_informer *inf, const char *ns, const char 
 {
         _cleanup_free_ char *key = ns && *ns ? hd_asprintf("%s/%s", ns, name) : hd_strdup(name);
         pthread_mutex_lock(&inf->lock);
-        json_t *obj = json_deep_copy(json_object_get(inf->cache, key));
+        json_t *v = json_object_get(inf->cache, key);
+        _cleanup_json_ json_t *obj = v ? cached_object(key, v) : NULL;
+        json_t *copy = json_deep_copy(obj);
         pthread_mutex_unlock(&inf->lock);
-        return obj;
+        return copy;
 }
 
 static int key_cmp(const void *a, const void *b)
@@ -464,8 +505,11 @@ json_t *kube_informer_list(struct kube_informer *inf)
         json_t *obj;
         json_object_foreach(inf->cache, key, obj) keys[i++] = key;
         qsort(keys, i, sizeof(*keys), key_cmp);
-        for (size_t j = 0; j < i; j++)
-                json_array_append_new(out, json_deep_copy(json_object_get(inf->cache, keys[j])));
+        for (size_t j = 0; j < i; j++) {
+                _cleanup_json_ json_t *o =
+                        cached_object(keys[j], json_object_get(inf->cache, keys[j]));
+                json_array_append_new(out, json_deep_copy(o));
+        }
         pthread_mutex_unlock(&inf->lock);
         free(keys);
         return out;

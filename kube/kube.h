@@ -251,6 +251,11 @@ struct kube_informer_options {
         int watch_timeout_seconds; /* 0 = 300 (each stream; resumed afterwards) */
         int backoff_base_ms;       /* 0 = 500 */
         int backoff_max_ms;        /* 0 = 30000 */
+        /* Cache only each object's key and resourceVersion (for owners that keep their own
+         * compact model of many objects): add/update callbacks still get the full object, but
+         * update_cb's OLD_OBJ, delete_cb after a relist and kube_informer_get()/_list() see a
+         * stub {"metadata": {name, namespace, resourceVersion}}. */
+        bool metadata_only;
 };
 
 /* Create an informer on C (which must outlive it). Does not start it. */
