@@ -3,6 +3,7 @@
 #include "controller/controller.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -86,6 +87,8 @@ static void synced_cb(void *userdata)
         struct inf_ctx *x = userdata;
         struct ctl_controller *c = x->c;
         atomic_store(&c->synced[x->which], true);
+        /* A (re)list parsed every object at once; give that memory back to the system. */
+        malloc_trim(0);
         if (atomic_load(&c->synced[INF_CLAIMS]) && atomic_load(&c->synced[INF_SLICES]) &&
             !atomic_exchange(&c->ready, true)) {
                 ctl_writer_set_ready(c->writer, true);
@@ -155,6 +158,8 @@ static void snapshot(struct ctl_controller *c, struct ctl_metrics_snapshot *s)
                 .leader = ctl_writer_is_leader(c->writer),
                 .ready = atomic_load(&c->ready),
         };
+        struct mallinfo2 mi = mallinfo2();
+        s->heap_bytes = mi.uordblks + mi.hblkhd;
 }
 
 static char *handle(const char *url, unsigned *ret_status, const char **ret_type, void *userdata)
@@ -216,6 +221,7 @@ static int start_informers(struct ctl_controller *c, struct hd_error *reterr)
                         .watch_timeout_seconds = c->o->watch_timeout_s,
                         .backoff_base_ms = 200,
                         .backoff_max_ms = 5000,
+                        .metadata_only = true, /* the ledger keeps its own compact records */
                 };
                 int r = kube_informer_new(c->client, &io, &cbs, &inf_ctx[i], &c->inf[i], reterr);
                 if (r >= 0)

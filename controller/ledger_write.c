@@ -22,6 +22,13 @@ static const struct kube_resource ledger_res = {CTL_LEDGER_GROUP, CTL_LEDGER_VER
                                                 CTL_LEDGER_RESOURCE};
 static const struct kube_resource node_res = {"", "v1", "nodes"};
 
+void ctl_writer_count(struct ctl_writer *w, uint64_t *field, int64_t n)
+{
+        pthread_mutex_lock(&w->lock);
+        *field += (uint64_t)n;
+        pthread_mutex_unlock(&w->lock);
+}
+
 void ctl_wnode_forget(struct wnode *n)
 {
         n->have_hash = false;

@@ -41,6 +41,8 @@ static const struct metric metrics[] = {
         M("hostdev_controller_device_conflicts", "gauge", device_conflicts,
           "Devices held by two claims without admin access (per pair of claims)."),
         M("hostdev_controller_events_total", "counter", events, "Warning Events emitted."),
+        M("hostdev_controller_heap_bytes", "gauge", heap_bytes,
+          "Heap bytes in use (allocated and not freed), from mallinfo2()."),
 };
 #undef M
 

@@ -22,6 +22,7 @@ struct ctl_metrics_snapshot {
         uint64_t ledger_pending;   /* nodes waiting for a write */
         uint64_t device_conflicts; /* current conflicting (device, claim pair)s */
         uint64_t events;           /* Warning Events emitted */
+        uint64_t heap_bytes;       /* malloc-ed bytes in use (glibc mallinfo2) */
         bool leader, ready;
 };
 

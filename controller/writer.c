@@ -95,12 +95,12 @@ static struct wnode *wnode_get_locked(struct ctl_writer *w, const char *key)
 
 static void mark_locked(struct ctl_writer *w, struct wnode *n, int64_t due)
 {
-        if (!n->dirty) {
-                n->dirty = true;
-                w->pending++;
-        }
         if (n->due_ms < due)
                 n->due_ms = due;
+        if (n->dirty)
+                return; /* already scheduled: churn costs no wake-up */
+        n->dirty = true;
+        w->pending++;
         pthread_cond_signal(&w->wake);
 }
 
@@ -279,11 +279,4 @@ int ctl_writer_wait_idle(struct ctl_writer *w, int timeout_ms)
                 r = pthread_cond_timedwait(&w->idle, &w->lock, &dl) == ETIMEDOUT ? -ETIMEDOUT : 0;
         pthread_mutex_unlock(&w->lock);
         return r;
-}
-
-void ctl_writer_count(struct ctl_writer *w, uint64_t *field, int64_t n)
-{
-        pthread_mutex_lock(&w->lock);
-        *field += (uint64_t)n;
-        pthread_mutex_unlock(&w->lock);
 }
