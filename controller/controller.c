@@ -15,6 +15,8 @@
 #include "base/httpd.h"
 #include "base/log.h"
 #include "base/strutil.h"
+#include "controller/events.h"
+#include "controller/lease.h"
 #include "controller/ledger.h"
 #include "controller/metrics.h"
 #include "controller/writer.h"
@@ -30,10 +32,12 @@ struct ctl_controller {
         pthread_mutex_t model_lock; /* guards ledger */
         struct ctl_ledger *ledger;
         struct ctl_writer *writer;
+        struct ctl_events *events;
+        struct ctl_lease *lease; /* NULL without --leader-elect */
         struct kube_informer *inf[N_INFORMERS];
         struct hd_httpd *http;
         atomic_bool synced[N_INFORMERS], ready;
-        atomic_uint_fast64_t events[N_INFORMERS], watch_restarts;
+        atomic_uint_fast64_t handled[N_INFORMERS], watch_restarts;
 };
 
 /* ---- informer callbacks: into the model ---- */
@@ -57,7 +61,7 @@ static void object_set(struct inf_ctx *x, json_t *obj)
                             "stays recorded)",
                             "err", hd_error_message(&e));
         hd_error_done(&e);
-        atomic_fetch_add(&c->events[x->which], 1);
+        atomic_fetch_add(&c->handled[x->which], 1);
 }
 
 static void add_cb(json_t *obj, void *userdata)
@@ -79,7 +83,7 @@ static void delete_cb(json_t *obj, void *userdata)
         else
                 ctl_ledger_slice_delete(x->c->ledger, obj);
         pthread_mutex_unlock(&x->c->model_lock);
-        atomic_fetch_add(&x->c->events[x->which], 1);
+        atomic_fetch_add(&x->c->handled[x->which], 1);
 }
 
 static void synced_cb(void *userdata)
@@ -125,8 +129,28 @@ static int render_cb(const char *node, struct ctl_node_report *ret, void *userda
 static void event_cb(const struct ctl_claim_ref *claim, const char *reason, const char *message,
                      void *userdata)
 {
+        struct ctl_controller *c = userdata;
+        _cleanup_free_ char *api_version = hd_asprintf("resource.k8s.io/%s", c->api_version);
+        struct ctl_event_ref ref = {api_version, "ResourceClaim", claim->namespace, claim->name,
+                                    claim->uid};
         hd_log_warn("claim problem", "claim", claim->namespace, "name", claim->name, "reason",
                     reason, "message", message);
+        ctl_events_record(c->events, &ref, CTL_EVENT_WARNING, reason, "CheckAllocation", "%s",
+                          message);
+}
+
+static bool leader_cb(void *userdata)
+{
+        struct ctl_controller *c = userdata;
+        return !c->lease || ctl_lease_is_leader(c->lease);
+}
+
+static void lease_changed_cb(bool leading, void *userdata)
+{
+        struct ctl_controller *c = userdata;
+        hd_log_info(leading ? "leading: writing ledgers" : "not leading: ledger writes stopped",
+                    "identity", ctl_lease_identity(c->lease));
+        ctl_writer_set_leader(c->writer, leading);
 }
 
 /* ---- HTTP ---- */
@@ -144,8 +168,8 @@ static void snapshot(struct ctl_controller *c, struct ctl_metrics_snapshot *s)
                 .claims_tracked = ls.claims,
                 .allocations = ls.allocations,
                 .nodes = ls.nodes,
-                .claim_events = atomic_load(&c->events[INF_CLAIMS]),
-                .slice_events = atomic_load(&c->events[INF_SLICES]),
+                .claim_events = atomic_load(&c->handled[INF_CLAIMS]),
+                .slice_events = atomic_load(&c->handled[INF_SLICES]),
                 .malformed = ls.malformed,
                 .watch_restarts = atomic_load(&c->watch_restarts),
                 .ledger_writes = ws.writes,
@@ -232,6 +256,40 @@ static int start_informers(struct ctl_controller *c, struct hd_error *reterr)
         return 0;
 }
 
+/* The Event recorder, and the lease (or the lead at once without --leader-elect). */
+static int start_events_and_lease(struct ctl_controller *c, struct hd_error *reterr)
+{
+        _cleanup_free_ char *identity = ctl_lease_default_identity();
+        _cleanup_free_ char *lease_name = hd_asprintf("%s-controller", c->o->driver);
+        const char *ns = c->o->namespace ? c->o->namespace : kube_client_namespace(c->client);
+        struct ctl_events_options eo = {.driver_name = c->o->driver, .instance = identity};
+        int r = ctl_events_new(c->client, &eo, &c->events, reterr);
+        if (r >= 0)
+                r = ctl_events_start(c->events, reterr);
+        if (r < 0 || !c->o->leader_elect) {
+                if (r >= 0)
+                        ctl_writer_set_leader(c->writer, true);
+                return r;
+        }
+        struct ctl_lease_options lo = {
+                .namespace = ns ? ns : "default",
+                .name = c->o->lease_name ? c->o->lease_name : lease_name,
+                .identity = identity,
+                .lease_duration_ms = c->o->lease_duration_ms,
+                .renew_deadline_ms = c->o->renew_deadline_ms,
+                .retry_period_ms = c->o->retry_period_ms,
+                .changed_cb = lease_changed_cb,
+                .userdata = c,
+        };
+        r = ctl_lease_new(c->client, &lo, &c->lease, reterr);
+        if (r >= 0)
+                r = ctl_lease_start(c->lease, reterr);
+        if (r >= 0)
+                hd_log_info("leader election", "lease", lo.name, "namespace", lo.namespace,
+                            "identity", identity);
+        return r;
+}
+
 static int start(struct ctl_controller *c, struct hd_error *reterr)
 {
         int r = connect_api(c, reterr);
@@ -245,6 +303,7 @@ static int start(struct ctl_controller *c, struct hd_error *reterr)
                 .workers = c->o->writers,
                 .render_cb = render_cb,
                 .event_cb = event_cb,
+                .leader_cb = leader_cb,
                 .userdata = c,
         };
         r = ctl_writer_new(&wo, &c->writer, reterr);
@@ -252,9 +311,9 @@ static int start(struct ctl_controller *c, struct hd_error *reterr)
                 r = ctl_writer_start(c->writer, reterr);
         if (r < 0)
                 return r;
-        if (c->o->leader_elect)
-                hd_log_warn("leader election is not available in this build; leading");
-        ctl_writer_set_leader(c->writer, true);
+        r = start_events_and_lease(c, reterr);
+        if (r < 0)
+                return r;
         if (c->o->metrics_addr) {
                 unsigned port = 0;
                 r = hd_httpd_start(c->o->metrics_addr, "--metrics-addr", handle, c, &c->http, &port,
@@ -268,10 +327,12 @@ static int start(struct ctl_controller *c, struct hd_error *reterr)
 
 static void stop(struct ctl_controller *c)
 {
+        c->lease = ctl_lease_free(c->lease); /* stops writes, then releases the Lease */
         for (int i = 0; i < N_INFORMERS; i++)
                 c->inf[i] = kube_informer_free(c->inf[i]);
         c->http = hd_httpd_stop(c->http);
         c->writer = ctl_writer_free(c->writer);
+        c->events = ctl_events_free(c->events);
         c->ledger = ctl_ledger_free(c->ledger);
         c->client = kube_client_free(c->client);
         free(c->api_version);

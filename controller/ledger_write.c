@@ -22,6 +22,11 @@ static const struct kube_resource ledger_res = {CTL_LEDGER_GROUP, CTL_LEDGER_VER
                                                 CTL_LEDGER_RESOURCE};
 static const struct kube_resource node_res = {"", "v1", "nodes"};
 
+bool ctl_writer_leading(struct ctl_writer *w)
+{
+        return atomic_load(&w->leader) && (!w->o.leader_cb || w->o.leader_cb(w->o.userdata));
+}
+
 void ctl_writer_count(struct ctl_writer *w, uint64_t *field, int64_t n)
 {
         pthread_mutex_lock(&w->lock);
@@ -230,7 +235,7 @@ static int ensure_ledger(struct ctl_writer *w, struct wnode *n, const struct ctl
         hd_error_done(reterr);
         if (rep->total == 0 && rep->missing == 0)
                 return 0; /* nothing to record for a node without devices */
-        if (!atomic_load(&w->leader))
+        if (!ctl_writer_leading(w))
                 return -ECANCELED;
         r = create_ledger(w, n, rep->kube_node ? rep->kube_node : n->key, reterr);
         if (r == -ENOENT && !kube_error_has_reason(reterr, "AlreadyExists")) {
@@ -246,7 +251,7 @@ static int write_content(struct ctl_writer *w, struct wnode *n, const struct ctl
 {
         int r = -EIO;
         for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-                if (!atomic_load(&w->leader))
+                if (!ctl_writer_leading(w))
                         return -ECANCELED;
                 r = ensure_ledger(w, n, rep, hash, reterr);
                 if (r == -ESTALE) { /* created by someone else meanwhile */
@@ -255,7 +260,7 @@ static int write_content(struct ctl_writer *w, struct wnode *n, const struct ctl
                 }
                 if (r <= 0)
                         return r;
-                if (!atomic_load(&w->leader))
+                if (!ctl_writer_leading(w))
                         return -ECANCELED;
                 r = put_status(w, n, rep, reterr);
                 if (r >= 0) {

@@ -46,6 +46,8 @@ struct ctl_writer {
         struct ctl_writer_stats stats;
 };
 
+/* Whether writes may go out now: the lead flag and the caller's leader_cb. */
+bool ctl_writer_leading(struct ctl_writer *w);
 /* Monotonic milliseconds. */
 int64_t ctl_now_ms(void);
 /* Add N to the counter FIELD of w->stats under the lock. */

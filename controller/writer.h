@@ -41,6 +41,9 @@ struct ctl_writer_options {
         int backoff_max_ms; /* cap of the retry delay after failed writes; 0 = 10000 */
         ctl_writer_render_cb render_cb;
         ctl_writer_event_cb event_cb; /* may be NULL */
+        /* Asked before every request on top of ctl_writer_set_leader(): false stops writes at
+         * once (the lease's renew deadline). NULL = the flag alone. */
+        bool (*leader_cb)(void *userdata);
         void *userdata;
 };
 
