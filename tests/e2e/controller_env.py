@@ -223,7 +223,10 @@ class Controller:
         return float(m.group(1)) if m else None
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
+        if self.proc is None:
+            self.logf.close()
+            return
+        if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 rc = self.proc.wait(10 * SLOW)
@@ -232,5 +235,4 @@ class Controller:
                 self.proc.wait()
                 raise AssertionError("controller did not stop on SIGTERM")
             assert rc == 0, self.log()[-3000:]
-        if self.proc:
-            self.logf.close()
+        self.logf.close()

@@ -287,3 +287,28 @@ def test_readyz_waits_for_sync_and_metrics(env):
     for name in ("claims_tracked", "claim_events_total", "ledger_writes_total",
                  "device_conflicts", "leader", "watch_restarts_total"):
         assert f"hostdev_controller_{name}{{driver=\"{w.driver}\"}}" in text
+
+
+def test_two_controllers_one_leader_and_failover(env):
+    srv, kube, w, start = env
+    w.add_node()
+    w.claim("a", [(0, "dev-0")])
+    lease = ["--leader-elect=true", "--namespace", w.ns, "--leader-elect-lease-duration-ms",
+             "3000", "--leader-elect-renew-deadline-ms", "2000",
+             "--leader-elect-retry-period-ms", "500"]
+    one, two = start(lease), start(lease)
+    w.wait_totals((8, 1, 7))
+    leaders = wait_for(lambda: (ls := [c for c in (one, two)
+                                      if c.metric("hostdev_controller_leader") == 1])
+                       and len(ls) == 1 and ls, 10, "exactly one leader")
+    leader = leaders[0]
+    standby = two if leader is one else one
+    assert standby.metric("hostdev_controller_ledger_writes_total") == 0
+    leader.proc.kill()
+    leader.proc.wait()
+    t0 = time.monotonic()
+    w.claim("b", [(0, "dev-1")])
+    w.wait_totals((8, 2, 6), timeout=15)
+    assert time.monotonic() - t0 < 15
+    assert standby.metric("hostdev_controller_leader") == 1
+    leader.proc = None
