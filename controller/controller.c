@@ -25,6 +25,14 @@
 
 enum { INF_CLAIMS, INF_SLICES, N_INFORMERS };
 
+struct ctl_controller;
+
+/* The userdata of one informer's callbacks. */
+struct inf_ctx {
+        struct ctl_controller *c;
+        int which;
+};
+
 struct ctl_controller {
         const struct ctl_controller_options *o;
         struct kube_client *client;
@@ -35,18 +43,13 @@ struct ctl_controller {
         struct ctl_events *events;
         struct ctl_lease *lease; /* NULL without --leader-elect */
         struct kube_informer *inf[N_INFORMERS];
+        struct inf_ctx inf_ctx[N_INFORMERS];
         struct hd_httpd *http;
         atomic_bool synced[N_INFORMERS], ready;
         atomic_uint_fast64_t handled[N_INFORMERS], watch_restarts;
 };
 
 /* ---- informer callbacks: into the model ---- */
-
-struct inf_ctx {
-        struct ctl_controller *c;
-        int which;
-};
-static struct inf_ctx inf_ctx[N_INFORMERS];
 
 static void object_set(struct inf_ctx *x, json_t *obj)
 {
@@ -238,7 +241,7 @@ static int start_informers(struct ctl_controller *c, struct hd_error *reterr)
         static const char *const resources[N_INFORMERS] = {"resourceclaims", "resourceslices"};
         struct kube_informer_callbacks cbs = {add_cb, update_cb, delete_cb, synced_cb, error_cb};
         for (int i = 0; i < N_INFORMERS; i++) {
-                inf_ctx[i] = (struct inf_ctx){c, i};
+                c->inf_ctx[i] = (struct inf_ctx){c, i};
                 struct kube_informer_options io = {
                         .resource = {"resource.k8s.io", c->api_version, resources[i]},
                         .field_selector = i == INF_SLICES ? driver_sel : NULL,
@@ -247,7 +250,7 @@ static int start_informers(struct ctl_controller *c, struct hd_error *reterr)
                         .backoff_max_ms = 5000,
                         .metadata_only = true, /* the ledger keeps its own compact records */
                 };
-                int r = kube_informer_new(c->client, &io, &cbs, &inf_ctx[i], &c->inf[i], reterr);
+                int r = kube_informer_new(c->client, &io, &cbs, &c->inf_ctx[i], &c->inf[i], reterr);
                 if (r >= 0)
                         r = kube_informer_start(c->inf[i], reterr);
                 if (r < 0)
