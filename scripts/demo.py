@@ -6,15 +6,16 @@ with the seed's mock devices and real podman containers.
      /mock/so/device_N.so libraries and /mock/bin/list_device.sh)
   2. start the simulated API server, scheduler and kubelet (tests/sim)
   3. start hostdev-kubelet-plugin with the seed config
+  3b. install the HostDeviceLedger CRD (crds/) and start hostdev-controller
   4. apply a DeviceClass and two pods using ResourceClaimTemplates for 4 and 3 mock GPUs: the
      objects of deploy/overlays/examples/mock-gpus, which installs the same on a cluster
   5. print the ResourceSlices, the claims (as kubectl prints them) and their allocations, the
      CDI spec files, the CDI device IDs the plugin returned and what each container sees, then
-     the one device left free
-  6. delete the pods and show the specs gone; tear everything down
+     the one device left free and the controller's ledger (kubectl get hostdeviceledgers)
+  6. delete the pods and show the specs gone and the ledger all free; tear everything down
 
-The plugin's log is kept (its path is printed). Bold headings only on a terminal, and never
-with NO_COLOR set.
+The plugin's and the controller's logs are kept (their paths are printed). Bold headings only on
+a terminal, and never with NO_COLOR set.
 
 Run as root: /usr/bin/python3 scripts/demo.py --build-dir build
 """
@@ -156,6 +157,47 @@ def print_slices(client):
     print("attributes of %s: %s" % (dev["name"], json.dumps(dev["attributes"], sort_keys=True)))
 
 
+LEDGERS = "/apis/hostdev.example.com/v1alpha1/hostdeviceledgers"
+
+
+def ledger_totals(client):
+    st = (client.get("%s/%s" % (LEDGERS, NODE)) if client.exists("%s/%s" % (LEDGERS, NODE))
+          else {}).get("status") or {}
+    return st.get("total"), st.get("allocated"), st.get("free")
+
+
+def print_ledger(client, kubeconfig, want):
+    """Wait until the ledger says WANT (total, allocated, free), then print it like kubectl
+    get does (with kubectl when it is installed)."""
+    wait_for("ledger %s" % (want,), lambda: ledger_totals(client) == want, timeout=30)
+    print("ledger %s: total %d, allocated %d, free %d" % ((NODE,) + want))
+    if shutil.which("kubectl"):
+        r = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "get", "hostdeviceledgers"],
+                           capture_output=True, text=True)
+        print((r.stdout + r.stderr).rstrip())
+
+
+def start_controller(build_dir, cluster, log_path):
+    with open(os.path.join(SRC, "crds", "hostdeviceledgers.yaml")) as f:
+        cluster.client.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                              yaml.safe_load(f))
+    with open(log_path, "w") as log:
+        return subprocess.Popen(
+            [os.path.join(build_dir, "cmd", "hostdev-controller"), "--kubeconfig",
+             cluster.kubeconfig, "--driver-name", DRIVER, "--leader-elect=false"],
+            stdout=log, stderr=log)
+
+
+def stop_process(name, proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    print("%s exited with %d" % (name, rc))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default=os.path.join(SRC, "build"))
@@ -177,10 +219,11 @@ def main():
     start = time.monotonic()
     work = tempfile.mkdtemp(prefix="hd-demo-", dir="/tmp")
     devices = MockDevices()
-    cluster = plugin = None
+    cluster = plugin = controller = None
     log_dir = os.path.abspath(args.log_dir or os.path.join(args.build_dir, "demo"))
     os.makedirs(log_dir, exist_ok=True)
     plugin_log = os.path.join(log_dir, "plugin.log")
+    controller_log = os.path.join(log_dir, "controller.log")
     ok = False
     try:
         say("1. Creating the 8 mock devices of the seed config")
@@ -207,6 +250,10 @@ def main():
         print("registered with the kubelet; ResourceSlices:")
         wait_for("slices", lambda: our_slices(client))
         print_slices(client)
+
+        say("3b. Installing the HostDeviceLedger CRD and starting hostdev-controller")
+        controller = start_controller(os.path.abspath(args.build_dir), cluster, controller_log)
+        print("crds/hostdeviceledgers.yaml applied; hostdev-controller pid %d" % controller.pid)
 
         say("4. Applying a DeviceClass and two pods (4 and 3 mock GPUs) from "
             "deploy/overlays/examples/mock-gpus")
@@ -271,23 +318,23 @@ def main():
         free = [d for d in every if d not in allocated]
         print("%d of %d free: %s" % (len(free), len(every), ", ".join(free)))
 
+        say("5e. The controller's ledger: kubectl get hostdeviceledgers")
+        print_ledger(client, cluster.kubeconfig, (8, 7, 1))
+
         say("6. Deleting the pods")
         for pod in ("pod-a", "pod-b"):
             client.delete("/api/v1/namespaces/default/pods/" + pod)
         wait_for("specs removed", lambda: not glob.glob(
             os.path.join(CDI_ROOT, "k8s.%s-claim_*.json" % DRIVER)), timeout=60)
         print("CDI specs of %s left in %s: none" % (DRIVER, CDI_ROOT))
+        print_ledger(client, cluster.kubeconfig, (8, 0, 8))
         ok = True
     finally:
         say("Tearing down")
+        if controller:
+            stop_process("hostdev-controller", controller)
         if plugin:
-            plugin.send_signal(signal.SIGTERM)
-            try:
-                rc = plugin.wait(10)
-            except subprocess.TimeoutExpired:
-                plugin.kill()
-                rc = plugin.wait()
-            print("hostdev-kubelet-plugin exited with %d" % rc)
+            stop_process("hostdev-kubelet-plugin", plugin)
         if cluster:
             if not ok:
                 cluster.dump_logs(sys.stdout, tail=40)
@@ -297,6 +344,11 @@ def main():
             print(open(plugin_log).read()[-4000:])
         if os.path.exists(plugin_log):
             print("hostdev-kubelet-plugin log kept at %s" % plugin_log)
+        if not ok and os.path.exists(controller_log):
+            print("--- end of the controller log ---")
+            print(open(controller_log).read()[-4000:])
+        if os.path.exists(controller_log):
+            print("hostdev-controller log kept at %s" % controller_log)
         for path in glob.glob(os.path.join(CDI_ROOT, "k8s.%s-claim_*.json" % DRIVER)):
             os.unlink(path)
         devices.remove()

@@ -64,6 +64,11 @@ def test_demo_runs_the_whole_flow():
     assert re.search(r"1 of 8 free: mock-device-\d", out), out
     assert "left in /var/run/cdi: none" in out
     assert "hostdev-kubelet-plugin exited with 0" in out
+    # The controller's ledger after the pods started and after they were deleted.
+    assert "ledger demo-node: total 8, allocated 7, free 1" in out
+    assert "ledger demo-node: total 8, allocated 0, free 8" in out
+    assert out.index("allocated 7, free 1") < out.index("allocated 0, free 8")
+    assert "hostdev-controller exited with 0" in out
     # Torn down: no claim specs of the demo driver and no mock devices left behind.
     assert not glob.glob("/var/run/cdi/k8s.hostdev.example.com-claim_*")
     if not existed:
