@@ -158,6 +158,26 @@ static void lease_changed_cb(bool leading, void *userdata)
 
 /* ---- HTTP ---- */
 
+/* The lease's and the Event recorder's counters. */
+static void snapshot_ha(struct ctl_controller *c, struct ctl_metrics_snapshot *s)
+{
+        if (c->lease) {
+                struct ctl_lease_stats ls;
+                ctl_lease_get_stats(c->lease, &ls);
+                s->leader_acquired = ls.acquired;
+                s->leader_lost = ls.lost;
+                s->lease_transitions =
+                        ls.lease_transitions > 0 ? (uint64_t)ls.lease_transitions : 0;
+        }
+        if (c->events) {
+                struct ctl_events_stats es;
+                ctl_events_get_stats(c->events, &es);
+                s->event_creates = es.created;
+                s->event_updates = es.patched;
+                s->events_dropped = es.dropped;
+        }
+}
+
 static void snapshot(struct ctl_controller *c, struct ctl_metrics_snapshot *s)
 {
         struct ctl_ledger_stats ls;
@@ -187,6 +207,7 @@ static void snapshot(struct ctl_controller *c, struct ctl_metrics_snapshot *s)
         };
         struct mallinfo2 mi = mallinfo2();
         s->heap_bytes = mi.uordblks + mi.hblkhd;
+        snapshot_ha(c, s);
 }
 
 static char *handle(const char *url, unsigned *ret_status, const char **ret_type, void *userdata)
@@ -330,10 +351,10 @@ static int start(struct ctl_controller *c, struct hd_error *reterr)
 
 static void stop(struct ctl_controller *c)
 {
+        c->http = hd_httpd_stop(c->http);    /* first: /metrics reads the lease and the recorder */
         c->lease = ctl_lease_free(c->lease); /* stops writes, then releases the Lease */
         for (int i = 0; i < N_INFORMERS; i++)
                 c->inf[i] = kube_informer_free(c->inf[i]);
-        c->http = hd_httpd_stop(c->http);
         c->writer = ctl_writer_free(c->writer);
         c->events = ctl_events_free(c->events);
         c->ledger = ctl_ledger_free(c->ledger);

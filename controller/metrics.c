@@ -43,6 +43,18 @@ static const struct metric metrics[] = {
         M("hostdev_controller_events_total", "counter", events, "Warning Events emitted."),
         M("hostdev_controller_heap_bytes", "gauge", heap_bytes,
           "Heap bytes in use (allocated and not freed), from mallinfo2()."),
+        M("hostdev_controller_leader_acquired_total", "counter", leader_acquired,
+          "Times this replica started leading (took or renewed the Lease after a lapse)."),
+        M("hostdev_controller_leader_lost_total", "counter", leader_lost,
+          "Times this replica stopped leading (renew deadline passed, taken over, stopped)."),
+        M("hostdev_controller_lease_transitions", "gauge", lease_transitions,
+          "spec.leaseTransitions of the election Lease as last read (leader changes)."),
+        M("hostdev_controller_event_creates_total", "counter", event_creates,
+          "Events created by the recorder."),
+        M("hostdev_controller_event_series_updates_total", "counter", event_updates,
+          "Repeated occurrences written as a series update of an existing Event."),
+        M("hostdev_controller_events_dropped_total", "counter", events_dropped,
+          "Event occurrences given up after every attempt failed, or with the cache full."),
 };
 #undef M
 
