@@ -1,9 +1,11 @@
 """Leader election and Events of the controller against the simulated API server: one leader
 among two, hand-over on a clean stop, take-over after kill -9, a leader that cannot renew stops
-writing before its renew deadline, and deduplicated Events. Driven through ctl-test-client,
-which runs controller/lease.c and controller/events.c as the controller does."""
+writing before its renew deadline, and deduplicated Events. The first half drives
+controller/lease.c and controller/events.c through ctl-test-client (exact timings, fault
+injection on one path); the second half runs hostdev-controller itself."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +15,8 @@ import time
 import pytest
 
 from conftest import SOURCE_DIR, find_binary
+from controller_env import SLOW, Controller, World, start_apiserver
+from controller_env import wait_for as env_wait_for
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "sim"))
 from apiserver import ApiServer  # noqa: E402
@@ -309,3 +313,126 @@ def test_event_core_v1_when_events_group_not_served(client_bin, sim):
     assert e["source"] == {"component": "hostdev.example.com/controller"}
     assert e["involvedObject"]["uid"] == UID and e["involvedObject"]["kind"] == "ResourceClaim"
     assert e["lastTimestamp"] >= e["firstTimestamp"]
+
+
+# ---- the real binary ------------------------------------------------------------------------
+# hostdev-controller with leader election, on the same simulated API server shape the
+# controller's own tests use (tests/e2e/controller_env.py).
+
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    srv, kube = start_apiserver(str(tmp_path_factory.mktemp("apiserver-ctl")))
+    yield srv, kube
+    srv.stop()
+
+
+@pytest.fixture
+def ctl_env(api, tmp_path):
+    srv, kube = api
+    srv.clear_faults()
+    world = World(kube)
+    ctls = []
+
+    def start(extra=(), wait_ready=True):
+        c = Controller(srv, world.driver, str(tmp_path), extra)
+        ctls.append(c)
+        return c.start(wait_ready)
+    yield srv, kube, world, start
+    srv.clear_faults()
+    for c in ctls:
+        c.stop()
+
+
+def elect(w, *timings):
+    return ["--leader-elect=true", "--namespace", w.ns, *timings]
+
+
+def one_leader(ctls, timeout=10):
+    def pick():
+        ls = [c for c in ctls if c.metric("hostdev_controller_leader") == 1]
+        return len(ls) == 1 and ls
+    return env_wait_for(pick, timeout, "exactly one leader")[0]
+
+
+def test_binary_kill9_takeover_default_timings(ctl_env):
+    """Default 15 s / 10 s / 2 s: kill -9 the leading controller; the standby leads and records
+    a change within the lease duration plus one retry period."""
+    srv, kube, w, start = ctl_env
+    w.add_node()
+    w.claim("a", [(0, "dev-0")])
+    one, two = start(elect(w)), start(elect(w))
+    w.wait_totals((8, 1, 7))
+    leader = one_leader([one, two])
+    standby = two if leader is one else one
+    assert standby.metric("hostdev_controller_ledger_writes_total") == 0
+    time.sleep(2.5)  # a renewal or so after the first write
+    leader.proc.kill()
+    t_kill = time.monotonic()
+    leader.proc.wait()
+    leader.proc = None
+    w.claim("b", [(0, "dev-1")])
+    w.wait_totals((8, 2, 6), timeout=25)
+    took = time.monotonic() - t_kill
+    print(f"controller kill -9 take-over: change recorded {took:.2f} s after the kill "
+          f"(lease 15 s, retry 2 s)")
+    assert took < 17.5 + (SLOW - 1)
+    assert standby.metric("hostdev_controller_leader") == 1
+    assert standby.metric("hostdev_controller_leader_acquired_total") == 1
+
+
+def ledger_writes_since(srv, t_wall):
+    return [e for e in srv.request_log() if e["time"] >= t_wall and "hostdeviceledgers" in
+            e["path"] and e["method"] in ("POST", "PUT", "PATCH", "DELETE")]
+
+
+def test_binary_leader_that_cannot_renew_stops_writing(ctl_env):
+    srv, kube, w, start = ctl_env
+    w.add_node()
+    w.claim("a", [(0, "dev-0")])
+    ctl = start(elect(w, "--leader-elect-lease-duration-ms", "3000",
+                      "--leader-elect-renew-deadline-ms", "2000",
+                      "--leader-elect-retry-period-ms", "500"))
+    one_leader([ctl])
+    w.wait_totals((8, 1, 7))
+    lease = f"/apis/coordination.k8s.io/v1/namespaces/{w.ns}/leases/{w.driver}-controller"
+    t_cut, t_cut_wall = time.monotonic(), time.time()
+    srv.fail_next(100000, 503, match="^" + re.escape(lease) + "$")
+    env_wait_for(lambda: ctl.metric("hostdev_controller_leader") == 0, 2.5,
+                 "the leader to step down")
+    stepped = time.monotonic() - t_cut
+    print(f"controller lost its Lease API: stepped down {stepped:.2f} s after the cut "
+          f"(renew deadline 2 s)")
+    # the last successful renewal was before the cut: by cut + deadline no ledger is written
+    w.claim("b", [(0, "dev-1")])
+    time.sleep(1.5)
+    assert w.totals() == (8, 1, 7)
+    late = [e for e in ledger_writes_since(srv, t_cut_wall + 2.0)]
+    assert late == [], late
+    srv.clear_faults()
+    w.wait_totals((8, 2, 6), timeout=10)  # leads again once the Lease answers
+    assert ctl.metric("hostdev_controller_leader") == 1
+    assert ctl.metric("hostdev_controller_leader_lost_total") >= 1
+
+
+def test_binary_same_conflict_twice_is_one_event_series(ctl_env):
+    srv, kube, w, start = ctl_env
+    w.add_node()
+    w.claim("a", [(0, "dev-0")])
+    w.claim("b", [(0, "dev-1")])
+    ctl = start()
+    w.wait_totals((8, 2, 6))
+    for round_ in (1, 2):
+        w.allocate("b", [(0, "dev-0")])  # both hold dev-0
+        env_wait_for(lambda: len(w.events("DeviceConflict")) == 2 and all(
+            ((e.get("series") or {}).get("count") or 1) == round_
+            for e in w.events("DeviceConflict")), 10, f"conflict round {round_}")
+        w.allocate("b", [(0, "dev-1")])  # resolved
+        w.wait_totals((8, 2, 6))
+    evs = w.events("DeviceConflict")
+    assert sorted(e["regarding"]["name"] for e in evs) == ["a", "b"]
+    assert all(e["series"]["count"] == 2 for e in evs)
+    assert ctl.metric("hostdev_controller_event_creates_total") == 2
+    assert ctl.metric("hostdev_controller_event_series_updates_total") == 2
+    assert ctl.metric("hostdev_controller_events_dropped_total") == 0
