@@ -23,6 +23,8 @@
 #include "devmodel/names.h"
 #include "kubeletplugin/slice_publisher.h"
 #include "kubeletplugin/sweep.h"
+#include "kubeletplugin/withhold.h"
+#include "kubeletplugin/dp_checkpoint.h"
 #include "rpc/cleanup.h"
 #include "rpc/client.h"
 #include "rpc/server.h"
@@ -117,6 +119,7 @@ struct plugin {
         struct kp_driver *driver;
         struct kp_sweep *sweep;
         struct kp_publisher *publisher;
+        struct kp_withhold *withhold;
         struct kp_health *health;
         struct rpc_server *dra_server, *reg_server;
         struct kp_http *http;
@@ -138,6 +141,7 @@ static void plugin_done(struct plugin *p)
         p->sweep = kp_sweep_free(p->sweep);
         p->http = kp_http_stop(p->http);
         p->health = kp_health_free(p->health);
+        p->withhold = kp_withhold_free(p->withhold);
         p->publisher = kp_publisher_free(p->publisher);
         p->driver = kp_driver_free(p->driver);
         p->metrics = kp_metrics_free(p->metrics);
@@ -218,6 +222,25 @@ static int choose_mode(struct plugin *p, const struct kp_plugin_options *o, stru
         return 0;
 }
 
+/* Devices that pods still hold through the device-plugin API stay out of the slices; the
+ * withheld set is in place before the publisher starts. */
+static int start_withhold(struct plugin *p, const struct kp_plugin_options *o,
+                          struct hd_error *reterr)
+{
+        if (!o->device_plugins_dir || !*o->device_plugins_dir)
+                return 0;
+        _cleanup_free_ char *path =
+                hd_asprintf("%s/%s", o->device_plugins_dir, KP_DP_CHECKPOINT_FILE);
+        struct kp_withhold_options wo = {.driver = o->driver,
+                                         .node = o->node,
+                                         .checkpoint_path = path,
+                                         .config = p->config,
+                                         .client = p->client,
+                                         .publisher = p->publisher};
+        p->withhold = kp_withhold_new(&wo);
+        return kp_withhold_start(p->withhold, reterr);
+}
+
 /* Start-up step 2: state directories, the driver (checkpoint repaired) and the device side:
  * the health monitor swaps each rediscovered inventory into the driver before the publisher
  * sees it, so what is published can be prepared. Takes INV. */
@@ -263,7 +286,7 @@ static int start_driver(struct plugin *p, const struct kp_plugin_options *o,
                 return r;
         kp_metrics_set_prepared_claims(p->metrics, (unsigned)kp_driver_prepared_claims(p->driver));
         kp_publisher_set_devices(p->publisher, kp_health_published_devices(p->health));
-        return 0;
+        return start_withhold(p, o, reterr);
 }
 
 /* Serve METHODS on SOCKET as *RET. */
