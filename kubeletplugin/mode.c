@@ -9,7 +9,10 @@
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/strutil.h"
+#include "base/log.h"
+#include "kube/cleanup.h"
 #include "kube/kube.h"
+#include "kubeletplugin/plugin.h"
 
 static const char *const mode_names[] = {
         [KP_MODE_AUTO] = "auto",
@@ -17,12 +20,12 @@ static const char *const mode_names[] = {
         [KP_MODE_DEVICE_PLUGIN] = "device-plugin",
 };
 
-const char *kp_mode_to_string(enum kp_mode m)
+const char *kp_mode_name(enum kp_mode m)
 {
         return (size_t)m < HD_ARRAY_SIZE(mode_names) ? mode_names[m] : "?";
 }
 
-int kp_mode_from_string(const char *s, enum kp_mode *ret)
+int kp_mode_parse(const char *s, enum kp_mode *ret)
 {
         for (size_t i = 0; i < HD_ARRAY_SIZE(mode_names); i++)
                 if (hd_streq(s, mode_names[i])) {
@@ -101,7 +104,7 @@ enum kp_mode kp_mode_choose(enum kp_mode requested, const struct kp_mode_facts *
 {
         char **reasons = NULL;
         if (requested != KP_MODE_AUTO) {
-                hd_strv_consume(&reasons, hd_asprintf("--mode %s", kp_mode_to_string(requested)));
+                hd_strv_consume(&reasons, hd_asprintf("--mode %s", kp_mode_name(requested)));
                 *ret_reasons = reasons;
                 return requested;
         }
@@ -125,35 +128,77 @@ static bool is_transient(int r)
                r == -EPROTO || r == -EIO;
 }
 
-int kp_mode_decide(enum kp_mode requested, struct kube_client *c, const char *node,
-                   const char *registry_dir, const char *resource_version, enum kp_mode *ret_mode,
-                   char ***ret_reasons, struct hd_error *reterr)
+/* The resource.k8s.io version served (*RET, NULL = none) and the kubelet version of NODE
+ * (*RET_KUBELET, or NULL with *RET_PROBLEM saying why). */
+static int ask_api_server(const struct kp_plugin_options *o, char **ret_version, char **ret_kubelet,
+                          char **ret_problem, struct hd_error *reterr)
 {
-        struct kp_mode_facts f = {.resource_version = resource_version,
-                                  .registry_dir = registry_dir};
-        struct stat st;
-        f.registry_dir_exists = registry_dir && stat(registry_dir, &st) == 0 && S_ISDIR(st.st_mode);
+        _cleanup_kube_config_ struct kube_config *cfg = NULL;
+        _cleanup_kube_client_ struct kube_client *c = NULL;
+        _cleanup_free_ char *ua = hd_asprintf("hostdev-kubelet-plugin/%s", HOSTDEV_VERSION);
+        struct kube_client_options copts = {.user_agent = ua};
+        int r = kube_config_load(o->kubeconfig, &cfg, reterr);
+        if (r >= 0)
+                r = kube_client_new(cfg, &copts, &c, reterr);
+        if (r < 0)
+                return r;
+        static const char *const preferred[] = {"v1", "v1beta2", "v1beta1", NULL};
+        struct hd_error e = HD_ERROR_INIT;
+        r = kube_discover_group_version(c, "resource.k8s.io", preferred, ret_version, &e);
+        if (r < 0 && r != -ENOENT) {
+                hd_error_move(reterr, &e);
+                return hd_error_wrap_r(reterr, r, "API discovery");
+        }
+        hd_error_done(&e);
+
+        struct kube_resource nodes = {"", "v1", "nodes"};
+        _cleanup_free_ char *path = NULL;
         _cleanup_json_ json_t *obj = NULL;
-        _cleanup_free_ char *problem = NULL;
+        const char *version = NULL;
+        r = kube_path(&nodes, NULL, o->node, NULL, &path, &e);
+        if (r >= 0)
+                r = kube_get(c, path, &obj, &e);
+        if (r >= 0)
+                r = hd_json_get_string(obj, "status.nodeInfo.kubeletVersion", false, &version, &e);
+        if (r < 0 && is_transient(r)) {
+                hd_error_move(reterr, &e);
+                return hd_error_wrap_r(reterr, r, "read Node '%s'", o->node);
+        }
+        if (r < 0)
+                *ret_problem = hd_strdup(hd_error_message(&e));
+        hd_error_done(&e);
+        *ret_kubelet = hd_strdup(version);
+        return 0;
+}
+
+int kp_mode_decide(const struct kp_plugin_options *o, enum kp_mode *ret, struct hd_error *reterr)
+{
+        enum kp_mode requested = KP_MODE_AUTO;
+        if (kp_mode_parse(o->mode, &requested) < 0)
+                return hd_error_setf(reterr, EINVAL,
+                                     "--mode '%s': expected auto, dra or "
+                                     "device-plugin",
+                                     o->mode ? o->mode : "");
+        _cleanup_free_ char *rv = NULL, *kubelet = NULL, *problem = NULL;
+        struct stat st;
+        struct kp_mode_facts f = {.registry_dir = o->registry_dir};
+        f.registry_dir_exists =
+                o->registry_dir && stat(o->registry_dir, &st) == 0 && S_ISDIR(st.st_mode);
         if (requested == KP_MODE_AUTO) {
-                struct kube_resource nodes = {"", "v1", "nodes"};
-                _cleanup_free_ char *path = NULL;
-                struct hd_error e = HD_ERROR_INIT;
-                int r = kube_path(&nodes, NULL, node, NULL, &path, &e);
-                if (r >= 0)
-                        r = kube_get(c, path, &obj, &e);
-                if (r >= 0)
-                        r = hd_json_get_string(obj, "status.nodeInfo.kubeletVersion", false,
-                                               &f.kubelet_version, &e);
-                if (r < 0 && is_transient(r)) {
-                        hd_error_move(reterr, &e);
-                        return hd_error_wrap_r(reterr, r, "read Node '%s'", node);
-                }
+                int r = ask_api_server(o, &rv, &kubelet, &problem, reterr);
                 if (r < 0)
-                        problem = hd_strdup(hd_error_message(&e));
-                hd_error_done(&e);
+                        return hd_error_wrap_r(reterr, r, "choose the plugin mode");
+                f.resource_version = rv;
+                f.kubelet_version = kubelet;
                 f.kubelet_problem = problem;
         }
-        *ret_mode = kp_mode_choose(requested, &f, ret_reasons);
+        _cleanup_strv_ char **reasons = NULL;
+        *ret = kp_mode_choose(requested, &f, &reasons);
+        struct hd_strbuf why = HD_STRBUF_INIT;
+        for (char **w = reasons; w && *w; w++)
+                hd_strbuf_printf(&why, "%s%s", w == reasons ? "" : "; ", *w);
+        _cleanup_free_ char *text = hd_strbuf_take(&why);
+        hd_log_info("plugin mode chosen", "mode", kp_mode_name(*ret), "requested",
+                    kp_mode_name(requested), "node", o->node, "reasons", text);
         return 0;
 }

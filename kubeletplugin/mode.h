@@ -15,6 +15,7 @@
 
 struct hd_error;
 struct kube_client;
+struct kp_plugin_options;
 
 enum kp_mode {
         KP_MODE_AUTO,
@@ -27,10 +28,10 @@ enum kp_mode {
 #define KP_MODE_DRA_MIN_MAJOR 1
 #define KP_MODE_DRA_MIN_MINOR 32
 
+/* "auto", "dra" or "device-plugin" → *RET. Returns 0 or -EINVAL. */
+int kp_mode_parse(const char *s, enum kp_mode *ret);
 /* "auto", "dra", "device-plugin". */
-const char *kp_mode_to_string(enum kp_mode m);
-/* Parse one of those. Returns 0 or -EINVAL. */
-int kp_mode_from_string(const char *s, enum kp_mode *ret);
+const char *kp_mode_name(enum kp_mode m);
 
 /* Parse a kubelet version as Nodes report it ("v1.31.4", "v1.32.0-eks-4f2f3e1",
  * "v1.34.1+k3s1", "v1.30.5-gke.1014001", "1.33"): an optional 'v', MAJOR '.' MINOR, an
@@ -53,11 +54,10 @@ struct kp_mode_facts {
 enum kp_mode kp_mode_choose(enum kp_mode requested, const struct kp_mode_facts *facts,
                             char ***ret_reasons);
 
-/* Gather the facts for NODE through C (GET /api/v1/nodes/NODE; RESOURCE_VERSION is what
- * discovery found, NULL = not served) and choose. A Node that cannot be read (missing,
- * forbidden) or a version that cannot be parsed counts as "unknown" and selects the device-plugin
- * mode; an API server that cannot be reached at all fails with -errno (the daemon restarts and
- * decides again rather than guess). Returns 0 with *RET_MODE and *RET_REASONS set. */
-int kp_mode_decide(enum kp_mode requested, struct kube_client *c, const char *node,
-                   const char *registry_dir, const char *resource_version, enum kp_mode *ret_mode,
-                   char ***ret_reasons, struct hd_error *reterr);
+/* The mode for O->mode on this node, logged with its reasons ("plugin mode chosen"). Auto mode
+ * asks the API server (O->kubeconfig) which resource.k8s.io versions it serves and reads
+ * status.nodeInfo.kubeletVersion of Node O->node, and looks for O->registry_dir. A Node that
+ * cannot be read (missing, forbidden) or a version that cannot be parsed counts as "unknown" and
+ * selects the device-plugin mode; an API server that cannot be reached at all fails with -errno
+ * (the daemon restarts and decides again rather than guess). Returns 0 with *RET set. */
+int kp_mode_decide(const struct kp_plugin_options *o, enum kp_mode *ret, struct hd_error *reterr);

@@ -183,42 +183,16 @@ static int start_api(struct plugin *p, const struct kp_plugin_options *o, struct
         if (r < 0)
                 return r;
         static const char *const preferred[] = {"v1", "v1beta2", "v1beta1", NULL};
-        struct hd_error e = HD_ERROR_INIT;
         r = kube_discover_group_version(p->client, "resource.k8s.io", preferred, &p->api_version,
-                                        &e);
-        /* Not served: only --mode dra needs it; auto mode reads it as a reason to choose the
-         * device-plugin API. */
-        if (r == -ENOENT && !hd_streq(o->mode, "dra")) {
-                hd_log_v(1, "resource.k8s.io not served", "err", hd_error_message(&e));
-                r = 0;
-        } else if (r < 0) {
-                hd_error_move(reterr, &e);
-                return hd_error_wrap_r(reterr, r,
-                                       "the API server does not serve DRA "
-                                       "(resource.k8s.io)");
+                                        reterr);
+        if (r < 0) {
+                if (hd_streq(o->mode, "dra") || r == -ENOENT)
+                        hd_error_wrap(reterr, "the API server does not serve DRA "
+                                              "(resource.k8s.io); device-plugin mode is not "
+                                              "available in this version");
+                return r;
         }
-        hd_error_done(&e);
-        if (p->api_version)
-                hd_log_info("using resource.k8s.io", "version", p->api_version);
-        return 0;
-}
-
-/* Start-up step 1b: DRA or device-plugin for this node, logged with every reason. */
-static int choose_mode(struct plugin *p, const struct kp_plugin_options *o, struct hd_error *reterr)
-{
-        enum kp_mode requested = KP_MODE_AUTO;
-        (void)kp_mode_from_string(o->mode, &requested); /* checked with the options */
-        _cleanup_strv_ char **reasons = NULL;
-        int r = kp_mode_decide(requested, p->client, o->node, o->registry_dir, p->api_version,
-                               &p->mode, &reasons, reterr);
-        if (r < 0)
-                return hd_error_wrap_r(reterr, r, "choose the plugin mode");
-        struct hd_strbuf why = HD_STRBUF_INIT;
-        for (char **w = reasons; w && *w; w++)
-                hd_strbuf_printf(&why, "%s%s", w == reasons ? "" : "; ", *w);
-        _cleanup_free_ char *text = hd_strbuf_take(&why);
-        hd_log_info("plugin mode chosen", "mode", kp_mode_to_string(p->mode), "requested", o->mode,
-                    "node", o->node, "reasons", text);
+        hd_log_info("using resource.k8s.io", "version", p->api_version);
         return 0;
 }
 
@@ -257,7 +231,7 @@ static int start_driver(struct plugin *p, const struct kp_plugin_options *o,
         }
         p->checkpoint = hd_asprintf("%s/checkpoint.json", p->state_dir);
         p->metrics = kp_metrics_new(o->driver);
-        kp_metrics_set_mode(p->metrics, kp_mode_to_string(p->mode));
+        kp_metrics_set_mode(p->metrics, kp_mode_name(p->mode));
         p->source = (struct claim_source){p->client, p->api_version};
         struct kp_driver_options dopts = {.driver = o->driver,
                                           .node = o->node,
@@ -365,11 +339,6 @@ static int plugin_start(struct plugin *p, const struct kp_plugin_options *o,
         hd_log_info("devices discovered", "devices", HD_INT(inv->n_devices), "groups",
                     HD_INT(p->config->n_groups));
         r = start_api(p, o, reterr);
-        if (r >= 0)
-                r = choose_mode(p, o, reterr);
-        if (r >= 0 && p->mode == KP_MODE_DEVICE_PLUGIN)
-                r = hd_error_setf(reterr, ENOTSUP,
-                                  "device-plugin mode is not available in this version");
         if (r < 0) {
                 dm_inventory_free(inv);
                 return r;
@@ -388,7 +357,14 @@ int kp_plugin_run(const struct kp_plugin_options *o, struct hd_error *reterr)
         int r = kp_plugin_check_options(o, reterr);
         if (r < 0)
                 return r;
-        struct plugin p = {0};
+        enum kp_mode mode = KP_MODE_AUTO;
+        r = kp_mode_decide(o, &mode, reterr);
+        if (r < 0)
+                return r;
+        if (mode == KP_MODE_DEVICE_PLUGIN)
+                return hd_error_setf(reterr, ENOTSUP,
+                                     "device-plugin mode is not available in this version");
+        struct plugin p = {.mode = mode};
         r = plugin_start(&p, o, reterr);
         if (r >= 0) {
                 sigset_t sigs;

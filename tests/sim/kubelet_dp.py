@@ -23,6 +23,7 @@ import time
 import grpc
 
 from hdproto import protos
+from kubelet_dp_checkpoint import DPCheckpoint
 from scheduler import _quantity
 
 KUBELET_SOCKET = "kubelet.sock"
@@ -55,6 +56,7 @@ class Endpoint:
             self._call = self.stub.ListAndWatch(self.pb.Empty())
             for resp in self._call:
                 self.devices = {d.ID: d.health for d in resp.devices}
+                self.mgr.checkpoint.registered(self.resource, sorted(self.devices))
                 self.updates += 1
                 log.info("device plugin %s: ListAndWatch %s", self.resource,
                          sorted(self.devices.items()))
@@ -87,6 +89,7 @@ class DevicePluginManager:
         self.endpoints = {}
         self.allocations = {}  # (pod uid, ctr name) -> {resource: [ids]}
         self.register_log = []
+        self.checkpoint = DPCheckpoint(directory)  # kubelet_internal_checkpoint, real format
         self._lock = threading.RLock()
         self._server = None
 
@@ -214,6 +217,10 @@ class DevicePluginManager:
                                               timeout=30)
                 resp = ep.stub.Allocate(ep.pb.AllocateRequest(container_requests=[
                     ep.pb.ContainerAllocateRequest(devices_ids=ids)]), timeout=30)
+                self.checkpoint.allocated(uid, ctr["name"], res, ids,
+                                          lambda i: getattr(ep, "numa", {}).get(i, -1),
+                                          b"".join(c.SerializeToString()
+                                                   for c in resp.container_responses))
                 self.log.info("Allocate %s %s for %s/%s: %s", res, ids,
                               pod["metadata"]["name"], ctr["name"], str(resp).replace("\n", " "))
                 for cr in resp.container_responses:
@@ -232,3 +239,4 @@ class DevicePluginManager:
         with self._lock:
             for key in [k for k in self.allocations if k[0] == pod_uid]:
                 self.allocations.pop(key, None)
+        self.checkpoint.released(pod_uid)

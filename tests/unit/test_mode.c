@@ -114,12 +114,12 @@ static void test_names_round_trip(void **state)
 {
         for (enum kp_mode m = KP_MODE_AUTO; m <= KP_MODE_DEVICE_PLUGIN; m++) {
                 enum kp_mode back = KP_MODE_AUTO;
-                assert_int_equal(kp_mode_from_string(kp_mode_to_string(m), &back), 0);
+                assert_int_equal(kp_mode_parse(kp_mode_name(m), &back), 0);
                 assert_int_equal(back, m);
         }
         enum kp_mode x;
-        assert_int_equal(kp_mode_from_string("DRA", &x), -EINVAL);
-        assert_int_equal(kp_mode_from_string(NULL, &x), -EINVAL);
+        assert_int_equal(kp_mode_parse("DRA", &x), -EINVAL);
+        assert_int_equal(kp_mode_parse(NULL, &x), -EINVAL);
 }
 
 int main(void)
