@@ -98,12 +98,13 @@ def main():
 
         t0 = time.monotonic()
         log = open(os.path.join(work, "plugin.log"), "w")
+        # No kubelet here (no registry dir yet): auto mode would choose device-plugin.
         proc = subprocess.Popen(
             [os.path.join(os.path.abspath(args.build_dir), "cmd", "hostdev-kubelet-plugin"),
              "--config", cfg, "--driver-name", driver, "--node-name", NODE,
              "--kubeconfig", api.kubeconfig_path, "--kubelet-registry-dir",
              os.path.join(work, "reg"), "--kubelet-plugins-dir", os.path.join(work, "plugins"),
-             "--cdi-root", cdi], stdout=log, stderr=log)
+             "--cdi-root", cdi, "--mode", "dra"], stdout=log, stderr=log)
         reg = os.path.join(work, "reg", driver + "-reg.sock")
         while not os.path.exists(reg):
             time.sleep(0.002)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cleanup.h"
 #include "base/error.h"
 #include "base/httpd.h"
 #include "base/strutil.h"
@@ -27,8 +28,11 @@ static char *handle(const char *url, unsigned *ret_status, const char **ret_type
                 return NULL;
         struct hd_error e = HD_ERROR_INIT;
         int r = h->healthz ? h->healthz(h->userdata, &e) : 0;
-        char *body =
-                r < 0 ? hd_asprintf("unhealthy: %s\n", hd_error_message(&e)) : hd_strdup("ok\n");
+        /* The mode line tells an operator which API this node's devices go through. */
+        const char *mode = kp_metrics_mode(h->metrics);
+        _cleanup_free_ char *mode_line = mode ? hd_asprintf("mode: %s\n", mode) : hd_strdup("");
+        char *body = r < 0 ? hd_asprintf("unhealthy: %s\n%s", hd_error_message(&e), mode_line)
+                           : hd_asprintf("ok\n%s", mode_line);
         hd_error_done(&e);
         *ret_status = r < 0 ? 503 : 200;
         return body;

@@ -47,6 +47,8 @@ struct kp_metrics {
         unsigned healthy, unhealthy, prepared;
         unsigned long publish_ok, publish_errors;
         struct dp_metrics dp;
+        char *mode; /* NULL until set */
+        unsigned withheld;
 };
 
 struct kp_metrics *kp_metrics_new(const char *driver)
@@ -62,6 +64,7 @@ struct kp_metrics *kp_metrics_free(struct kp_metrics *m)
         if (!m)
                 return NULL;
         pthread_mutex_destroy(&m->lock);
+        free(m->mode);
         free(m->driver);
         free(m);
         return NULL;
@@ -219,6 +222,44 @@ static void render_phases(struct hd_strbuf *b, struct kp_metrics *m)
         }
 }
 
+void kp_metrics_set_mode(struct kp_metrics *m, const char *mode)
+{
+        SETTER(free(m->mode); m->mode = hd_strdup(mode));
+}
+
+const char *kp_metrics_mode(struct kp_metrics *m)
+{
+        if (!m)
+                return NULL;
+        pthread_mutex_lock(&m->lock);
+        const char *mode = m->mode;
+        pthread_mutex_unlock(&m->lock);
+        return mode;
+}
+
+void kp_metrics_set_withheld(struct kp_metrics *m, unsigned n)
+{
+        SETTER(m->withheld = n);
+}
+
+/* hostdev_plugin_mode (one line per mode, 1 for the chosen one) and hostdev_devices_withheld. */
+static void render_mode(struct kp_metrics *m, struct hd_strbuf *b)
+{
+        static const char *const modes[] = {"dra", "device-plugin"};
+        hd_strbuf_printf(b, "# HELP hostdev_plugin_mode The API this daemon serves on its node "
+                            "(chosen at start).\n"
+                            "# TYPE hostdev_plugin_mode gauge\n");
+        for (size_t i = 0; i < HD_ARRAY_SIZE(modes); i++)
+                hd_strbuf_printf(b, "hostdev_plugin_mode{driver=\"%s\",mode=\"%s\"} %d\n",
+                                 m->driver, modes[i], hd_streq(m->mode, modes[i]) ? 1 : 0);
+        hd_strbuf_printf(b,
+                         "# HELP hostdev_devices_withheld Devices kept out of the "
+                         "ResourceSlices while device-plugin pods hold them.\n"
+                         "# TYPE hostdev_devices_withheld gauge\n"
+                         "hostdev_devices_withheld{driver=\"%s\"} %u\n",
+                         m->driver, m->withheld);
+}
+
 char *kp_metrics_render(struct kp_metrics *m)
 {
         static const char *const ops[2] = {"prepare", "unprepare"};
@@ -270,6 +311,7 @@ char *kp_metrics_render(struct kp_metrics *m)
                          m->publish_errors, m->driver, m->publish_errors, m->driver,
                          m->registered ? 1 : 0);
         render_dp(m, &b);
+        render_mode(m, &b);
         pthread_mutex_unlock(&m->lock);
         return hd_strbuf_take(&b);
 }

@@ -41,6 +41,12 @@ void kp_metrics_registered(struct kp_metrics *m, bool registered);
 void kp_metrics_set_devices(struct kp_metrics *m, unsigned healthy, unsigned unhealthy);
 void kp_metrics_set_prepared_claims(struct kp_metrics *m, unsigned n);
 void kp_metrics_slice_publish(struct kp_metrics *m, bool ok);
+/* The mode chosen at start ("dra", "device-plugin"; copied): hostdev_plugin_mode{mode} 1. */
+void kp_metrics_set_mode(struct kp_metrics *m, const char *mode);
+/* The mode set above, or NULL (borrowed; it never changes once set, before serving). */
+const char *kp_metrics_mode(struct kp_metrics *m);
+/* Devices kept out of the ResourceSlices because device-plugin pods still hold them. */
+void kp_metrics_set_withheld(struct kp_metrics *m, unsigned n);
 
 /* Device-plugin mode: one Allocate call answered (OK or not) after SECONDS. */
 void kp_metrics_dp_allocate(struct kp_metrics *m, bool ok, double seconds);

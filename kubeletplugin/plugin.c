@@ -21,9 +21,12 @@
 #include "kubeletplugin/health.h"
 #include "kubeletplugin/http.h"
 #include "kubeletplugin/metrics.h"
+#include "kubeletplugin/mode.h"
 #include "devmodel/names.h"
 #include "kubeletplugin/slice_publisher.h"
 #include "kubeletplugin/sweep.h"
+#include "kubeletplugin/withhold.h"
+#include "kubeletplugin/dp_checkpoint.h"
 #include "rpc/cleanup.h"
 #include "rpc/client.h"
 #include "rpc/server.h"
@@ -75,35 +78,6 @@ int kp_plugin_check_options(const struct kp_plugin_options *o, struct hd_error *
         return 0;
 }
 
-static const char *const mode_names[] = {
-        [KP_MODE_AUTO] = "auto",
-        [KP_MODE_DRA] = "dra",
-        [KP_MODE_DEVICE_PLUGIN] = "device-plugin",
-};
-
-int kp_mode_parse(const char *s, enum kp_mode *ret)
-{
-        for (size_t i = 0; i < HD_ARRAY_SIZE(mode_names); i++)
-                if (hd_streq(s, mode_names[i])) {
-                        *ret = (enum kp_mode)i;
-                        return 0;
-                }
-        return -EINVAL;
-}
-
-const char *kp_mode_name(enum kp_mode m)
-{
-        return (size_t)m < HD_ARRAY_SIZE(mode_names) ? mode_names[m] : "?";
-}
-
-/* --mode auto: which mode this node gets. The decision (API server, kubelet version, registry
- * dir) belongs to kubeletplugin/mode.c; until it is there auto means DRA, as before. */
-static enum kp_mode kp_mode_decide(const struct kp_plugin_options *o)
-{
-        (void)o;
-        return KP_MODE_DRA;
-}
-
 /* --- claim source: GET from the API server ---------------------------------------------------- */
 
 struct claim_source {
@@ -147,6 +121,7 @@ static int healthz(void *userdata, struct hd_error *reterr)
  */
 
 struct plugin {
+        enum kp_mode mode; /* DRA or device-plugin, chosen at start */
         struct dm_config *config;
         struct kube_config *kcfg;
         struct kube_client *client;
@@ -155,6 +130,7 @@ struct plugin {
         struct kp_driver *driver;
         struct kp_sweep *sweep;
         struct kp_publisher *publisher;
+        struct kp_withhold *withhold;
         struct kp_health *health;
         struct rpc_server *dra_server, *reg_server;
         struct kp_http *http;
@@ -176,6 +152,7 @@ static void plugin_done(struct plugin *p)
         p->sweep = kp_sweep_free(p->sweep);
         p->http = kp_http_stop(p->http);
         p->health = kp_health_free(p->health);
+        p->withhold = kp_withhold_free(p->withhold);
         p->publisher = kp_publisher_free(p->publisher);
         p->driver = kp_driver_free(p->driver);
         p->metrics = kp_metrics_free(p->metrics);
@@ -229,6 +206,25 @@ static int start_api(struct plugin *p, const struct kp_plugin_options *o, struct
         return 0;
 }
 
+/* Devices that pods still hold through the device-plugin API stay out of the slices; the
+ * withheld set is in place before the publisher starts. */
+static int start_withhold(struct plugin *p, const struct kp_plugin_options *o,
+                          struct hd_error *reterr)
+{
+        if (!o->device_plugins_dir || !*o->device_plugins_dir)
+                return 0;
+        _cleanup_free_ char *path =
+                hd_asprintf("%s/%s", o->device_plugins_dir, KP_DP_CHECKPOINT_FILE);
+        struct kp_withhold_options wo = {.driver = o->driver,
+                                         .node = o->node,
+                                         .checkpoint_path = path,
+                                         .config = p->config,
+                                         .client = p->client,
+                                         .publisher = p->publisher};
+        p->withhold = kp_withhold_new(&wo);
+        return kp_withhold_start(p->withhold, reterr);
+}
+
 /* Start-up step 2: state directories, the driver (checkpoint repaired) and the device side:
  * the health monitor swaps each rediscovered inventory into the driver before the publisher
  * sees it, so what is published can be prepared. Takes INV. */
@@ -245,6 +241,7 @@ static int start_driver(struct plugin *p, const struct kp_plugin_options *o,
         }
         p->checkpoint = hd_asprintf("%s/checkpoint.json", p->state_dir);
         p->metrics = kp_metrics_new(o->driver);
+        kp_metrics_set_mode(p->metrics, kp_mode_name(p->mode));
         p->source = (struct claim_source){p->client, p->api_version};
         struct kp_driver_options dopts = {.driver = o->driver,
                                           .node = o->node,
@@ -274,7 +271,7 @@ static int start_driver(struct plugin *p, const struct kp_plugin_options *o,
                 return r;
         kp_metrics_set_prepared_claims(p->metrics, (unsigned)kp_driver_prepared_claims(p->driver));
         kp_publisher_set_devices(p->publisher, kp_health_published_devices(p->health));
-        return 0;
+        return start_withhold(p, o, reterr);
 }
 
 /* Serve METHODS on SOCKET as *RET with WORKERS handler threads. */
@@ -386,12 +383,12 @@ int kp_plugin_run(const struct kp_plugin_options *o, struct hd_error *reterr)
                 return r;
         tune_malloc();
         enum kp_mode mode = KP_MODE_AUTO;
-        kp_mode_parse(o->mode, &mode);
-        if (mode == KP_MODE_AUTO)
-                mode = kp_mode_decide(o);
+        r = kp_mode_decide(o, &mode, reterr);
+        if (r < 0)
+                return r;
         if (mode == KP_MODE_DEVICE_PLUGIN)
                 return kp_dp_plugin_run(o, reterr);
-        struct plugin p = {0};
+        struct plugin p = {.mode = mode};
         r = plugin_start(&p, o, reterr);
         if (r >= 0) {
                 sigset_t sigs;

@@ -4,21 +4,14 @@
 
 #include <stdbool.h>
 
+#include "kubeletplugin/mode.h"
+
 /* malloc arenas the daemon uses (kp_plugin_run(); MALLOC_ARENA_MAX overrides). */
 #define KP_MALLOC_ARENAS 2
 
 struct hd_error;
 
-/* --mode: which kubelet API the node daemon serves. */
-enum kp_mode {
-        KP_MODE_AUTO,          /* decide at start (kp_mode_decide) */
-        KP_MODE_DRA,           /* ResourceSlices + DRA gRPC (plugin.c) */
-        KP_MODE_DEVICE_PLUGIN, /* device-plugin API v1beta1 (dp_plugin.c) */
-};
-
-/* "auto", "dra" or "device-plugin" → *RET. Returns 0 or -EINVAL. */
-int kp_mode_parse(const char *s, enum kp_mode *ret);
-const char *kp_mode_name(enum kp_mode m);
+/* --mode (enum kp_mode, kp_mode_parse(), kp_mode_decide()): kubeletplugin/mode.h. */
 
 struct kp_plugin_options {
         const char *config_path;         /* --config */

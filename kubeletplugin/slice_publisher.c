@@ -33,6 +33,7 @@ struct kp_publisher {
         pthread_cond_t cond;
         json_t *desired; /* array of v1 devices */
         json_t *deleted; /* names the watch reported deleted while we wait for our writes */
+        char **withheld_devices, **withheld_groups; /* kept out of the slices */
         bool dirty, stopping, in_sync;
         char *node_uid;
 };
@@ -413,6 +414,34 @@ static int reconcile(struct kp_publisher *p, json_t *want_devices)
         return r < 0 ? r : -EAGAIN;
 }
 
+/* The desired devices minus the withheld ones (new reference); counts them in the metrics.
+ * Called with p->lock held. */
+static json_t *without_withheld(struct kp_publisher *p)
+{
+        if (!p->withheld_devices && !p->withheld_groups) {
+                kp_metrics_set_withheld(p->metrics, 0);
+                return json_incref(p->desired);
+        }
+        json_t *out = json_array();
+        size_t i;
+        json_t *d;
+        unsigned n = 0;
+        json_array_foreach(p->desired, i, d)
+        {
+                const char *name = json_string_value(json_object_get(d, "name"));
+                json_t *attrs = json_object_get(d, "attributes");
+                const char *group = json_string_value(
+                        json_object_get(json_object_get(attrs, "group"), "string"));
+                if (hd_strv_contains(p->withheld_devices, name) ||
+                    hd_strv_contains(p->withheld_groups, group))
+                        n++;
+                else
+                        json_array_append(out, d);
+        }
+        kp_metrics_set_withheld(p->metrics, n);
+        return out;
+}
+
 static void *publisher_main(void *arg)
 {
         struct kp_publisher *p = arg;
@@ -434,7 +463,7 @@ static void *publisher_main(void *arg)
                                 continue;
                 }
                 p->dirty = false;
-                json_t *want = json_incref(p->desired);
+                json_t *want = without_withheld(p);
                 pthread_mutex_unlock(&p->lock);
 
                 int r = kube_informer_has_synced(p->informer) ? reconcile(p, want) : -EINPROGRESS;
@@ -535,6 +564,19 @@ void kp_publisher_set_devices(struct kp_publisher *p, json_t *devices)
         pthread_mutex_unlock(&p->lock);
 }
 
+void kp_publisher_set_withheld(struct kp_publisher *p, char **devices, char **groups)
+{
+        pthread_mutex_lock(&p->lock);
+        hd_strv_free(p->withheld_devices);
+        hd_strv_free(p->withheld_groups);
+        p->withheld_devices = devices;
+        p->withheld_groups = groups;
+        p->dirty = true;
+        p->in_sync = false;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+}
+
 int kp_publisher_start(struct kp_publisher *p, struct hd_error *reterr)
 {
         struct kube_informer_options io = {
@@ -581,6 +623,8 @@ struct kp_publisher *kp_publisher_free(struct kp_publisher *p)
         kube_informer_free(p->informer);
         json_decref(p->desired);
         json_decref(p->deleted);
+        hd_strv_free(p->withheld_devices);
+        hd_strv_free(p->withheld_groups);
         pthread_cond_destroy(&p->cond);
         pthread_mutex_destroy(&p->lock);
         free(p->driver);

@@ -33,6 +33,13 @@ struct kp_publisher *kp_publisher_new(const struct kp_publisher_options *opts);
  * ({name, attributes, taints?}); the publisher takes the reference. Wakes the reconciler. */
 void kp_publisher_set_devices(struct kp_publisher *p, json_t *devices);
 
+/* Keep devices out of the slices while something else holds them (device-plugin pods on this
+ * node): devices named in DEVICES and every device of the groups in GROUPS (its "group"
+ * attribute) are left out of what is published, and hostdev_devices_withheld counts them. Both
+ * strvs are taken; NULL = none. Call before kp_publisher_start() so that they are never
+ * published at all. Wakes the reconciler. */
+void kp_publisher_set_withheld(struct kp_publisher *p, char **devices, char **groups);
+
 /* Start watching and reconciling. Returns 0 or -errno. */
 int kp_publisher_start(struct kp_publisher *p, struct hd_error *reterr);
 

@@ -4,6 +4,8 @@
 In-process (pytest fixtures):
     c = SimCluster(workdir, nodes=("node-a",), resource_versions=("v1",), kubelet_version="1.34",
                    wipe_delay=30.0, health="always", device_plugins=True).start()
+    resource_versions=() serves no resource.k8s.io at all (a cluster without DRA); kubelet_version
+    "1.31" etc. is reported as the Node's status.nodeInfo.kubeletVersion ("v1.31.0-sim").
     c.client            admin KubeClient          c.api        the ApiServer
     c.kubelets[node]    Kubelet                   c.scheduler  Scheduler
     c.dirs(node)        {"registry", "plugins", "device_plugins", "cdi"}
@@ -14,7 +16,7 @@ In-process (pytest fixtures):
     c.stop()
 
 As a process (README demo, e2e tests of the C plugin):
-    python3 tests/sim/cluster.py --workdir D [--node N ...] [--resource-versions v1,v1beta1]
+    python3 tests/sim/cluster.py --workdir D [--node N ...] [--resource-versions v1,v1beta1|none]
         [--kubelet-version 1.34] [--wipe-delay 30] [--health always|advertised|off]
         [--no-device-plugins]
     prints "READY <url> <admin kubeconfig>" once everything runs, writes D/cluster.json (url,
@@ -188,7 +190,8 @@ def main(argv=None):
     ap.add_argument("--cdi-dir", default="/var/run/cdi")
     a = ap.parse_args(argv)
     c = SimCluster(a.workdir, nodes=a.node or ["node-a"],
-                   resource_versions=tuple(a.resource_versions.split(",")),
+                   resource_versions=tuple(v for v in a.resource_versions.split(",")
+                                           if v and v != "none"),
                    kubelet_version=a.kubelet_version, wipe_delay=a.wipe_delay, health=a.health,
                    device_plugins=not a.no_device_plugins, cdi_dir=a.cdi_dir)
     done = threading.Event()

@@ -27,6 +27,7 @@ import time
 import grpc
 
 from hdproto import protos
+from kubelet_dp_checkpoint import DPCheckpoint
 from scheduler import _quantity
 
 KUBELET_SOCKET = "kubelet.sock"
@@ -63,6 +64,7 @@ class Endpoint:
                 self.devices = {d.ID: d.health for d in resp.devices}
                 self.topology = {d.ID: [n.ID for n in d.topology.nodes] for d in resp.devices}
                 self.history.append((time.time(), dict(self.devices)))
+                self.mgr.checkpoint.registered(self.resource, sorted(self.devices))
                 self.updates += 1
                 log.info("device plugin %s: ListAndWatch %s", self.resource,
                          sorted(self.devices.items()))
@@ -97,6 +99,7 @@ class DevicePluginManager:
         self.register_log = []
         self.started_at = None  # time.time() when kubelet.sock last began to serve
         self.refuse = 0  # tests: refuse this many more Register calls (INVALID_ARGUMENT)
+        self.checkpoint = DPCheckpoint(directory)  # kubelet_internal_checkpoint, real format
         self._lock = threading.RLock()
         self._server = None
 
@@ -228,6 +231,10 @@ class DevicePluginManager:
                                               timeout=30)
                 resp = ep.stub.Allocate(ep.pb.AllocateRequest(container_requests=[
                     ep.pb.ContainerAllocateRequest(devices_ids=ids)]), timeout=30)
+                self.checkpoint.allocated(uid, ctr["name"], res, ids,
+                                          lambda i: getattr(ep, "numa", {}).get(i, -1),
+                                          b"".join(c.SerializeToString()
+                                                   for c in resp.container_responses))
                 self.log.info("Allocate %s %s for %s/%s: %s", res, ids,
                               pod["metadata"]["name"], ctr["name"], str(resp).replace("\n", " "))
                 for cr in resp.container_responses:
@@ -246,3 +253,4 @@ class DevicePluginManager:
         with self._lock:
             for key in [k for k in self.allocations if k[0] == pod_uid]:
                 self.allocations.pop(key, None)
+        self.checkpoint.released(pod_uid)
