@@ -287,6 +287,7 @@ static int dp_start(struct dp_plugin *p, struct hd_error *reterr)
         hd_log_info("devices discovered", "devices", HD_INT(inv->n_devices), "groups",
                     HD_INT(p->config->n_groups));
         p->metrics = kp_metrics_new(o->driver);
+        kp_metrics_set_mode(p->metrics, kp_mode_name(KP_MODE_DEVICE_PLUGIN));
         r = start_api(p, reterr);
         if (r < 0) {
                 dm_inventory_free(inv);

@@ -382,6 +382,12 @@ int kp_plugin_run(const struct kp_plugin_options *o, struct hd_error *reterr)
         if (r < 0)
                 return r;
         tune_malloc();
+        /* A bad config is the admin's first problem: say so before asking the API server. */
+        struct dm_config *cfg = NULL;
+        r = dm_config_load(o->config_path, &cfg, reterr);
+        if (r < 0)
+                return r;
+        dm_config_free(cfg);
         enum kp_mode mode = KP_MODE_AUTO;
         r = kp_mode_decide(o, &mode, reterr);
         if (r < 0)

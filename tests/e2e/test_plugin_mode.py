@@ -4,8 +4,8 @@ node moves from the device-plugin API to DRA: the real binary against the simula
 pods in podman.
 
 - auto mode picks DRA on a 1.34 kubelet with resource.k8s.io served, and the device-plugin mode
-  when resource.k8s.io is not served or the kubelet is 1.31; the decision and its reasons are
-  in the log, the metrics and /healthz.
+  when resource.k8s.io is not served or the kubelet is 1.31 (and then runs in it); the decision
+  and its reasons are in the log, the metrics and /healthz.
 - migration: pods that hold devices through device-plugin allocations (the simulated kubelet's
   kubelet_internal_checkpoint, real format) keep those devices out of the ResourceSlices when
   the plugin starts in DRA mode; as the pods go, the devices appear. At every step no device is
@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import urllib.error
 
 import pytest
 
@@ -31,12 +32,26 @@ def decision(p):
     return m.group(1), m.group(3)
 
 
-def start_and_wait_exit(env, extra=()):
-    """Start the plugin and wait for it to exit (a mode this version cannot serve)."""
-    p = Plugin(env, env.config, env.driver, extra=list(extra))
+def start_device_plugin_mode(env, extra=()):
+    """Start the plugin where auto mode must choose the device-plugin API: it runs in that mode
+    (its own device-plugins dir, no kubelet there: registration is retried in the background),
+    serves one socket per group and publishes no ResourceSlice."""
+    dp_dir = os.path.join(env.root, "device-plugins")
+    os.makedirs(dp_dir, exist_ok=True)
+    p = Plugin(env, env.config, env.driver, extra=["--device-plugins-dir", dp_dir] + list(extra))
     env.plugins.append(p)
-    p.start(wait=False)
-    wait_for(lambda: p.proc.poll() is not None, timeout=20 * SLOW, what="plugin exit")
+    p.start()
+    try:  # 503 until a kubelet accepts the registration; the mode line is there either way
+        status, body = p.http("/healthz")
+    except urllib.error.HTTPError as e:
+        status, body = e.code, e.read().decode()
+    assert "mode: device-plugin" in body, (status, body)
+    assert p.metric("hostdev_plugin_mode", mode="device-plugin") == 1
+    assert p.metric("hostdev_plugin_mode", mode="dra") == 0
+    sock = os.path.join(dp_dir, f"{env.driver}-gpu.sock")
+    wait_for(lambda: os.path.exists(sock), timeout=10 * SLOW, what="device-plugin socket")
+    if env.cluster.resource_versions:  # without resource.k8s.io there is nothing to list
+        assert env.slices() == []
     return p
 
 
@@ -56,17 +71,16 @@ def test_auto_picks_dra_on_a_134_kubelet(env):
 
 @pytest.mark.parametrize("env", [{"resource_versions": ()}], indirect=True)
 def test_auto_picks_device_plugin_without_resource_api(env):
-    p = start_and_wait_exit(env)
+    p = start_device_plugin_mode(env)
     mode, reasons = decision(p)
     assert mode == "device-plugin", reasons
     assert "does not serve resource.k8s.io" in reasons
     assert "kubelet v1.34.0-sim >= 1.32" in reasons
-    assert p.proc.returncode != 0 and "device-plugin mode is not available" in p.log()
 
 
 @pytest.mark.parametrize("env", [{"kubelet_version": "1.31"}], indirect=True)
 def test_auto_picks_device_plugin_on_a_131_kubelet(env):
-    p = start_and_wait_exit(env)
+    p = start_device_plugin_mode(env)
     mode, reasons = decision(p)
     assert mode == "device-plugin", reasons
     assert "kubelet v1.31.0-sim < 1.32" in reasons and "resource.k8s.io/v1" in reasons
@@ -74,8 +88,8 @@ def test_auto_picks_device_plugin_on_a_131_kubelet(env):
 
 
 def test_auto_picks_device_plugin_without_registry_dir(env):
-    p = start_and_wait_exit(env, extra=["--kubelet-registry-dir",
-                                        os.path.join(env.root, "no-registry")])
+    p = start_device_plugin_mode(env, extra=["--kubelet-registry-dir",
+                                             os.path.join(env.root, "no-registry")])
     mode, reasons = decision(p)
     assert mode == "device-plugin" and "is missing" in reasons, reasons
 
