@@ -19,7 +19,9 @@
 #include "devmodel/claim.h"
 #include "devmodel/config.h"
 #include "devmodel/discovery.h"
+#include "devmodel/dp_specs.h"
 #include "devmodel/names.h"
+#include "devmodel/numa.h"
 #include "devmodel/prepare.h"
 #include "devmodel/opaque.h"
 #include "devmodel/slices.h"
@@ -42,6 +44,8 @@ struct opts {
         const char *claim_uid;
         const char *output;
         const char *host_root;
+        const char *mode;       /* discover: dra (default) or device-plugin */
+        const char *sysfs_root; /* discover --mode device-plugin: NUMA lookups */
         bool json;
         bool offline;
         bool extended_resource;
@@ -53,7 +57,7 @@ struct command {
         const char *name;
         const char *usage; /* after "hostdevctl " */
         const char *help;
-        const char *flags; /* which of d n r c C u o j H f x the command takes */
+        const char *flags; /* which of d n r c C u o j H f x m s the command takes */
         int (*run)(const struct opts *o);
         int min_args, max_args;
 };
@@ -204,8 +208,52 @@ static void print_device_table(const struct dm_inventory *inv)
         }
 }
 
+/* discover --mode device-plugin: what the device-plugin mode would advertise to the kubelet —
+ * per group its extended resource, and per device ID the NUMA node sysfs gives (-1: none). */
+static void print_device_plugin_view(const struct opts *o, const struct dm_inventory *inv)
+{
+        json_t *out = o->json ? json_array() : NULL;
+        const char *sysfs = o->sysfs_root ? o->sysfs_root : DM_SYSFS_ROOT;
+        if (!o->json)
+                printf("%-40s %-32s %-5s %s\n", "RESOURCE", "DEVICE ID", "NUMA", "PATH");
+        for (size_t i = 0; i < inv->n_devices; i++) {
+                const struct dm_device *d = &inv->devices[i];
+                _cleanup_free_ char *res = dm_dp_resource_name(d->group, o->driver);
+                int numa = dm_numa_node(sysfs, d->type, d->major, d->minor);
+                if (o->json) {
+                        json_array_append_new(out, json_pack("{s:s, s:s, s:i, s:s}", "resource",
+                                                             res, "id", d->name, "numa", numa,
+                                                             "path", d->path));
+                        continue;
+                }
+                _cleanup_free_ char *n = numa >= 0 ? hd_asprintf("%d", numa) : hd_strdup("-");
+                printf("%-40s %-32s %-5s %s\n", res, d->name, n, d->path);
+        }
+        if (o->json) {
+                _cleanup_free_ char *text = json_dumps(out, JSON_INDENT(2));
+                printf("%s\n", text);
+                json_decref(out);
+        }
+}
+
 static int run_discover(const struct opts *o)
 {
+        bool dp = hd_streq(o->mode, "device-plugin");
+        if (o->mode && !dp && !hd_streq(o->mode, "dra")) {
+                fprintf(stderr, "hostdevctl: --mode '%s': expected dra or device-plugin\n",
+                        o->mode);
+                return EXIT_USAGE;
+        }
+        if (dp) {
+                struct dm_config *dc = NULL;
+                struct dm_inventory *dinv = NULL;
+                if (load_inventory(o->args[0], o->host_root, &dc, &dinv, true) < 0)
+                        return EXIT_FAILURE;
+                print_device_plugin_view(o, dinv);
+                dm_inventory_free(dinv);
+                dm_config_free(dc);
+                return EXIT_SUCCESS;
+        }
         struct dm_config *c = NULL;
         struct dm_inventory *inv = NULL;
         struct hd_error e = HD_ERROR_INIT;
@@ -418,10 +466,14 @@ static const struct command commands[] = {
          "matches a device on this host (a group marked optional only warns) and that the "
          "devices' mount sources and hooks exist. With --offline, check the file alone.",
          "Hf", run_validate, 1, 1},
-        {"discover", "discover CONFIG [--node N] [--driver D] [--json] [--host-root DIR]",
+        {"discover",
+         "discover CONFIG [--node N] [--driver D] [--json] [--host-root DIR] "
+         "[--mode dra|device-plugin] [--sysfs-root DIR]",
          "List this node's devices, or with --json print the ResourceSlices that would be "
-         "published.",
-         "dnjH", run_discover, 1, 1},
+         "published. With --mode device-plugin, list what the device-plugin mode would "
+         "advertise instead: each device ID under its extended resource, with its NUMA node "
+         "(- when sysfs does not know it).",
+         "dnjHms", run_discover, 1, 1},
         {"deviceclasses", "deviceclasses CONFIG [--driver D] [--extended-resource]",
          "Print one DeviceClass (YAML) per group of CONFIG, named <group>.<driver>, selecting "
          "that group's devices; with --extended-resource each also serves the extended "
@@ -485,6 +537,8 @@ static void usage_one(FILE *f, const struct command *c)
                       "there"},
                 {'f', "  --offline        check the file only, not this host's devices"},
                 {'x', "  --extended-resource  also set extendedResourceName <driver>/<group>"},
+                {'m', "  --mode MODE      dra (default) or device-plugin"},
+                {'s', "  --sysfs-root DIR sysfs for NUMA lookups (default " DM_SYSFS_ROOT ")"},
         };
         fprintf(f, "\nOptions:\n");
         for (size_t i = 0; i < HD_ARRAY_SIZE(flags); i++)
@@ -556,6 +610,12 @@ static void set_option(struct opts *o, int opt, const char *arg)
         case 'x':
                 o->extended_resource = true;
                 break;
+        case 'm':
+                o->mode = arg;
+                break;
+        case 's':
+                o->sysfs_root = arg;
+                break;
         }
 }
 
@@ -573,6 +633,8 @@ static int run_command(const struct command *c, int argc, char **argv)
                 {"host-root", required_argument, NULL, 'H'},
                 {"offline", no_argument, NULL, 'f'},
                 {"extended-resource", no_argument, NULL, 'x'},
+                {"mode", required_argument, NULL, 'm'},
+                {"sysfs-root", required_argument, NULL, 's'},
                 {"help", no_argument, NULL, 'h'},
                 {0},
         };

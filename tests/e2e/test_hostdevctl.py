@@ -152,6 +152,37 @@ def test_discover_json_shape(host_config):
             assert len(value) == 1 and list(value)[0] in ("int", "bool", "string", "version")
 
 
+def test_discover_device_plugin_view(tmp_path):
+    """--mode device-plugin lists what the device-plugin mode advertises: the extended resource
+    (resourceName or <driver>/<group>), one ID per device (count: N gives N) and the NUMA node
+    sysfs gives, '-' where it has none."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("apiVersion: hostdev.example.com/v1alpha1\nkind: DeviceConfig\ngroups:\n"
+                   "  - name: mem\n    match: {paths: [/dev/null, /dev/zero]}\n"
+                   "    resourceName: example.org/memdev\n"
+                   "  - name: fuse\n    match: {paths: [/dev/full]}\n    count: 2\n")
+    sysfs = tmp_path / "sys"
+    st = os.stat("/dev/zero")
+    numa = sysfs / "dev" / "char" / f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}" / "device"
+    numa.mkdir(parents=True)
+    (numa / "numa_node").write_text("1\n")
+    p = run_ctl("discover", str(cfg), "--driver", "hd.example.com", "--mode", "device-plugin",
+                "--sysfs-root", str(sysfs), check=0)
+    rows = [l.split() for l in p.stdout.splitlines()]
+    assert rows[0] == ["RESOURCE", "DEVICE", "ID", "NUMA", "PATH"]
+    assert rows[1:] == [["example.org/memdev", "null", "-", "/dev/null"],
+                        ["example.org/memdev", "zero", "1", "/dev/zero"],
+                        ["hd.example.com/fuse", "full-0", "-", "/dev/full"],
+                        ["hd.example.com/fuse", "full-1", "-", "/dev/full"]]
+    p = run_ctl("discover", str(cfg), "--mode", "device-plugin", "--sysfs-root", str(sysfs),
+                "--json", check=0)
+    got = {(d["resource"], d["id"]): d["numa"] for d in json.loads(p.stdout)}
+    assert got[("example.org/memdev", "zero")] == 1
+    assert got[("hostdev.example.com/fuse", "full-1")] == -1
+    p = run_ctl("discover", str(cfg), "--mode", "both", check=2)
+    assert "--mode 'both'" in p.stderr
+
+
 def test_discover_chunks_at_128(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("apiVersion: hostdev.example.com/v1alpha1\nkind: DeviceConfig\ngroups:\n"
