@@ -272,7 +272,7 @@ class Rig:
              "--driver-name", self.driver, "--node-name", NODE, "--kubeconfig", self.kubeconfig,
              "--kubelet-registry-dir", reg_dir,
              "--kubelet-plugins-dir", self.plugins,
-             "--cdi-root", self.cdi, "--metrics-addr", "127.0.0.1:0",
+             "--cdi-root", self.cdi, "--metrics-addr", "127.0.0.1:0", "--mode", "dra",
              "--kube-api-qps", "1000000", "--kube-api-burst", "1000000"],
             stdout=logf, stderr=logf)
         logf.close()
