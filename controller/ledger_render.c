@@ -66,7 +66,8 @@ static void add_published_cb(const void *nodep, VISIT which, void *closure)
 /* Sort the published devices and drop duplicate names (the first slice wins). */
 static void dedup_published(struct view *v)
 {
-        qsort(v->e, v->n, sizeof(*v->e), entry_cmp);
+        if (v->n > 1) /* v->e is NULL for a node without devices */
+                qsort(v->e, v->n, sizeof(*v->e), entry_cmp);
         size_t out = 0;
         for (size_t i = 0; i < v->n; i++)
                 if (out == 0 || strcmp(v->e[out - 1].name, v->e[i].name) != 0)
@@ -77,7 +78,9 @@ static void dedup_published(struct view *v)
 static struct dev_entry *entry_for(struct view *v, const char *device)
 {
         struct dev_entry probe = {.name = device};
-        struct dev_entry *e = bsearch(&probe, v->e, v->n_published, sizeof(*v->e), entry_cmp);
+        struct dev_entry *e = v->n_published == 0 ? NULL
+                                                  : bsearch(&probe, v->e, v->n_published,
+                                                            sizeof(*v->e), entry_cmp);
         if (e)
                 return e;
         for (size_t i = v->n_published; i < v->n; i++)
@@ -236,7 +239,8 @@ static json_t *groups_json(const struct view *v, struct ctl_node_report *ret)
         ret->allocated = node.allocated;
         ret->free = node.free;
         ret->unhealthy = node.unhealthy;
-        qsort(g, n, sizeof(*g), totals_cmp);
+        if (n > 1)
+                qsort(g, n, sizeof(*g), totals_cmp);
         json_t *list = json_array();
         for (size_t k = 0; k < n; k++)
                 json_array_append_new(list, json_pack("{ss sI sI sI sI}", "name", g[k].name,
